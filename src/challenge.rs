@@ -1,0 +1,109 @@
+//! The CVPR24 "MedSAM on Laptop" challenge's NPZ format. 2D cases: `imgs` HxWx3 (or HxW) uint8
+//! and `boxes` Nx4 `[x_min, y_min, x_max, y_max]`; the answer is `segs` HxW (uint8, or uint16
+//! when there are more than 255 boxes).
+
+use std::io::Cursor;
+
+use ndarray::{Array2, ArrayD, IxDyn};
+use ndarray_npy::{NpzReader, NpzWriter};
+
+use crate::decode::RgbImage;
+use crate::error::{Error, Result};
+use crate::postprocess::LabelMap;
+use crate::preprocess::BoxPrompt;
+
+pub struct Case2d {
+    pub image: RgbImage,
+    pub boxes: Vec<BoxPrompt>,
+}
+
+fn npz_error(e: impl std::fmt::Display) -> Error {
+    Error::invalid(format!("NPZ: {e}"))
+}
+
+fn read_boxes(npz: &mut NpzReader<Cursor<&[u8]>>) -> Result<ArrayD<f64>> {
+    // numpy writes boxes as int64 in the challenge data; accept the other usual dtypes too.
+    if let Ok(a) = npz.by_name::<ndarray::OwnedRepr<i64>, IxDyn>("boxes") {
+        return Ok(a.mapv(|v| v as f64));
+    }
+    if let Ok(a) = npz.by_name::<ndarray::OwnedRepr<i32>, IxDyn>("boxes") {
+        return Ok(a.mapv(|v| v as f64));
+    }
+    if let Ok(a) = npz.by_name::<ndarray::OwnedRepr<f32>, IxDyn>("boxes") {
+        return Ok(a.mapv(|v| v as f64));
+    }
+    npz.by_name::<ndarray::OwnedRepr<f64>, IxDyn>("boxes")
+        .map_err(|e| {
+            npz_error(format!(
+                "`boxes` must be an Nx4 integer or float array ({e})"
+            ))
+        })
+}
+
+pub fn read_case_2d(bytes: &[u8]) -> Result<Case2d> {
+    let mut npz = NpzReader::new(Cursor::new(bytes)).map_err(npz_error)?;
+    let names = npz.names().map_err(npz_error)?;
+    for required in ["imgs", "boxes"] {
+        if !names.iter().any(|n| n == required) {
+            return Err(npz_error(format!(
+                "no `{required}` array (found: {})",
+                names.join(", ")
+            )));
+        }
+    }
+    let imgs: ArrayD<u8> = npz
+        .by_name::<ndarray::OwnedRepr<u8>, IxDyn>("imgs")
+        .map_err(|e| npz_error(format!("`imgs` must be a uint8 array ({e})")))?;
+    let boxes = read_boxes(&mut npz)?;
+    let image = match imgs.shape() {
+        [h, w, 3] => RgbImage::new(*w, *h, imgs.as_standard_layout().iter().copied().collect())?,
+        [h, w] => RgbImage::from_grey(
+            *w,
+            *h,
+            &imgs
+                .as_standard_layout()
+                .iter()
+                .copied()
+                .collect::<Vec<_>>(),
+        )?,
+        [_, _, _] if boxes.shape().last() == Some(&6) => {
+            return Err(Error::invalid(
+                "this is a 3D case (DxHxW with 6-value boxes); 3D cases are not supported yet",
+            ))
+        }
+        shape => {
+            return Err(npz_error(format!(
+                "`imgs` has shape {shape:?}; expected HxWx3 or HxW"
+            )))
+        }
+    };
+    let boxes = match boxes.shape() {
+        [_, 4] => boxes
+            .rows()
+            .into_iter()
+            .map(|r| [r[0], r[1], r[2], r[3]].map(|v| v.trunc() as i64))
+            .collect(),
+        [4] => vec![[boxes[[0]], boxes[[1]], boxes[[2]], boxes[[3]]].map(|v| v.trunc() as i64)],
+        shape => {
+            return Err(npz_error(format!(
+                "`boxes` has shape {shape:?}; expected Nx4"
+            )))
+        }
+    };
+    Ok(Case2d { image, boxes })
+}
+
+/// `segs` as NPZ bytes (compressed).
+pub fn write_segs(labels: &LabelMap) -> Result<Vec<u8>> {
+    let mut npz = NpzWriter::new_compressed(Cursor::new(Vec::new()));
+    let shape = (labels.height, labels.width);
+    if labels.max_label() <= u8::MAX as u16 {
+        let segs = Array2::from_shape_vec(shape, labels.labels.iter().map(|&v| v as u8).collect())
+            .map_err(npz_error)?;
+        npz.add_array("segs", &segs).map_err(npz_error)?;
+    } else {
+        let segs = Array2::from_shape_vec(shape, labels.labels.clone()).map_err(npz_error)?;
+        npz.add_array("segs", &segs).map_err(npz_error)?;
+    }
+    Ok(npz.finish().map_err(npz_error)?.into_inner())
+}

@@ -1,0 +1,188 @@
+//! Image decoding: PNG, JPEG, BMP and TIFF (8/16-bit and float; grey, grey+alpha, RGB, RGBA) into
+//! the 8-bit RGB image the models take. Images deeper than 8 bits are mapped to 0..255 by min-max
+//! over all colour samples (alpha is dropped): the same rule as `models/fixtures.py`.
+
+use std::io::Cursor;
+
+use image::{DynamicImage, ImageReader, Limits};
+
+use crate::error::{Error, Result};
+
+/// Images larger than this are refused before any pixel is decoded: 64 megapixels of RGB is
+/// already 192 MB, and a browser tab has a few GB at most.
+pub const MAX_PIXELS: u64 = 64 * 1024 * 1024;
+
+/// An 8-bit RGB image, row-major, `height * width * 3` bytes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RgbImage {
+    pub width: usize,
+    pub height: usize,
+    pub data: Vec<u8>,
+}
+
+impl RgbImage {
+    pub fn new(width: usize, height: usize, data: Vec<u8>) -> Result<Self> {
+        check_size(width as u64, height as u64)?;
+        if data.len() != width * height * 3 {
+            return Err(Error::invalid(format!(
+                "{width}x{height} RGB image needs {} bytes, got {}",
+                width * height * 3,
+                data.len()
+            )));
+        }
+        Ok(RgbImage {
+            width,
+            height,
+            data,
+        })
+    }
+
+    /// A grey image replicated into three channels.
+    pub fn from_grey(width: usize, height: usize, grey: &[u8]) -> Result<Self> {
+        if grey.len() != width * height {
+            return Err(Error::invalid(format!(
+                "{width}x{height} grey image needs {} bytes, got {}",
+                width * height,
+                grey.len()
+            )));
+        }
+        RgbImage::new(
+            width,
+            height,
+            grey.iter().flat_map(|&v| [v, v, v]).collect(),
+        )
+    }
+}
+
+pub fn check_size(width: u64, height: u64) -> Result<()> {
+    if width == 0 || height == 0 {
+        return Err(Error::invalid(format!(
+            "the image is empty ({width}x{height} pixels)"
+        )));
+    }
+    if width * height > MAX_PIXELS {
+        return Err(Error::invalid(format!(
+            "the image is {width}x{height} = {:.0} megapixels; at most {} are supported",
+            (width * height) as f64 / 1e6,
+            MAX_PIXELS / (1024 * 1024)
+        )));
+    }
+    Ok(())
+}
+
+/// Decode PNG, JPEG, BMP or TIFF bytes.
+pub fn decode_image(bytes: &[u8]) -> Result<RgbImage> {
+    let reader = ImageReader::new(Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|e| Error::Decode(e.to_string()))?;
+    if reader.format().is_none() {
+        return Err(Error::Decode(
+            "unrecognised file format (supported: PNG, JPEG, BMP, TIFF)".to_string(),
+        ));
+    }
+    let mut decoder = reader
+        .into_decoder()
+        .map_err(|e| Error::Decode(e.to_string()))?;
+    let (width, height) = image::ImageDecoder::dimensions(&decoder);
+    check_size(width as u64, height as u64)?;
+    let mut limits = Limits::default();
+    limits.max_alloc = Some(MAX_PIXELS * 16);
+    image::ImageDecoder::set_limits(&mut decoder, limits)
+        .map_err(|e| Error::Decode(e.to_string()))?;
+    let image = DynamicImage::from_decoder(decoder).map_err(|e| Error::Decode(e.to_string()))?;
+    to_rgb8(image)
+}
+
+fn to_rgb8(image: DynamicImage) -> Result<RgbImage> {
+    let (width, height) = (image.width() as usize, image.height() as usize);
+    let data = match image {
+        DynamicImage::ImageLuma8(img) => img.as_raw().iter().flat_map(|&v| [v, v, v]).collect(),
+        DynamicImage::ImageLumaA8(img) => img
+            .as_raw()
+            .chunks_exact(2)
+            .flat_map(|p| [p[0]; 3])
+            .collect(),
+        DynamicImage::ImageRgb8(img) => img.into_raw(),
+        DynamicImage::ImageRgba8(img) => img
+            .as_raw()
+            .chunks_exact(4)
+            .flat_map(|p| [p[0], p[1], p[2]])
+            .collect(),
+        DynamicImage::ImageLuma16(img) => {
+            let grey = min_max_to_u8(img.as_raw().iter().map(|&v| v as f64));
+            grey.into_iter().flat_map(|v| [v, v, v]).collect()
+        }
+        DynamicImage::ImageLumaA16(img) => {
+            let grey = min_max_to_u8(img.as_raw().chunks_exact(2).map(|p| p[0] as f64));
+            grey.into_iter().flat_map(|v| [v, v, v]).collect()
+        }
+        DynamicImage::ImageRgb16(img) => min_max_to_u8(img.as_raw().iter().map(|&v| v as f64)),
+        DynamicImage::ImageRgba16(img) => min_max_to_u8(
+            img.as_raw()
+                .chunks_exact(4)
+                .flat_map(|p| [p[0], p[1], p[2]])
+                .map(|v| v as f64),
+        ),
+        DynamicImage::ImageRgb32F(img) => min_max_to_u8(img.as_raw().iter().map(|&v| v as f64)),
+        DynamicImage::ImageRgba32F(img) => min_max_to_u8(
+            img.as_raw()
+                .chunks_exact(4)
+                .flat_map(|p| [p[0], p[1], p[2]])
+                .map(|v| v as f64),
+        ),
+        other => other.to_rgb8().into_raw(),
+    };
+    RgbImage::new(width, height, data)
+}
+
+/// Map samples to 0..255 linearly from their minimum to their maximum (rounded half up).
+/// A constant image becomes all zeros. Non-finite samples count as the minimum.
+pub fn min_max_to_u8(samples: impl Iterator<Item = f64> + Clone) -> Vec<u8> {
+    let finite = samples.clone().filter(|v| v.is_finite());
+    let (low, high) = finite.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+        (lo.min(v), hi.max(v))
+    });
+    if high <= low {
+        return samples.map(|_| 0).collect();
+    }
+    let scale = 255.0 / (high - low);
+    samples
+        .map(|v| {
+            if v.is_finite() {
+                ((v - low) * scale + 0.5).floor().clamp(0.0, 255.0) as u8
+            } else {
+                0
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn min_max_rounds_like_the_reference() {
+        assert_eq!(
+            min_max_to_u8([0.0, 1.0, 2.0].into_iter()),
+            vec![0, 128, 255]
+        );
+        assert_eq!(min_max_to_u8([7.0, 7.0].into_iter()), vec![0, 0]);
+    }
+
+    #[test]
+    fn empty_and_garbage_bytes_are_errors() {
+        assert!(matches!(decode_image(&[]), Err(Error::Decode(_))));
+        assert!(matches!(
+            decode_image(b"definitely not an image"),
+            Err(Error::Decode(_))
+        ));
+    }
+
+    #[test]
+    fn rejects_zero_and_huge_sizes() {
+        assert!(check_size(0, 10).is_err());
+        assert!(check_size(100_000, 100_000).is_err());
+        assert!(check_size(4000, 3000).is_ok());
+    }
+}

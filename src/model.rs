@@ -1,0 +1,128 @@
+//! A LiteMedSAM-style model pair run by tract: the encoder (image -> embedding, once per image)
+//! and the decoder with the prompt encoder folded in (embedding + box -> low-res logits).
+
+use std::io::Cursor;
+use std::sync::Arc;
+
+use tract_onnx::prelude::*;
+
+use crate::error::{Error, Result};
+use crate::manifest::ModelEntry;
+use crate::preprocess::MODEL_SIZE;
+
+/// Side of the embedding grid and its channel count.
+pub const EMBEDDING_SIZE: usize = 64;
+pub const EMBEDDING_CHANNELS: usize = 256;
+
+/// An image embedding: `1x256x64x64` f32, shared (not copied) between decoder runs.
+pub type Embedding = Arc<Tensor>;
+
+pub struct SamModel {
+    pub id: String,
+    /// sha256 of the encoder file: two models with the same encoder share embeddings.
+    pub encoder_sha256: String,
+    encoder: Arc<TypedRunnableModel>,
+    decoder: Arc<TypedRunnableModel>,
+}
+
+fn load_graph(
+    id: &str,
+    what: &str,
+    bytes: &[u8],
+    inputs: &[&[usize]],
+) -> Result<Arc<TypedRunnableModel>> {
+    let context = |e: TractError| Error::model(id, format!("{what}: {e:#}"));
+    let mut model = tract_onnx::onnx()
+        .model_for_read(&mut Cursor::new(bytes))
+        .map_err(context)?;
+    for (i, shape) in inputs.iter().enumerate() {
+        model = model
+            .with_input_fact(i, f32::fact(*shape).into())
+            .map_err(context)?;
+    }
+    model
+        .into_optimized()
+        .map_err(context)?
+        .into_runnable()
+        .map_err(context)
+}
+
+impl SamModel {
+    /// Build from the two ONNX files' bytes, after checking them against the manifest.
+    pub fn from_bytes(
+        entry: &ModelEntry,
+        encoder_bytes: &[u8],
+        decoder_bytes: &[u8],
+    ) -> Result<Self> {
+        entry.encoder.verify(&entry.id, encoder_bytes)?;
+        entry.decoder.verify(&entry.id, decoder_bytes)?;
+        let s = MODEL_SIZE;
+        let e = EMBEDDING_SIZE;
+        Ok(SamModel {
+            id: entry.id.clone(),
+            encoder_sha256: entry.encoder.sha256.clone(),
+            encoder: load_graph(&entry.id, "encoder", encoder_bytes, &[&[1, 3, s, s]])?,
+            decoder: load_graph(
+                &entry.id,
+                "decoder",
+                decoder_bytes,
+                &[&[1, EMBEDDING_CHANNELS, e, e], &[1, 4]],
+            )?,
+        })
+    }
+
+    /// `input`: the `1x3x256x256` normalised image from [`crate::preprocess::prepare`].
+    pub fn encode(&self, input: &[f32]) -> Result<Embedding> {
+        let s = MODEL_SIZE;
+        let image =
+            Tensor::from_shape(&[1, 3, s, s], input).map_err(|e| Error::tract(&self.id, e))?;
+        let mut outputs = self
+            .encoder
+            .run(tvec!(image.into_tvalue()))
+            .map_err(|e| Error::tract(&self.id, e))?;
+        let embedding = outputs.remove(0).into_tensor();
+        let expected = [1, EMBEDDING_CHANNELS, EMBEDDING_SIZE, EMBEDDING_SIZE];
+        if embedding.shape() != expected {
+            return Err(Error::model(
+                &self.id,
+                format!(
+                    "encoder gave shape {:?}, expected {expected:?}",
+                    embedding.shape()
+                ),
+            ));
+        }
+        Ok(Arc::new(embedding))
+    }
+
+    /// Low-resolution logits (`256x256`, row-major) and the predicted IoU for one box given in
+    /// the 256 frame.
+    pub fn decode(&self, embedding: &Embedding, box_256: [f32; 4]) -> Result<(Vec<f32>, f32)> {
+        let prompt =
+            Tensor::from_shape(&[1, 4], &box_256).map_err(|e| Error::tract(&self.id, e))?;
+        let outputs = self
+            .decoder
+            .run(tvec!(
+                TValue::from_const(embedding.clone()),
+                prompt.into_tvalue()
+            ))
+            .map_err(|e| Error::tract(&self.id, e))?;
+        let plain = |v: &TValue| -> Result<Vec<f32>> {
+            let view = v
+                .try_as_plain_ram()
+                .map_err(|e| Error::tract(&self.id, e))?;
+            Ok(view
+                .as_slice::<f32>()
+                .map_err(|e| Error::tract(&self.id, e))?
+                .to_vec())
+        };
+        let logits = plain(&outputs[0])?;
+        if logits.len() != MODEL_SIZE * MODEL_SIZE {
+            return Err(Error::model(
+                &self.id,
+                format!("decoder gave {} logits, expected 256x256", logits.len()),
+            ));
+        }
+        let iou = plain(&outputs[1])?.first().copied().unwrap_or(0.0);
+        Ok((logits, iou))
+    }
+}

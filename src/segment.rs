@@ -1,0 +1,139 @@
+//! Segmentation of one image with box prompts: preprocess, encode once (through the embedding
+//! cache), decode one mask per box, paint the label map. Time is measured through a clock the
+//! caller passes in, because `std::time::Instant` does not exist in the browser.
+
+use crate::cache::{image_key, CacheKey, EmbeddingCache};
+use crate::decode::RgbImage;
+use crate::error::Result;
+use crate::model::{Embedding, SamModel};
+use crate::postprocess::{mask_from_logits, LabelMap};
+use crate::preprocess::{box_to_model_frame, prepare, validate_box, BoxPrompt, Prepared};
+
+/// Milliseconds since some fixed point.
+pub type Clock<'a> = &'a dyn Fn() -> f64;
+
+/// 1x256x64x64 f32.
+pub const EMBEDDING_BYTES: usize = 256 * 64 * 64 * 4;
+
+/// Default cache budget: 64 embeddings (4 MiB each), e.g. 64 slices of a volume.
+pub const DEFAULT_CACHE_BYTES: usize = 64 * EMBEDDING_BYTES;
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Timings {
+    pub encode_ms: f64,
+    pub decode_ms: f64,
+    pub cache_hit: bool,
+}
+
+#[derive(Clone, Debug)]
+pub struct Segmentation {
+    pub labels: LabelMap,
+    /// The decoder's predicted IoU, one per box.
+    pub predicted_iou: Vec<f32>,
+    pub timings: Timings,
+}
+
+/// An encoded image, ready for any number of boxes.
+#[derive(Clone)]
+pub struct EncodedImage {
+    pub prepared: Prepared,
+    pub embedding: Embedding,
+}
+
+pub struct Segmenter {
+    pub cache: EmbeddingCache<EncodedImage>,
+}
+
+impl Default for Segmenter {
+    fn default() -> Self {
+        Segmenter::new(DEFAULT_CACHE_BYTES)
+    }
+}
+
+impl Segmenter {
+    pub fn new(max_cache_bytes: usize) -> Self {
+        Segmenter {
+            cache: EmbeddingCache::new(max_cache_bytes),
+        }
+    }
+
+    /// The image's embedding under this model's encoder, from the cache when it is there.
+    /// Returns it and whether it came from the cache.
+    pub fn encode(&mut self, model: &SamModel, image: &RgbImage) -> Result<(EncodedImage, bool)> {
+        let key = CacheKey {
+            encoder_sha256: model.encoder_sha256.clone(),
+            image: image_key(image.width, image.height, &image.data),
+        };
+        if let Some(encoded) = self.cache.get(&key) {
+            return Ok((encoded, true));
+        }
+        let prepared = prepare(image)?;
+        let embedding = model.encode(&prepared.input)?;
+        let encoded = EncodedImage {
+            prepared,
+            embedding,
+        };
+        self.cache.insert(
+            key,
+            encoded.clone(),
+            EMBEDDING_BYTES + encoded.prepared.input.len() * 4,
+        );
+        Ok((encoded, false))
+    }
+
+    /// All boxes on one image: label i for box i (from 1), later boxes overwrite earlier ones.
+    pub fn segment(
+        &mut self,
+        model: &SamModel,
+        image: &RgbImage,
+        boxes: &[BoxPrompt],
+        clock: Clock,
+    ) -> Result<Segmentation> {
+        let boxes = boxes
+            .iter()
+            .enumerate()
+            .map(|(i, &b)| validate_box(i, b, image.height, image.width))
+            .collect::<Result<Vec<_>>>()?;
+        let start = clock();
+        let (encoded, cache_hit) = self.encode(model, image)?;
+        let encoded_at = clock();
+        let mut labels = LabelMap::new(image.width, image.height);
+        let mut predicted_iou = Vec::with_capacity(boxes.len());
+        for (i, &b) in boxes.iter().enumerate() {
+            let (mask, iou) = decode_box(model, &encoded, b)?;
+            labels.paint(&mask, i + 1)?;
+            predicted_iou.push(iou);
+        }
+        let timings = Timings {
+            encode_ms: encoded_at - start,
+            decode_ms: clock() - encoded_at,
+            cache_hit,
+        };
+        Ok(Segmentation {
+            labels,
+            predicted_iou,
+            timings,
+        })
+    }
+}
+
+/// The mask (image size, row-major) of one already validated box.
+pub fn decode_box(
+    model: &SamModel,
+    encoded: &EncodedImage,
+    b: BoxPrompt,
+) -> Result<(Vec<bool>, f32)> {
+    let p = &encoded.prepared;
+    let (logits, iou) =
+        model.decode(&encoded.embedding, box_to_model_frame(b, p.height, p.width))?;
+    Ok((
+        mask_from_logits(
+            &logits,
+            p.resized_height,
+            p.resized_width,
+            p.height,
+            p.width,
+        ),
+        iou,
+    ))
+}

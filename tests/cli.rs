@@ -1,0 +1,336 @@
+//! The `daftseg` command line on real files, and every kind of bad input: a clear message on
+//! stderr, a non-zero exit, never a panic.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use ndarray::{Array2, Array3, IxDyn};
+use ndarray_npy::{NpzReader, NpzWriter};
+
+use common::*;
+
+fn daftseg(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_daftseg"))
+        .args(args)
+        .env_remove("DAFTSEG_MANIFEST")
+        .output()
+        .expect("run daftseg")
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("daftseg-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+/// Fails with a message containing `expected`, without panicking.
+fn assert_clean_failure(output: &Output, expected: &str) {
+    let err = stderr(output);
+    assert!(
+        !output.status.success(),
+        "expected failure, got success; stderr: {err}"
+    );
+    assert!(
+        err.contains("error:") && err.contains(expected),
+        "stderr lacks '{expected}': {err}"
+    );
+    assert!(!err.contains("panicked"), "panic: {err}");
+}
+
+fn segment_png(case_name: &str) -> (Vec<u16>, serde_json::Value) {
+    let case = cases()
+        .into_iter()
+        .find(|c| c["name"] == case_name)
+        .unwrap();
+    let image = fixture(case["image"].as_str().unwrap());
+    let out = tmp(&format!("{case_name}.png"));
+    let mut args: Vec<String> = vec![
+        "segment".into(),
+        image.display().to_string(),
+        "--out".into(),
+        out.display().to_string(),
+    ];
+    for b in boxes(&case) {
+        args.push("--box".into());
+        args.push(format!("{},{},{},{}", b[0], b[1], b[2], b[3]));
+    }
+    args.push("--timings".into());
+    let output = daftseg(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("timings: load"),
+        "{}",
+        stderr(&output)
+    );
+    let mask = image::open(&out).unwrap();
+    assert_eq!(
+        (mask.width() as u64, mask.height() as u64),
+        (
+            case["width"].as_u64().unwrap(),
+            case["height"].as_u64().unwrap()
+        )
+    );
+    let labels = match mask {
+        image::DynamicImage::ImageLuma8(m) => m.into_raw().into_iter().map(u16::from).collect(),
+        image::DynamicImage::ImageLuma16(m) => m.into_raw(),
+        other => panic!("label mask must be grey, got {:?}", other.color()),
+    };
+    (labels, case)
+}
+
+#[test]
+fn segment_png_gives_the_reference_label_mask() {
+    for name in ["mr_small", "ct_strip", "mr_breast_tiny"] {
+        let (ours, case) = segment_png(name);
+        let expected = golden::<u16>(&fixture(&format!("golden/{name}.npz")), "segs");
+        let expected = expected.as_slice().unwrap();
+        for label in 1..=boxes(&case).len() as u16 {
+            let iou = iou(&ours, expected, label);
+            assert!(iou >= 0.99, "{name} label {label}: IoU {iou}");
+        }
+        assert_eq!(
+            ours,
+            expected.to_vec(),
+            "{name}: label values must survive the PNG exactly"
+        );
+    }
+}
+
+fn write_case(path: &Path, imgs: Array3<u8>, boxes: Array2<i64>) {
+    let mut npz = NpzWriter::new(std::fs::File::create(path).unwrap());
+    npz.add_array("imgs", &imgs).unwrap();
+    npz.add_array("boxes", &boxes).unwrap();
+    npz.finish().unwrap();
+}
+
+#[test]
+fn segment_challenge_npz_gives_segs() {
+    let case = cases()
+        .into_iter()
+        .find(|c| c["name"] == "ct_small")
+        .unwrap();
+    let image = image::open(fixture(case["image"].as_str().unwrap()))
+        .unwrap()
+        .into_luma8();
+    let (w, h) = (image.width() as usize, image.height() as usize);
+    let imgs = Array3::from_shape_fn((h, w, 3), |(y, x, _)| {
+        image.get_pixel(x as u32, y as u32)[0]
+    });
+    let flat: Vec<i64> = boxes(&case).into_iter().flatten().collect();
+    let input = tmp("2DBox_CT_small.npz");
+    write_case(
+        &input,
+        imgs,
+        Array2::from_shape_vec((flat.len() / 4, 4), flat).unwrap(),
+    );
+    let out = tmp("2DBox_CT_small_seg.npz");
+    let output = daftseg(&[
+        "segment",
+        input.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let mut npz = NpzReader::new(std::fs::File::open(&out).unwrap()).unwrap();
+    let segs = npz
+        .by_name::<ndarray::OwnedRepr<u8>, IxDyn>("segs")
+        .unwrap();
+    assert_eq!(segs.shape(), &[h, w]);
+    let expected = golden::<u16>(&fixture("golden/ct_small.npz"), "segs");
+    let ours: Vec<u16> = segs.iter().map(|&v| v as u16).collect();
+    assert_eq!(ours, expected.as_slice().unwrap().to_vec());
+}
+
+#[test]
+fn route_reports_model_and_reason() {
+    let output = daftseg(&["route", "2DBox_MR_0001.npz"]);
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(
+        text.contains("model: litemedsam")
+            && text.contains("modality: MR")
+            && text.contains("general model"),
+        "{text}"
+    );
+
+    let multi = fixture("manifest_multi.json");
+    let multi = multi.to_str().unwrap();
+    let routed = |args: &[&str]| {
+        let mut all = vec!["--manifest", multi, "route"];
+        all.extend_from_slice(args);
+        let output = daftseg(&all);
+        assert!(output.status.success(), "{}", stderr(&output));
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    assert!(routed(&["3DBox_CT_0042.npz"]).contains("model: ct-model"));
+    assert!(routed(&["chest_CXR.png"]).contains("model: xray-model"));
+    assert!(routed(&["2DBox_Mammo_7.png"]).contains("model: xray-model"));
+    assert!(routed(&["2DBox_US_7.png"]).contains("model: general"));
+    assert!(routed(&["scan.png"]).contains("model: general"));
+    // Metadata beats the file name; the user's choice beats both.
+    let by_metadata = routed(&["2DBox_CT_1.png", "--modality", "MR"]);
+    assert!(
+        by_metadata.contains("model: mr-model") && by_metadata.contains("metadata"),
+        "{by_metadata}"
+    );
+    let by_user = routed(&["2DBox_CT_1.png", "--modality", "MR", "--model", "general"]);
+    assert!(
+        by_user.contains("model: general") && by_user.contains("chosen by the user"),
+        "{by_user}"
+    );
+    assert_clean_failure(
+        &daftseg(&["--manifest", multi, "route", "x.png", "--model", "nope"]),
+        "no model 'nope'",
+    );
+}
+
+#[test]
+fn bad_images_give_clear_errors() {
+    let out = tmp("never.png");
+    let out = out.to_str().unwrap();
+    assert_clean_failure(
+        &daftseg(&[
+            "segment",
+            "/no/such/file.png",
+            "--box",
+            "1,1,5,5",
+            "--out",
+            out,
+        ]),
+        "/no/such/file.png",
+    );
+
+    let garbage = tmp("garbage.png");
+    std::fs::write(&garbage, b"this is not an image at all").unwrap();
+    assert_clean_failure(
+        &daftseg(&[
+            "segment",
+            garbage.to_str().unwrap(),
+            "--box",
+            "1,1,5,5",
+            "--out",
+            out,
+        ]),
+        "cannot read image",
+    );
+
+    let png = std::fs::read(fixture("images/ct_lung.png")).unwrap();
+    let truncated = tmp("truncated.png");
+    std::fs::write(&truncated, &png[..png.len() / 2]).unwrap();
+    assert_clean_failure(
+        &daftseg(&[
+            "segment",
+            truncated.to_str().unwrap(),
+            "--box",
+            "1,1,5,5",
+            "--out",
+            out,
+        ]),
+        "cannot read image",
+    );
+
+    let empty = tmp("2DBox_CT_empty.npz");
+    write_case(
+        &empty,
+        Array3::zeros((0, 0, 3)),
+        Array2::from_shape_vec((1, 4), vec![0, 0, 1, 1]).unwrap(),
+    );
+    assert_clean_failure(
+        &daftseg(&["segment", empty.to_str().unwrap(), "--out", out]),
+        "empty",
+    );
+
+    let wrong = tmp("2DBox_CT_wrong.npz");
+    write_case(
+        &wrong,
+        Array3::zeros((4, 5, 2)),
+        Array2::from_shape_vec((1, 4), vec![0, 0, 1, 1]).unwrap(),
+    );
+    assert_clean_failure(
+        &daftseg(&["segment", wrong.to_str().unwrap(), "--out", out]),
+        "expected HxWx3",
+    );
+}
+
+#[test]
+fn bad_boxes_give_clear_errors() {
+    let image = fixture("images/mr_small.png");
+    let image = image.to_str().unwrap();
+    let out = tmp("never.png");
+    let out = out.to_str().unwrap();
+    assert_clean_failure(
+        &daftseg(&["segment", image, "--box", "100,100,120,120", "--out", out]),
+        "outside",
+    );
+    assert_clean_failure(
+        &daftseg(&["segment", image, "--box", "40,10,20,30", "--out", out]),
+        "inverted",
+    );
+    assert_clean_failure(
+        &daftseg(&["segment", image, "--box", "1,2,3", "--out", out]),
+        "4 values",
+    );
+    assert_clean_failure(
+        &daftseg(&["segment", image, "--out", out]),
+        "at least one --box",
+    );
+    assert!(
+        !Path::new(out).exists(),
+        "no output may be written on error"
+    );
+}
+
+#[test]
+fn missing_or_corrupt_models_give_clear_errors() {
+    let dir = tmp("models");
+    std::fs::create_dir_all(dir.join("litemedsam")).unwrap();
+    let manifest_text = std::fs::read_to_string(manifest()).unwrap();
+    std::fs::write(dir.join("manifest.json"), &manifest_text).unwrap();
+    let manifest = dir.join("manifest.json");
+    let args = |m: &Path| {
+        vec![
+            "--manifest".to_string(),
+            m.display().to_string(),
+            "segment".into(),
+            fixture("images/mr_small.png").display().to_string(),
+            "--box".into(),
+            "14,10,50,54".into(),
+            "--out".into(),
+            tmp("never2.png").display().to_string(),
+        ]
+    };
+    let run = |m: &Path| daftseg(&args(m).iter().map(String::as_str).collect::<Vec<_>>());
+    // No model files next to the manifest.
+    assert_clean_failure(&run(&manifest), "encoder.onnx");
+    // A corrupt encoder: right size, wrong bytes.
+    let real = root().join("models/litemedsam");
+    let mut encoder = std::fs::read(real.join("encoder.onnx")).unwrap();
+    let middle = encoder.len() / 2;
+    encoder[middle] ^= 0xff;
+    std::fs::write(dir.join("litemedsam/encoder.onnx"), &encoder).unwrap();
+    std::fs::copy(
+        real.join("decoder.onnx"),
+        dir.join("litemedsam/decoder.onnx"),
+    )
+    .unwrap();
+    assert_clean_failure(&run(&manifest), "sha256");
+    // A truncated decoder.
+    std::fs::copy(
+        real.join("encoder.onnx"),
+        dir.join("litemedsam/encoder.onnx"),
+    )
+    .unwrap();
+    let decoder = std::fs::read(real.join("decoder.onnx")).unwrap();
+    std::fs::write(dir.join("litemedsam/decoder.onnx"), &decoder[..1000]).unwrap();
+    assert_clean_failure(&run(&manifest), "truncated");
+    // A manifest that is not JSON.
+    std::fs::write(&manifest, "{ not json").unwrap();
+    assert_clean_failure(&run(&manifest), "manifest");
+    assert_clean_failure(&run(&dir.join("absent.json")), "manifest");
+}

@@ -1,0 +1,192 @@
+//! Golden tests: daftseg against PyTorch LiteMedSAM (the shipped fp16-rounded weights) on real
+//! images from registry packages, made by `models/fixtures.py`. Preprocessed input equal,
+//! low-res logits within 1e-3, final masks identical.
+
+mod common;
+
+use std::sync::OnceLock;
+
+use daftseg::decode::decode_image;
+use daftseg::model::SamModel;
+use daftseg::native::{load_manifest, load_model};
+use daftseg::preprocess::{box_to_model_frame, prepare, resize_area_u8, resized_size, MODEL_SIZE};
+use daftseg::segment::Segmenter;
+
+use common::*;
+
+fn model() -> &'static SamModel {
+    static MODEL: OnceLock<SamModel> = OnceLock::new();
+    MODEL.get_or_init(|| {
+        let (manifest, base) = load_manifest(&manifest()).expect("manifest");
+        load_model(&manifest, &base, "litemedsam").expect("model")
+    })
+}
+
+fn zero_clock() -> f64 {
+    0.0
+}
+
+#[test]
+fn area_resize_equals_opencv_on_awkward_sizes() {
+    let path = fixture("golden/resize_cases.npz");
+    let mut checked = 0;
+    for i in 0.. {
+        if !has_golden(&path, &format!("image_{i}")) {
+            break;
+        }
+        let image = golden::<u8>(&path, &format!("image_{i}"));
+        let expected = golden::<u8>(&path, &format!("resized_{i}"));
+        let (h, w) = (image.shape()[0], image.shape()[1]);
+        let (nh, nw) = resized_size(h, w, MODEL_SIZE).unwrap();
+        assert_eq!(&expected.shape()[..2], &[nh, nw], "case {i}: {h}x{w}");
+        let ours = resize_area_u8(image.as_slice().unwrap(), h, w, 3, nh, nw);
+        let differing = ours
+            .iter()
+            .zip(expected.iter())
+            .filter(|(a, b)| a != b)
+            .count();
+        for (j, (a, b)) in ours.iter().zip(expected.iter()).enumerate() {
+            if a != b && std::env::var("DEBUG_RESIZE").is_ok() {
+                eprintln!(
+                    "row {} col {} ch {}: ours {a} cv2 {b}",
+                    j / (nw * 3),
+                    (j / 3) % nw,
+                    j % 3
+                );
+            }
+        }
+        assert_eq!(
+            differing, 0,
+            "case {i}: {h}x{w} -> {nh}x{nw}: {differing} samples differ from cv2"
+        );
+        checked += 1;
+    }
+    assert!(checked >= 10, "only {checked} resize cases");
+}
+
+#[test]
+fn preprocessing_equals_the_reference_on_real_images() {
+    for case in cases() {
+        let name = case["name"].as_str().unwrap();
+        let path = fixture(&format!("golden/{name}.npz"));
+        let image = decode_image(&std::fs::read(fixture(case["image"].as_str().unwrap())).unwrap())
+            .unwrap();
+        assert_eq!(
+            (image.height as u64, image.width as u64),
+            (
+                case["height"].as_u64().unwrap(),
+                case["width"].as_u64().unwrap()
+            )
+        );
+        let expected = golden::<u8>(&path, "resized");
+        let (nh, nw) = (expected.shape()[0], expected.shape()[1]);
+        let ours = resize_area_u8(&image.data, image.height, image.width, 3, nh, nw);
+        let differing = ours
+            .iter()
+            .zip(expected.iter())
+            .filter(|(a, b)| a != b)
+            .count();
+        assert_eq!(
+            differing, 0,
+            "{name}: resized image differs in {differing} samples"
+        );
+        let prepared = prepare(&image).unwrap();
+        assert_eq!(
+            (prepared.resized_height, prepared.resized_width),
+            (nh, nw),
+            "{name}"
+        );
+        if has_golden(&path, "input") {
+            let input = golden::<f32>(&path, "input");
+            assert_eq!(
+                prepared.input.as_slice(),
+                input.as_slice().unwrap(),
+                "{name}: encoder input differs"
+            );
+        }
+    }
+}
+
+#[test]
+fn logits_and_masks_equal_pytorch_on_real_images() {
+    let model = model();
+    let mut segmenter = Segmenter::default();
+    for case in cases() {
+        let name = case["name"].as_str().unwrap();
+        let path = fixture(&format!("golden/{name}.npz"));
+        let image = decode_image(&std::fs::read(fixture(case["image"].as_str().unwrap())).unwrap())
+            .unwrap();
+        let boxes = boxes(&case);
+
+        let (encoded, _) = segmenter.encode(model, &image).unwrap();
+        let logits = golden::<f32>(&path, "low_res_logits");
+        for (k, &prompt) in boxes.iter().enumerate().take(logits.shape()[0]) {
+            let b = box_to_model_frame(prompt, image.height, image.width);
+            let (ours, _) = model.decode(&encoded.embedding, b).unwrap();
+            let expected = logits.index_axis(ndarray::Axis(0), k);
+            // numpy.allclose(atol=1e-3, rtol=1e-3): the encoder sums 37.5 G products, and tract
+            // and PyTorch add them in different orders; logits reach magnitudes of 20 and more.
+            let worst = ours
+                .iter()
+                .zip(expected.iter())
+                .map(|(a, b)| (a - b).abs() - 1e-3 * b.abs())
+                .fold(f32::MIN, f32::max);
+            let max_abs = ours
+                .iter()
+                .zip(expected.iter())
+                .map(|(a, b)| (a - b).abs())
+                .fold(0f32, f32::max);
+            eprintln!("{name} box {k}: max |logit diff| {max_abs:.2e}");
+            assert!(worst <= 1e-3, "{name} box {k}: low-res logits differ beyond 1e-3 + 1e-3*|ref| (max |diff| {max_abs})");
+        }
+
+        let result = segmenter
+            .segment(model, &image, &boxes, &zero_clock)
+            .unwrap();
+        assert!(
+            result.timings.cache_hit,
+            "{name}: the second use of an image must hit the cache"
+        );
+        let expected = golden::<u16>(&path, "segs");
+        let expected = expected.as_slice().unwrap();
+        let differing = result
+            .labels
+            .labels
+            .iter()
+            .zip(expected)
+            .filter(|(a, b)| a != b)
+            .count();
+        for label in 1..=boxes.len() as u16 {
+            let iou = iou(&result.labels.labels, expected, label);
+            assert!(
+                iou >= 0.99,
+                "{name} label {label}: IoU {iou:.4} against PyTorch"
+            );
+        }
+        assert_eq!(
+            differing,
+            0,
+            "{name}: {differing} of {} pixels differ from PyTorch",
+            expected.len()
+        );
+    }
+}
+
+#[test]
+fn a_jpeg_gives_the_reference_mask() {
+    // What users open: the original JPEG (decoded by us, not by Pillow) still gives the mask.
+    let case = cases()
+        .into_iter()
+        .find(|c| c["name"] == "fundus_retina")
+        .unwrap();
+    let image = decode_image(&std::fs::read(fixture("images/fundus_retina.jpg")).unwrap()).unwrap();
+    let result = Segmenter::default()
+        .segment(model(), &image, &boxes(&case), &zero_clock)
+        .unwrap();
+    let expected = golden::<u16>(&fixture("golden/fundus_retina.npz"), "segs");
+    let iou = iou(&result.labels.labels, expected.as_slice().unwrap(), 1);
+    assert!(
+        iou >= 0.99,
+        "fundus JPEG: IoU {iou:.4} against PyTorch on Pillow's decoding"
+    );
+}
