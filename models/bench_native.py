@@ -79,8 +79,8 @@ def main() -> None:
         result = json.loads(out)
         tract_enc += result["encode_ms"]
         tract_dec += result["decode_ms"]
-        print(f"round {round_index + 1}: onnxruntime enc {ort_enc[-args.iterations:]}, tract enc {result['encode_ms']}",
-              file=sys.stderr)
+        recent = [round(v, 1) for v in ort_enc[-args.iterations:]]
+        print(f"round {round_index + 1}: onnxruntime enc {recent}, tract enc {result['encode_ms']}", file=sys.stderr)
 
     def fmt(values):
         return f"{statistics.median(values):.0f} (min {min(values):.0f}, max {max(values):.0f})"
