@@ -1,0 +1,205 @@
+//! The browser bindings: the only file that knows wasm-bindgen. Every export returns
+//! `Result<_, JsError>`; our [`crate::Error`] converts through wasm-bindgen's blanket
+//! `From<std::error::Error>`, so messages reach the page as written. Inputs from JavaScript are
+//! checked here or in the core, so none of them can make the module panic; a panic hook still
+//! logs any bug to the console instead of an opaque `unreachable`.
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+use wasm_bindgen::prelude::*;
+
+use crate::decode::{decode_image, RgbImage};
+use crate::error::Error;
+use crate::export::label_png;
+use crate::manifest::Manifest;
+use crate::model::SamModel;
+use crate::postprocess::LabelMap;
+use crate::preprocess::validate_box;
+use crate::router::{route, RouteRequest};
+use crate::segment::{decode_box, EncodedImage, Segmenter};
+
+#[wasm_bindgen(start)]
+pub fn start() {
+    console_error_panic_hook::set_once();
+}
+
+fn to_js<T: Serialize>(value: &T) -> Result<JsValue, JsError> {
+    serde_wasm_bindgen::to_value(value).map_err(|e| JsError::new(&e.to_string()))
+}
+
+#[derive(Serialize)]
+struct RouteJs {
+    model_id: String,
+    modality: Option<String>,
+    reason: String,
+}
+
+#[derive(Serialize)]
+struct ImageInfo {
+    width: usize,
+    height: usize,
+}
+
+#[derive(Serialize)]
+struct EncodeInfo {
+    cache_hit: bool,
+    cached_embeddings: usize,
+}
+
+/// One engine per worker: the manifest, the loaded models, the current image and the cache.
+#[wasm_bindgen]
+pub struct Engine {
+    manifest: Manifest,
+    models: HashMap<String, SamModel>,
+    segmenter: Segmenter,
+    image: Option<RgbImage>,
+    encoded: Option<(String, EncodedImage)>,
+}
+
+#[wasm_bindgen]
+impl Engine {
+    #[wasm_bindgen(constructor)]
+    pub fn new(manifest_json: &str) -> Result<Engine, JsError> {
+        Ok(Engine {
+            manifest: Manifest::parse(manifest_json)?,
+            models: HashMap::new(),
+            segmenter: Segmenter::default(),
+            image: None,
+            encoded: None,
+        })
+    }
+
+    /// The manifest as a JS object (for the model menu).
+    pub fn manifest(&self) -> Result<JsValue, JsError> {
+        to_js(&self.manifest)
+    }
+
+    /// Verify (size, sha256) and load a model from its two files' bytes.
+    pub fn load_model(&mut self, id: &str, encoder: &[u8], decoder: &[u8]) -> Result<(), JsError> {
+        let entry = self.manifest.model(id)?;
+        let model = SamModel::from_bytes(entry, encoder, decoder)?;
+        self.models.insert(id.to_string(), model);
+        Ok(())
+    }
+
+    pub fn has_model(&self, id: &str) -> bool {
+        self.models.contains_key(id)
+    }
+
+    /// The router's choice for a file: `{ model_id, modality, reason }`.
+    pub fn route(
+        &self,
+        file_name: &str,
+        modality: Option<String>,
+        model: Option<String>,
+    ) -> Result<JsValue, JsError> {
+        let request = RouteRequest {
+            model: model.as_deref().filter(|m| !m.is_empty()),
+            metadata_modality: modality.as_deref(),
+            file_name: Some(file_name),
+        };
+        let chosen = route(&self.manifest, &request)?;
+        to_js(&RouteJs {
+            model_id: chosen.model_id,
+            modality: chosen.modality.map(|m| m.name().to_string()),
+            reason: chosen.reason,
+        })
+    }
+
+    /// Decode an image file; it becomes the current image. Returns `{ width, height }`.
+    pub fn open_image(&mut self, bytes: &[u8]) -> Result<JsValue, JsError> {
+        let image = decode_image(bytes)?;
+        let info = ImageInfo {
+            width: image.width,
+            height: image.height,
+        };
+        self.image = Some(image);
+        self.encoded = None;
+        to_js(&info)
+    }
+
+    /// The current image as RGBA bytes, for an `ImageData`.
+    pub fn image_rgba(&self) -> Result<Vec<u8>, JsError> {
+        let image = self.current_image()?;
+        Ok(image
+            .data
+            .chunks_exact(3)
+            .flat_map(|p| [p[0], p[1], p[2], 255])
+            .collect())
+    }
+
+    /// Encode the current image with a model's encoder (or take it from the cache).
+    pub fn encode(&mut self, model_id: &str) -> Result<JsValue, JsError> {
+        let model = self
+            .models
+            .get(model_id)
+            .ok_or_else(|| Error::model(model_id, "not loaded"))?;
+        let image = self
+            .image
+            .as_ref()
+            .ok_or_else(|| Error::invalid("no image is open"))?;
+        let (encoded, cache_hit) = self.segmenter.encode(model, image)?;
+        self.encoded = Some((model_id.to_string(), encoded));
+        to_js(&EncodeInfo {
+            cache_hit,
+            cached_embeddings: self.segmenter.cache.len(),
+        })
+    }
+
+    /// The mask of one box on the current, encoded image: `width * height` bytes, 1 = object.
+    pub fn segment_box(
+        &mut self,
+        model_id: &str,
+        x_min: f64,
+        y_min: f64,
+        x_max: f64,
+        y_max: f64,
+    ) -> Result<Vec<u8>, JsError> {
+        let (height, width) = {
+            let image = self.current_image()?;
+            (image.height, image.width)
+        };
+        let coords = [x_min, y_min, x_max, y_max];
+        if coords.iter().any(|v| !v.is_finite()) {
+            return Err(Error::invalid("box coordinates must be finite numbers").into());
+        }
+        let prompt = validate_box(0, coords.map(|v| v.round() as i64), height, width)?;
+        if self.encoded.as_ref().map(|(id, _)| id.as_str()) != Some(model_id) {
+            self.encode(model_id)?;
+        }
+        let model = self.model(model_id)?;
+        let (_, encoded) = self
+            .encoded
+            .as_ref()
+            .ok_or_else(|| Error::invalid("the image is not encoded"))?;
+        let (mask, _) = decode_box(model, encoded, prompt)?;
+        Ok(mask.into_iter().map(u8::from).collect())
+    }
+
+    /// A label map (`width * height` labels) as a PNG file.
+    pub fn label_png(width: usize, height: usize, labels: Vec<u16>) -> Result<Vec<u8>, JsError> {
+        if width.checked_mul(height) != Some(labels.len()) {
+            return Err(Error::invalid("label map size does not match width x height").into());
+        }
+        Ok(label_png(&LabelMap {
+            width,
+            height,
+            labels,
+        })?)
+    }
+}
+
+impl Engine {
+    fn current_image(&self) -> Result<&RgbImage, Error> {
+        self.image
+            .as_ref()
+            .ok_or_else(|| Error::invalid("no image is open"))
+    }
+
+    fn model(&self, id: &str) -> Result<&SamModel, Error> {
+        self.models
+            .get(id)
+            .ok_or_else(|| Error::model(id, "not loaded"))
+    }
+}
