@@ -9,6 +9,7 @@ tests/fixtures/cases.json (boxes, modality, source, license) and tests/fixtures/
   segs   uint16[H,W]      the label map (box i -> label i, later boxes overwrite earlier ones)
   low_res_logits f32[K,256,256]  decoder output for the first K boxes (K <= 2)
   input  f32[1,3,256,256] the normalised, padded encoder input (first case only)
+and tests/fixtures/golden/<case>_segs.png, the same label map as an 8-bit PNG.
 The reference is PyTorch LiteMedSAM with the shipped fp16-rounded weights (litemedsam.py).
 """
 from __future__ import annotations
@@ -179,6 +180,8 @@ def main() -> None:
         if n == 0:
             golden["input"] = details["input"].astype(np.float32)
         np.savez_compressed(FIXTURES / "golden" / f"{case['name']}.npz", **golden)
+        # The same label map as a PNG, for the browser tests (JavaScript reads PNG, not NPZ).
+        Image.fromarray(segs.astype(np.uint8)).save(FIXTURES / "golden" / f"{case['name']}_segs.png", optimize=True)
         ious = []
         for label in range(1, len(boxes) + 1):
             a, b = segs == label, segs32 == label

@@ -1,0 +1,147 @@
+// The app in a real browser (Debian's Chromium driven by playwright-core): open a real CT
+// slice, draw boxes with the mouse, export the label mask and compare it with PyTorch's; no
+// request leaves the origin, no console error; a corrupt file shows an error and the app goes
+// on; a second visit takes the models from the cache.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+import { startServer } from '../../scripts/serve.mjs';
+import { fixture, cases, pngLabels, iou } from './helpers.mjs';
+
+const TIMEOUT = 240_000; // a cold wasm encoder run on a loaded 2-core machine
+let server;
+let origin;
+let browser;
+let context;
+const requests = [];
+
+before(async () => {
+  server = await startServer({ port: 0 });
+  origin = `http://127.0.0.1:${server.address().port}`;
+  const executablePath = execSync('command -v chromium', { shell: '/bin/bash' }).toString().trim();
+  browser = await chromium.launch({
+    executablePath,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+  context = await browser.newContext({ viewport: { width: 1280, height: 800 }, acceptDownloads: true });
+  context.on('request', (request) => requests.push(request.url()));
+});
+
+after(async () => {
+  await browser?.close();
+  server?.close();
+});
+
+async function openApp() {
+  const page = await context.newPage();
+  const problems = [];
+  page.on('console', (message) => {
+    if (message.type() === 'error') problems.push(`console: ${message.text()}`);
+  });
+  page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
+  await page.goto(`${origin}/`);
+  return { page, problems };
+}
+
+const statusText = (page) => page.locator('#status').textContent();
+
+async function waitReady(page) {
+  await page.waitForFunction(() => {
+    const items = [...document.querySelectorAll('#object-list li')];
+    return document.querySelector('#status').textContent === 'ready' && items.every((li) => li.dataset.mask === '1');
+  }, null, { timeout: TIMEOUT });
+}
+
+async function openFile(page, file) {
+  await page.setInputFiles('#open-file', file);
+}
+
+/** Drag a box given in image pixels, through the one scale and offset the fitted view uses. */
+async function drawBox(page, box, width, height) {
+  const view = await page.evaluate(() => {
+    const canvas = document.querySelector('#viewer');
+    const rect = canvas.getBoundingClientRect();
+    return { left: rect.left, top: rect.top, cssScale: rect.width / canvas.width, cw: canvas.width, ch: canvas.height };
+  });
+  const scale = Math.min(view.cw / width, view.ch / height);
+  const offX = (view.cw - width * scale) / 2;
+  const offY = (view.ch - height * scale) / 2;
+  const screen = (x, y) => [view.left + (offX + (x + 0.5) * scale) * view.cssScale, view.top + (offY + (y + 0.5) * scale) * view.cssScale];
+  const [x0, y0] = screen(box[0], box[1]);
+  const [x1, y1] = screen(box[2], box[3]);
+  const before = await page.locator('#object-list li').count();
+  await page.mouse.move(x0, y0);
+  await page.mouse.down();
+  await page.mouse.move((x0 + x1) / 2, (y0 + y1) / 2, { steps: 4 });
+  await page.mouse.move(x1, y1, { steps: 4 });
+  await page.mouse.up();
+  await page.waitForFunction((n) => document.querySelectorAll('#object-list li').length === n, before + 1);
+  await waitReady(page);
+}
+
+async function exportMask(page) {
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click('#export-mask')]);
+  return pngLabels(readFileSync(await download.path()));
+}
+
+test('a CT slice segmented in the page equals PyTorch LiteMedSAM', { timeout: TIMEOUT * 2 }, async () => {
+  const { page, problems } = await openApp();
+  const ct = cases().find((c) => c.name === 'ct_lung');
+  await openFile(page, fileURLToPath(fixture(ct.image)));
+  await waitReady(page);
+  assert.match(await page.locator('#model-name').textContent(), /litemedsam: modality CT from the file name/);
+  for (const box of ct.boxes) await drawBox(page, box, ct.width, ct.height);
+
+  const exported = await exportMask(page);
+  const expected = pngLabels(readFileSync(fixture('golden/ct_lung_segs.png')));
+  assert.deepEqual([exported.width, exported.height], [ct.width, ct.height]);
+  for (let label = 1; label <= ct.boxes.length; label++) {
+    const value = iou(exported.labels, expected.labels, label);
+    assert.ok(value >= 0.99, `label ${label}: IoU ${value.toFixed(4)} against PyTorch`);
+  }
+  if (process.env.DAFTSEG_SCREENSHOT) await page.screenshot({ path: process.env.DAFTSEG_SCREENSHOT });
+
+  // Undo removes the last object, redo brings it back with its mask.
+  await page.keyboard.press('Control+z');
+  assert.equal(await page.locator('#object-list li').count(), ct.boxes.length - 1);
+  await page.keyboard.press('Control+Shift+z');
+  assert.equal(await page.locator('#object-list li').count(), ct.boxes.length);
+  await waitReady(page);
+
+  const foreign = requests.filter((url) => !url.startsWith(`${origin}/`) && !url.startsWith('blob:') && !url.startsWith('data:'));
+  assert.deepEqual(foreign, [], 'requests outside the origin');
+  assert.deepEqual(problems, []);
+  await page.close();
+});
+
+test('a corrupt file shows an error and the next file still works', { timeout: TIMEOUT * 2 }, async () => {
+  const { page, problems } = await openApp();
+  await page.setInputFiles('#open-file', { name: 'broken.png', mimeType: 'image/png', buffer: Buffer.from('this is not a PNG') });
+  await page.waitForFunction(() => document.querySelector('#status').textContent.startsWith('error'), null, { timeout: TIMEOUT });
+  assert.match(await statusText(page), /cannot read image/);
+
+  const mr = cases().find((c) => c.name === 'mr_small');
+  await openFile(page, fileURLToPath(fixture(mr.image)));
+  await waitReady(page);
+  await drawBox(page, mr.boxes[0], mr.width, mr.height);
+  const exported = await exportMask(page);
+  const expected = pngLabels(readFileSync(fixture('golden/mr_small_segs.png')));
+  assert.ok(iou(exported.labels, expected.labels, 1) >= 0.99);
+  assert.deepEqual(problems, []);
+  await page.close();
+});
+
+test('a second visit takes the models from the cache', { timeout: TIMEOUT * 2 }, async () => {
+  const firstVisit = requests.filter((url) => url.endsWith('.onnx')).length;
+  assert.ok(firstVisit >= 2, `the first visit should have downloaded the model files (${firstVisit} requests)`);
+  const { page, problems } = await openApp();
+  const mr = cases().find((c) => c.name === 'mr_small');
+  await openFile(page, fileURLToPath(fixture(mr.image)));
+  await waitReady(page);
+  assert.equal(requests.filter((url) => url.endsWith('.onnx')).length, firstVisit, 'model files were downloaded again');
+  assert.deepEqual(problems, []);
+  await page.close();
+});

@@ -1,0 +1,72 @@
+// The wasm module's bindings, loaded in Node exactly as the worker loads them: real models,
+// real images, and every kind of bad input from JavaScript giving an Error, never a panic.
+import { test, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { ROOT, fixture, cases, pngLabels, iou } from './helpers.mjs';
+
+const pkg = new URL('www/pkg/', ROOT);
+let Engine;
+const manifestText = readFileSync(new URL('models/manifest.json', ROOT), 'utf8');
+const manifest = JSON.parse(manifestText);
+const modelBytes = (file) => readFileSync(new URL(`models/${file}`, ROOT));
+
+before(async () => {
+  const module = await import(new URL('daftseg.js', pkg));
+  await module.default({ module_or_path: readFileSync(new URL('daftseg_bg.wasm', pkg)) });
+  Engine = module.Engine;
+});
+
+test('a real CT slice segments like PyTorch inside wasm', () => {
+  const engine = new Engine(manifestText);
+  const entry = manifest.models[0];
+  engine.load_model(entry.id, modelBytes(entry.encoder.file), modelBytes(entry.decoder.file));
+  const ctSmall = cases().find((c) => c.name === 'ct_small');
+  const info = engine.open_image(readFileSync(fixture(ctSmall.image)));
+  assert.deepEqual([info.width, info.height], [ctSmall.width, ctSmall.height]);
+  const route = engine.route('ct_small.png', null, null);
+  assert.equal(route.model_id, 'litemedsam');
+  assert.match(route.reason, /CT/);
+  assert.equal(engine.encode(entry.id).cache_hit, false);
+  assert.equal(engine.encode(entry.id).cache_hit, true, 'the second encode of an image must hit the cache');
+  const expected = pngLabels(readFileSync(fixture('golden/ct_small_segs.png'))).labels;
+  const labels = new Uint16Array(info.width * info.height);
+  ctSmall.boxes.forEach((box, i) => {
+    const mask = engine.segment_box(entry.id, ...box);
+    assert.equal(mask.length, info.width * info.height);
+    mask.forEach((v, p) => {
+      if (v) labels[p] = i + 1;
+    });
+  });
+  for (let label = 1; label <= ctSmall.boxes.length; label++) {
+    assert.ok(iou(labels, expected, label) >= 0.99, `label ${label}: IoU ${iou(labels, expected, label)}`);
+  }
+  const png = pngLabels(Buffer.from(Engine.label_png(info.width, info.height, labels)));
+  assert.deepEqual(Array.from(png.labels), Array.from(labels));
+});
+
+test('bad input from JavaScript is an Error with a clear message', () => {
+  assert.throws(() => new Engine('{ not json'), /manifest/);
+  assert.throws(() => new Engine('{"version": 1, "models": []}'), /no models/);
+  const engine = new Engine(manifestText);
+  assert.throws(() => engine.encode('litemedsam'), /not loaded/);
+  assert.throws(() => engine.segment_box('litemedsam', 0, 0, 5, 5), /no image is open/);
+  assert.throws(() => engine.open_image(new Uint8Array([1, 2, 3])), /cannot read image/);
+  assert.throws(() => engine.open_image(new Uint8Array(0)), /cannot read image/);
+  const png = readFileSync(fixture('images/ct_lung.png'));
+  assert.throws(() => engine.open_image(png.subarray(0, png.length >> 1)), /cannot read image/);
+  assert.throws(() => engine.load_model('litemedsam', new Uint8Array(10), new Uint8Array(10)), /truncated or replaced/);
+  assert.throws(() => engine.load_model('nope', new Uint8Array(1), new Uint8Array(1)), /no model 'nope'/);
+  assert.throws(() => engine.route('x.png', null, 'nope'), /no model 'nope'/);
+  assert.throws(() => Engine.label_png(3, 3, new Uint16Array(4)), /does not match/);
+
+  const entry = manifest.models[0];
+  engine.load_model(entry.id, modelBytes(entry.encoder.file), modelBytes(entry.decoder.file));
+  engine.open_image(readFileSync(fixture('images/mr_small.png')));
+  assert.throws(() => engine.segment_box('litemedsam', 100, 100, 120, 120), /outside/);
+  assert.throws(() => engine.segment_box('litemedsam', 40, 10, 20, 30), /inverted/);
+  assert.throws(() => engine.segment_box('litemedsam', NaN, 0, 5, 5), /finite/);
+  assert.throws(() => engine.segment_box('litemedsam', 0, 0, Infinity, 5), /finite/);
+  // After all that the engine still works.
+  assert.equal(engine.segment_box('litemedsam', 14, 10, 50, 54).length, 64 * 64);
+});

@@ -1,0 +1,123 @@
+// The worker owns the wasm module: it fetches the manifest and the model files from this
+// origin (with progress, sha256 checked, kept in the Cache API for the next visit), routes,
+// encodes each image once and decodes per box. The page only sends messages.
+import init, { Engine } from './pkg/daftseg.js';
+
+const MODEL_CACHE = 'daftseg-models-v1';
+let engine = null;
+let manifest = null;
+let currentModel = null;
+let fileName = '';
+let override = '';
+
+const post = (message, transfer = []) => self.postMessage(message, transfer);
+const hex = (buffer) => [...new Uint8Array(buffer)].map((b) => b.toString(16).padStart(2, '0')).join('');
+
+async function sha256(bytes) {
+  return hex(await crypto.subtle.digest('SHA-256', bytes));
+}
+
+// One model file: from the Cache API when it is there and intact, else downloaded with progress.
+async function modelFile(ref, onBytes) {
+  const url = new URL(`models/${ref.file}`, self.location.href).href;
+  const key = `${url}?sha256=${ref.sha256}`;
+  const cache = 'caches' in self ? await caches.open(MODEL_CACHE) : null;
+  const cached = cache && (await cache.match(key));
+  if (cached) {
+    const bytes = new Uint8Array(await cached.arrayBuffer());
+    if ((await sha256(bytes)) === ref.sha256) {
+      onBytes(bytes.length);
+      return { bytes, fromCache: true };
+    }
+    await cache.delete(key);
+  }
+  const response = await fetch(url);
+  if (!response.ok) throw new Error(`model file ${ref.file}: HTTP ${response.status}`);
+  const reader = response.body.getReader();
+  const bytes = new Uint8Array(ref.bytes);
+  let received = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    if (received + value.length > bytes.length) throw new Error(`model file ${ref.file} is larger than the manifest says`);
+    bytes.set(value, received);
+    received += value.length;
+    onBytes(value.length);
+  }
+  if (received !== ref.bytes) throw new Error(`model file ${ref.file}: got ${received} bytes, expected ${ref.bytes}`);
+  const digest = await sha256(bytes);
+  if (digest !== ref.sha256) throw new Error(`model file ${ref.file}: sha256 ${digest}, expected ${ref.sha256}`);
+  if (cache) await cache.put(key, new Response(bytes));
+  return { bytes, fromCache: false };
+}
+
+async function ensureModel(id) {
+  if (engine.has_model(id)) return;
+  const entry = manifest.models.find((m) => m.id === id);
+  const total = entry.encoder.bytes + entry.decoder.bytes;
+  let loaded = 0;
+  const onBytes = (n) => {
+    loaded += n;
+    post({ type: 'progress', stage: `loading model ${id}`, fraction: loaded / total });
+  };
+  const [encoder, decoder] = await Promise.all([modelFile(entry.encoder, onBytes), modelFile(entry.decoder, onBytes)]);
+  const started = performance.now();
+  engine.load_model(id, encoder.bytes, decoder.bytes);
+  post({ type: 'model-loaded', id, fromCache: encoder.fromCache && decoder.fromCache, ms: performance.now() - started });
+}
+
+async function routeAndEncode() {
+  const route = engine.route(fileName, null, override || null);
+  post({ type: 'route', route });
+  await ensureModel(route.model_id);
+  currentModel = route.model_id;
+  post({ type: 'progress', stage: 'encoding image', fraction: null });
+  const started = performance.now();
+  const info = engine.encode(currentModel);
+  post({ type: 'encoded', ms: performance.now() - started, cacheHit: info.cache_hit });
+}
+
+const handlers = {
+  async init() {
+    await init();
+    const response = await fetch(new URL('models/manifest.json', self.location.href));
+    if (!response.ok) throw new Error(`model manifest: HTTP ${response.status}`);
+    engine = new Engine(await response.text());
+    manifest = engine.manifest();
+    post({ type: 'manifest', manifest });
+  },
+  async open({ name, bytes }) {
+    const info = engine.open_image(new Uint8Array(bytes));
+    fileName = name;
+    const rgba = engine.image_rgba();
+    post({ type: 'image', name, width: info.width, height: info.height, rgba }, [rgba.buffer]);
+    await routeAndEncode();
+  },
+  async setModel({ model }) {
+    override = model;
+    if (fileName) await routeAndEncode();
+  },
+  async segment({ objectId, box }) {
+    const started = performance.now();
+    const mask = engine.segment_box(currentModel, box[0], box[1], box[2], box[3]);
+    post({ type: 'mask', objectId, box, mask, ms: performance.now() - started }, [mask.buffer]);
+  },
+  async exportMask({ width, height, labels }) {
+    const png = Engine.label_png(width, height, new Uint16Array(labels));
+    post({ type: 'png', png }, [png.buffer]);
+  },
+};
+
+// Jobs run one at a time, in order: the engine is not re-entrant.
+let queue = Promise.resolve();
+self.onmessage = ({ data }) => {
+  queue = queue.then(async () => {
+    try {
+      await handlers[data.type](data);
+    } catch (error) {
+      post({ type: 'error', job: data.type, objectId: data.objectId, message: String(error && error.message ? error.message : error) });
+    } finally {
+      post({ type: 'idle', job: data.type });
+    }
+  });
+};
