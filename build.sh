@@ -4,6 +4,7 @@
 #   build.sh test    what `npm test` runs: format check, clippy, native tests (golden vs PyTorch,
 #                    CLI), the wasm build, and the browser tests in Chromium
 #   build.sh wasm    the browser build only: www/pkg/ (wasm-bindgen --target web)
+#   build.sh bench   what `npm run bench` runs: tract-wasm vs onnxruntime-web in Chromium
 #   build.sh cli     release build of the native CLI
 # Set CARGO_TARGET_DIR to keep build outputs outside the clone (CI does: cold tract builds are slow).
 set -euo pipefail
@@ -45,7 +46,7 @@ build_wasm() {
 }
 
 ensure_node_modules() {
-    if [ ! -d node_modules/playwright-core ] || [ ! -d node_modules/pngjs ]; then
+    if [ ! -d node_modules/playwright-core ] || [ ! -d node_modules/pngjs ] || [ ! -d node_modules/onnxruntime-web ]; then
         npm ci --no-audit --no-fund
     fi
 }
@@ -76,6 +77,12 @@ test)
 wasm)
     build_wasm
     ;;
+bench)
+    build_wasm
+    ensure_node_modules
+    ensure_chromium
+    node scripts/bench-browser.mjs "${@:2}"
+    ;;
 cli)
     ensure_rust
     cargo build --release
@@ -86,7 +93,7 @@ start)
     exec node scripts/serve.mjs
     ;;
 *)
-    echo "usage: build.sh [start|test|wasm|cli]" >&2
+    echo "usage: build.sh [start|test|wasm|bench|cli]" >&2
     exit 2
     ;;
 esac

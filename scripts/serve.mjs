@@ -33,9 +33,16 @@ export const CSP = [
   "frame-ancestors 'none'",
 ].join('; ');
 
+// URL prefix -> folder. onnxruntime-web is served for the benchmark page only (npm run bench).
+const MOUNTS = [
+  ['/models/', join(ROOT, 'models')],
+  ['/vendor/onnxruntime-web/', join(ROOT, 'node_modules', 'onnxruntime-web', 'dist')],
+];
+
 function resolvePath(urlPath) {
   const path = decodeURIComponent(urlPath.split('?')[0]);
-  const [base, rest] = path.startsWith('/models/') ? [join(ROOT, 'models'), path.slice('/models/'.length)] : [join(ROOT, 'www'), path.slice(1) || 'index.html'];
+  const mount = MOUNTS.find(([prefix]) => path.startsWith(prefix));
+  const [base, rest] = mount ? [mount[1], path.slice(mount[0].length)] : [join(ROOT, 'www'), path.slice(1) || 'index.html'];
   const full = normalize(join(base, rest));
   return full.startsWith(base + sep) ? full : null; // no way out of the two folders
 }

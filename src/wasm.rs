@@ -15,7 +15,7 @@ use crate::export::label_png;
 use crate::manifest::Manifest;
 use crate::model::SamModel;
 use crate::postprocess::LabelMap;
-use crate::preprocess::validate_box;
+use crate::preprocess::{prepare, validate_box};
 use crate::router::{route, RouteRequest};
 use crate::segment::{decode_box, EncodedImage, Segmenter};
 
@@ -55,6 +55,7 @@ pub struct Engine {
     segmenter: Segmenter,
     image: Option<RgbImage>,
     encoded: Option<(String, EncodedImage)>,
+    bench_embedding: Option<crate::model::Embedding>,
 }
 
 #[wasm_bindgen]
@@ -67,6 +68,7 @@ impl Engine {
             segmenter: Segmenter::default(),
             image: None,
             encoded: None,
+            bench_embedding: None,
         })
     }
 
@@ -175,6 +177,32 @@ impl Engine {
             .ok_or_else(|| Error::invalid("the image is not encoded"))?;
         let (mask, _) = decode_box(model, encoded, prompt)?;
         Ok(mask.into_iter().map(u8::from).collect())
+    }
+
+    /// Benchmarks: the encoder input of the current image (`1x3x256x256`), for other engines.
+    pub fn prepared_input(&self) -> Result<Vec<f32>, JsError> {
+        Ok(prepare(self.current_image()?)?.input)
+    }
+
+    /// Benchmarks: run the encoder on the current image, bypassing the cache.
+    pub fn bench_encode(&mut self, model_id: &str) -> Result<(), JsError> {
+        let input = prepare(self.current_image()?)?.input;
+        let embedding = self.model(model_id)?.encode(&input)?;
+        self.bench_embedding = Some(embedding);
+        Ok(())
+    }
+
+    /// Benchmarks: run the decoder once on the last `bench_encode` embedding.
+    pub fn bench_decode(&self, model_id: &str, box_256: Vec<f32>) -> Result<(), JsError> {
+        let embedding = self
+            .bench_embedding
+            .as_ref()
+            .ok_or_else(|| Error::invalid("run bench_encode first"))?;
+        let prompt: [f32; 4] = box_256
+            .try_into()
+            .map_err(|_| Error::invalid("a box has 4 values"))?;
+        self.model(model_id)?.decode(embedding, prompt)?;
+        Ok(())
     }
 
     /// A label map (`width * height` labels) as a PNG file.
