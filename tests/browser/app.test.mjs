@@ -145,3 +145,22 @@ test('a second visit takes the models from the cache', { timeout: TIMEOUT * 2 },
   assert.deepEqual(problems, []);
   await page.close();
 });
+
+test('after the first visit the app works offline', { timeout: TIMEOUT * 2 }, async () => {
+  const { page, problems } = await openApp();
+  await page.waitForFunction(() => navigator.serviceWorker.controller !== null, null, { timeout: TIMEOUT });
+  await context.setOffline(true);
+  try {
+    await page.reload();
+    const mr = cases().find((c) => c.name === 'mr_small');
+    await openFile(page, fileURLToPath(fixture(mr.image)));
+    await waitReady(page);
+    await drawBox(page, mr.boxes[0], mr.width, mr.height);
+    assert.equal(await page.locator('#object-list li[data-mask="1"]').count(), 1);
+  } finally {
+    await context.setOffline(false);
+  }
+  // Offline, a failed request logs a console error that is not ours; only page errors count here.
+  assert.deepEqual(problems.filter((p) => p.startsWith('page error')), []);
+  await page.close();
+});
