@@ -38,6 +38,7 @@ for (const [name, flags] of configurations) {
   await page.goto(`${origin}/bench.html`);
   const result = await page.evaluate(([bytes, n]) => window.runBench(new Uint8Array(bytes), n), [image, iterations]);
   userAgent = result.userAgent;
+  const inWorker = await page.evaluate(([bytes, n]) => window.runWorkerBench(new Uint8Array(bytes), n), [image, iterations]);
   await browser.close();
   const row = (engine, stage) => result[engine][stage];
   lines.push(`### ${name}`, '', '| stage | tract-wasm median ms | onnxruntime-web median ms | ratio tract/ort | tract per iteration | onnxruntime-web per iteration |', '|---|---|---|---|---|---|');
@@ -46,6 +47,7 @@ for (const [name, flags] of configurations) {
     const o = row('ort', stage);
     lines.push(`| ${stage} | ${median(t).toFixed(0)} | ${median(o).toFixed(0)} | ${(median(t) / median(o)).toFixed(2)} | ${list(t)} | ${list(o)} |`);
   }
+  lines.push('', `tract-wasm encoder in a web worker, as the app runs it (ms per iteration): ${list(inWorker)}; median ${median(inWorker).toFixed(0)}.`);
   lines.push('');
   console.error(`${name}: done`);
 }

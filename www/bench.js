@@ -72,3 +72,15 @@ document.getElementById('bench-file').addEventListener('change', async (event) =
     log(`error: ${error.message}`);
   }
 });
+
+/** The tract encoder alone, n times, inside a web worker as the app runs it. */
+window.runWorkerBench = (imageBytes, iterations = 5) =>
+  new Promise((resolve, reject) => {
+    const worker = new Worker('bench-worker.js', { type: 'module' });
+    worker.onmessage = ({ data }) => {
+      worker.terminate();
+      resolve(data);
+    };
+    worker.onerror = (event) => reject(new Error(event.message));
+    worker.postMessage({ image: imageBytes, n: iterations });
+  });
