@@ -107,3 +107,54 @@ pub fn write_segs(labels: &LabelMap) -> Result<Vec<u8>> {
     }
     Ok(npz.finish().map_err(npz_error)?.into_inner())
 }
+
+/// An integer label array (`gts` or `segs`) of any usual dtype, with its shape.
+pub fn read_labels(bytes: &[u8], name: &str) -> Result<(Vec<usize>, Vec<u32>)> {
+    let mut npz = NpzReader::new(Cursor::new(bytes)).map_err(npz_error)?;
+    let names = npz.names().map_err(npz_error)?;
+    if !names.iter().any(|n| n == name) {
+        return Err(npz_error(format!(
+            "no `{name}` array (found: {})",
+            names.join(", ")
+        )));
+    }
+    macro_rules! try_dtype {
+        ($($t:ty),*) => {$(
+            if let Ok(a) = npz.by_name::<ndarray::OwnedRepr<$t>, IxDyn>(name) {
+                let shape = a.shape().to_vec();
+                let mut labels = Vec::with_capacity(a.len());
+                for &v in a.as_standard_layout().iter() {
+                    labels.push(u32::try_from(v).map_err(|_| npz_error(format!("`{name}` holds a negative or huge label")))?);
+                }
+                return Ok((shape, labels));
+            }
+        )*};
+    }
+    try_dtype!(u8, u16, u32, i8, i16, i32, i64, u64);
+    if let Ok(a) = npz.by_name::<ndarray::OwnedRepr<bool>, IxDyn>(name) {
+        return Ok((
+            a.shape().to_vec(),
+            a.as_standard_layout().iter().map(|&v| v as u32).collect(),
+        ));
+    }
+    Err(npz_error(format!("`{name}` must be an integer array")))
+}
+
+/// The `spacing` array of a 3D case, as stored.
+pub fn read_spacing(bytes: &[u8]) -> Result<Option<Vec<f64>>> {
+    let mut npz = NpzReader::new(Cursor::new(bytes)).map_err(npz_error)?;
+    if !npz
+        .names()
+        .map_err(npz_error)?
+        .iter()
+        .any(|n| n == "spacing")
+    {
+        return Ok(None);
+    }
+    if let Ok(a) = npz.by_name::<ndarray::OwnedRepr<f64>, IxDyn>("spacing") {
+        return Ok(Some(a.iter().copied().collect()));
+    }
+    npz.by_name::<ndarray::OwnedRepr<f32>, IxDyn>("spacing")
+        .map(|a| Some(a.iter().map(|&v| v as f64).collect()))
+        .map_err(|e| npz_error(format!("`spacing` must be a float array ({e})")))
+}

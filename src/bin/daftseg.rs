@@ -6,13 +6,14 @@ use std::time::Instant;
 
 use clap::{Parser, Subcommand};
 
-use daftseg::challenge::{read_case_2d, write_segs};
+use daftseg::challenge::{read_case_2d, read_labels, read_spacing, write_segs};
 use daftseg::decode::decode_image;
 use daftseg::error::{Error, Result};
 use daftseg::export::label_png;
+use daftseg::metrics::{score_case, LabelVolume};
 use daftseg::native::{load_manifest, load_model, read};
 use daftseg::preprocess::{box_to_model_frame, prepare, validate_box, BoxPrompt};
-use daftseg::router::{route, RouteRequest};
+use daftseg::router::{route, Modality, RouteRequest};
 use daftseg::segment::Segmenter;
 
 #[derive(Parser)]
@@ -66,6 +67,25 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// DSC and NSD per case, as the CVPR24 challenge computes them, grouped by modality.
+    Eval {
+        /// Folder of `<case>.npz` predictions with `segs`.
+        #[arg(long)]
+        pred: PathBuf,
+        /// Folder of `<case>.npz` ground truths with `gts` (and `spacing` for 3D).
+        #[arg(long)]
+        gt: PathBuf,
+        /// Write one row per case: case,modality,dsc,nsd.
+        #[arg(long)]
+        csv: Option<PathBuf>,
+        /// Pass `spacing` to the surface distances as stored (x,y,z) although the arrays are
+        /// (z,y,x), as the challenge's compute_metrics.py does. Default: reorder it to the axes.
+        #[arg(long)]
+        challenge_spacing: bool,
+        /// NSD tolerance: millimetres in 3D, pixels in 2D.
+        #[arg(long, default_value_t = 2.0)]
+        tolerance: f64,
+    },
     /// Say which model the router picks for a file, and why.
     Route {
         file: PathBuf,
@@ -117,16 +137,138 @@ fn write(path: &Path, bytes: &[u8]) -> Result<()> {
     std::fs::write(path, bytes).map_err(|e| Error::io(path.display(), e))
 }
 
+fn evaluate(
+    pred: &Path,
+    gt: &Path,
+    csv: Option<&Path>,
+    challenge_spacing: bool,
+    tolerance: f64,
+) -> Result<()> {
+    let mut names: Vec<String> = std::fs::read_dir(gt)
+        .map_err(|e| Error::io(gt.display(), e))?
+        .filter_map(|entry| {
+            entry
+                .ok()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+        })
+        .filter(|name| name.ends_with(".npz"))
+        .collect();
+    names.sort();
+    if names.is_empty() {
+        return Err(Error::invalid(format!(
+            "{}: no .npz ground truth files",
+            gt.display()
+        )));
+    }
+    let missing: Vec<&str> = names
+        .iter()
+        .filter(|n| !pred.join(n).exists())
+        .map(String::as_str)
+        .collect();
+    if !missing.is_empty() {
+        return Err(Error::invalid(format!(
+            "{}: no prediction for {}",
+            pred.display(),
+            missing.join(", ")
+        )));
+    }
+    let mut rows = Vec::new();
+    for name in &names {
+        let context = |e: Error| Error::invalid(format!("{name}: {e}"));
+        let gt_bytes = read(&gt.join(name))?;
+        let (gt_shape, gts) = read_labels(&gt_bytes, "gts").map_err(context)?;
+        let (pred_shape, segs) = read_labels(&read(&pred.join(name))?, "segs").map_err(context)?;
+        if gt_shape != pred_shape {
+            return Err(context(Error::invalid(format!(
+                "segs has shape {pred_shape:?}, gts {gt_shape:?}"
+            ))));
+        }
+        let (dims, spacing) = match gt_shape.as_slice() {
+            [h, w] => ([*h, *w, 1], [1.0; 3]),
+            [d, h, w] => {
+                let stored = read_spacing(&gt_bytes)
+                    .map_err(context)?
+                    .ok_or_else(|| context(Error::invalid("a 3D ground truth needs `spacing`")))?;
+                let s: [f64; 3] = stored
+                    .try_into()
+                    .map_err(|_| context(Error::invalid("`spacing` must have 3 values")))?;
+                (
+                    [*d, *h, *w],
+                    if challenge_spacing {
+                        s
+                    } else {
+                        [s[2], s[1], s[0]]
+                    },
+                )
+            }
+            shape => {
+                return Err(context(Error::invalid(format!(
+                    "gts has shape {shape:?}; expected 2D or 3D"
+                ))))
+            }
+        };
+        let score = score_case(
+            LabelVolume { dims, labels: &gts },
+            LabelVolume {
+                dims,
+                labels: &segs,
+            },
+            spacing,
+            tolerance,
+        );
+        let case = name.trim_end_matches(".npz").to_string();
+        let modality = Modality::from_file_name(&case)
+            .map(|m| m.name())
+            .unwrap_or("other");
+        rows.push((case, modality, score.dsc, score.nsd));
+    }
+    let mut modalities: Vec<&str> = rows.iter().map(|r| r.1).collect();
+    modalities.sort_unstable();
+    modalities.dedup();
+    let mean = |values: Vec<f64>| values.iter().sum::<f64>() / values.len().max(1) as f64;
+    println!("| modality | cases | DSC % | NSD % |");
+    println!("|---|---|---|---|");
+    for m in modalities.iter().copied().chain(std::iter::once("all")) {
+        let group: Vec<_> = rows.iter().filter(|r| m == "all" || r.1 == m).collect();
+        println!(
+            "| {m} | {} | {:.2} | {:.2} |",
+            group.len(),
+            100.0 * mean(group.iter().map(|r| r.2).collect()),
+            100.0 * mean(group.iter().map(|r| r.3).collect())
+        );
+    }
+    if let Some(csv) = csv {
+        let mut text = String::from("case,modality,dsc,nsd\n");
+        for (case, modality, dsc, nsd) in &rows {
+            text.push_str(&format!("{case},{modality},{dsc:.6},{nsd:.6}\n"));
+        }
+        write(csv, text.as_bytes())?;
+    }
+    Ok(())
+}
+
 fn run(cli: Cli) -> Result<()> {
     let started = Instant::now();
     let clock = move || started.elapsed().as_secs_f64() * 1000.0;
-    let (manifest, base) = load_manifest(&manifest_path(cli.manifest))?;
+    // `eval` needs no model, so the manifest is read only by the commands that do.
+    let manifest_file = manifest_path(cli.manifest);
+    let load = || load_manifest(&manifest_file);
     match cli.command {
+        Command::Eval {
+            pred,
+            gt,
+            csv,
+            challenge_spacing,
+            tolerance,
+        } => {
+            evaluate(&pred, &gt, csv.as_deref(), challenge_spacing, tolerance)?;
+        }
         Command::Route {
             file,
             model,
             modality,
         } => {
+            let (manifest, _) = load()?;
             let name = file_name(&file);
             let request = RouteRequest {
                 model: model.as_deref(),
@@ -148,6 +290,7 @@ fn run(cli: Cli) -> Result<()> {
             model,
             json,
         } => {
+            let (manifest, base) = load()?;
             let path = image.unwrap_or_else(|| {
                 Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/images/ct_lung.png")
             });
@@ -207,6 +350,7 @@ fn run(cli: Cli) -> Result<()> {
             out,
             model,
         } => {
+            let (manifest, base) = load()?;
             let name = file_name(&input);
             let bytes = read(&input)?;
             let is_npz = input
