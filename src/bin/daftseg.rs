@@ -1,5 +1,6 @@
 //! `daftseg`: the command line on the same core as the browser app.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
@@ -10,11 +11,13 @@ use daftseg::challenge::{read_case_2d, read_labels, read_spacing, write_segs};
 use daftseg::decode::decode_image;
 use daftseg::error::{Error, Result};
 use daftseg::export::label_png;
+use daftseg::manifest::Manifest;
 use daftseg::metrics::{score_case, LabelVolume};
+use daftseg::model::SamModel;
 use daftseg::native::{load_manifest, load_model, read};
 use daftseg::preprocess::{box_to_model_frame, prepare, validate_box, BoxPrompt};
 use daftseg::router::{route, Modality, RouteRequest};
-use daftseg::segment::Segmenter;
+use daftseg::segment::{Clock, Segmenter};
 
 #[derive(Parser)]
 #[command(
@@ -38,7 +41,8 @@ struct Cli {
 enum Command {
     /// Segment an image (PNG/JPEG/BMP/TIFF) with boxes, or a challenge NPZ case.
     Segment {
-        /// Image file, or a CVPR24 challenge 2D case (.npz with `imgs` and `boxes`).
+        /// Image file, a CVPR24 challenge 2D case (.npz with `imgs` and `boxes`), or a folder of
+        /// such cases (then --out is a folder, and a CSV of timings goes to stdout).
         input: PathBuf,
         /// A box prompt `x_min,y_min,x_max,y_max` in pixels (maxima included); repeat for more
         /// objects: box i becomes label i, later boxes overwrite earlier ones.
@@ -247,6 +251,71 @@ fn evaluate(
     Ok(())
 }
 
+/// Every challenge NPZ case of a folder, one model load per model, one line per case:
+/// `case,model,encode_ms,decode_ms,total_ms` on stdout (model loading excluded).
+fn segment_folder(
+    manifest: &Manifest,
+    base: &Path,
+    input: &Path,
+    out: &Path,
+    model: Option<&str>,
+    clock: Clock,
+) -> Result<()> {
+    let mut names: Vec<String> = std::fs::read_dir(input)
+        .map_err(|e| Error::io(input.display(), e))?
+        .filter_map(|entry| {
+            entry
+                .ok()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+        })
+        .filter(|name| name.ends_with(".npz"))
+        .collect();
+    names.sort();
+    if names.is_empty() {
+        return Err(Error::invalid(format!(
+            "{}: no .npz cases",
+            input.display()
+        )));
+    }
+    std::fs::create_dir_all(out).map_err(|e| Error::io(out.display(), e))?;
+    let mut models: HashMap<String, SamModel> = HashMap::new();
+    let mut segmenter = Segmenter::default();
+    println!("case,model,encode_ms,decode_ms,total_ms");
+    for name in &names {
+        let case = read_case_2d(&read(&input.join(name))?)
+            .map_err(|e| Error::invalid(format!("{name}: {e}")))?;
+        let chosen = route(
+            manifest,
+            &RouteRequest {
+                model,
+                metadata_modality: None,
+                file_name: Some(name),
+            },
+        )?;
+        if !models.contains_key(&chosen.model_id) {
+            models.insert(
+                chosen.model_id.clone(),
+                load_model(manifest, base, &chosen.model_id)?,
+            );
+        }
+        let sam = &models[&chosen.model_id];
+        let result = segmenter
+            .segment(sam, &case.image, &case.boxes, clock)
+            .map_err(|e| Error::invalid(format!("{name}: {e}")))?;
+        write(&out.join(name), &write_segs(&result.labels)?)?;
+        let t = &result.timings;
+        println!(
+            "{},{},{:.1},{:.1},{:.1}",
+            name.trim_end_matches(".npz"),
+            chosen.model_id,
+            t.encode_ms,
+            t.decode_ms,
+            t.encode_ms + t.decode_ms
+        );
+    }
+    Ok(())
+}
+
 fn run(cli: Cli) -> Result<()> {
     let started = Instant::now();
     let clock = move || started.elapsed().as_secs_f64() * 1000.0;
@@ -351,6 +420,14 @@ fn run(cli: Cli) -> Result<()> {
             model,
         } => {
             let (manifest, base) = load()?;
+            if input.is_dir() {
+                if !boxes.is_empty() {
+                    return Err(Error::invalid(
+                        "NPZ cases carry their own boxes; drop --box",
+                    ));
+                }
+                return segment_folder(&manifest, &base, &input, &out, model.as_deref(), &clock);
+            }
             let name = file_name(&input);
             let bytes = read(&input)?;
             let is_npz = input

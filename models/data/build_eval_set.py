@@ -1,0 +1,110 @@
+"""Build daftseg's real evaluation set in the CVPR24 challenge's NPZ format.
+
+    models/.venv/bin/python models/data/build_eval_set.py [--out models/.cache/eval]
+
+From labelled images that ship inside registry packages (sha256 of every input in
+models/sources.lock): pyradiomics 3.1.0's CT lung tumours (lung1, lung2) and MR brain tumours
+(brain1, brain2) and breast lesion (breast1), NRRD volumes with labels; stardist 0.9.2's 2D
+fluorescence nuclei (125 labelled nuclei).
+
+2D cases (`2DBox_<Modality>_<source>_z<slice>.npz`): every axial slice whose label has at least 20
+pixels; `imgs` HxWx3 uint8 (CT: lung window W1500/L-600 for the lung tumours; MR: 0.5-99.5
+percentile window over the volume, as the challenge preprocessed its data), `boxes` the label's
+bounding box `[x_min, y_min, x_max, y_max]` (1x4), `gts` the label. The microscopy image is one case
+with one box per nucleus (labels 1..N). 3D cases (propagation) come with the 3D segmentation.
+
+Also writes `split.json`: train / held-out by patient (volume), for fine-tuning: lung1, brain1 and
+the top half of the microscopy image train; lung2, brain2, breast1 and the bottom half are held out.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import fixtures  # noqa: E402
+import sources  # noqa: E402
+
+PYRAD, DATA = "pyradiomics==3.1.0", "pyradiomics-3.1.0/data"
+VOLUMES = [
+    ("lung1", "CT"), ("lung2", "CT"), ("brain1", "MR"), ("brain2", "MR"), ("breast1", "MR"),
+]
+SPLIT = {
+    "train": ["lung1", "brain1", "stardist_top"],
+    "heldout": ["lung2", "brain2", "breast1", "stardist_bottom"],
+}
+MIN_PIXELS = 20
+
+
+def to_rgb(grey: np.ndarray) -> np.ndarray:
+    return np.repeat(grey[:, :, None], 3, axis=-1)
+
+
+def volume_cases(name: str, modality: str):
+    import nrrd
+
+    image, _ = nrrd.read(str(sources.get(PYRAD, f"{DATA}/{name}_image.nrrd")))
+    label, _ = nrrd.read(str(sources.get(PYRAD, f"{DATA}/{name}_label.nrrd")))
+    if modality == "CT":
+        windowed = fixtures.window(image, -600, 1500)
+    else:
+        low, high = np.percentile(image, [0.5, 99.5])
+        windowed = fixtures.window(image, (low + high) / 2.0, max(high - low, 1e-6))
+    for z in range(image.shape[2]):
+        mask = (label[:, :, z] > 0).T
+        if mask.sum() < MIN_PIXELS:
+            continue
+        yield f"2DBox_{modality}_{name}_z{z:03d}", {
+            "imgs": to_rgb(windowed[:, :, z].T),
+            "boxes": np.asarray([fixtures.bbox(mask)], np.int64),
+            "gts": mask.astype(np.uint8),
+        }
+
+
+def microscopy_cases():
+    import tifffile
+
+    image = tifffile.imread(sources.get("stardist==0.9.2", "stardist/data/images/img2d.tif"))
+    labels = tifffile.imread(sources.get("stardist==0.9.2", "stardist/data/images/mask2d.tif"))
+    grey = fixtures.to_uint8(image.astype(np.uint16))
+    half = image.shape[0] // 2
+    for part, rows in (("top", slice(0, half)), ("bottom", slice(half, None))):
+        part_labels = labels[rows]
+        ids = [i for i in np.unique(part_labels) if i and (part_labels == i).sum() >= MIN_PIXELS]
+        gts = np.zeros(part_labels.shape, np.uint16)
+        boxes = []
+        for n, i in enumerate(ids, start=1):
+            gts[part_labels == i] = n
+            boxes.append(fixtures.bbox(part_labels == i))
+        yield f"2DBox_Microscopy_stardist_{part}", {
+            "imgs": to_rgb(grey[rows]),
+            "boxes": np.asarray(boxes, np.int64),
+            "gts": gts,
+        }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--out", default=str(Path(__file__).resolve().parent.parent / ".cache" / "eval"))
+    args = parser.parse_args()
+    out = Path(args.out)
+    (out / "imgs").mkdir(parents=True, exist_ok=True)
+    (out / "gts").mkdir(parents=True, exist_ok=True)
+    count = 0
+    cases = [c for name, modality in VOLUMES for c in volume_cases(name, modality)] + list(microscopy_cases())
+    for case, arrays in cases:
+        # The input file carries imgs and boxes (what a method sees); the ground truth gts alone.
+        np.savez_compressed(out / "imgs" / f"{case}.npz", imgs=arrays["imgs"], boxes=arrays["boxes"])
+        np.savez_compressed(out / "gts" / f"{case}.npz", gts=arrays["gts"])
+        count += 1
+    split = {part: sorted(c for c, _ in cases if any(f"_{s}" in c for s in sources_of)) for part, sources_of in SPLIT.items()}
+    (out / "split.json").write_text(json.dumps(split, indent=1) + "\n")
+    print(f"wrote {count} cases to {out} (train {len(split['train'])}, held-out {len(split['heldout'])})")
+
+
+if __name__ == "__main__":
+    main()

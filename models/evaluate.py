@@ -1,0 +1,74 @@
+"""One command for docs/EVALUATION.md: build the evaluation set, run PyTorch LiteMedSAM and daftseg
+(native) on it, score both with `daftseg eval`, check the metric against the Python reference on
+the same predictions, and print per-modality DSC / NSD / seconds per case as Markdown.
+
+    bash build.sh cli && models/.venv/bin/python models/evaluate.py
+
+`DAFTSEG` (default: target/release/daftseg, or $CARGO_TARGET_DIR/release/daftseg) is the CLI.
+"""
+from __future__ import annotations
+
+import csv
+import datetime
+import io
+import os
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import metrics_reference  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "models" / ".cache" / "eval"
+PY = sys.executable
+DAFTSEG = os.environ.get("DAFTSEG", str(Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target")) / "release" / "daftseg"))
+
+
+def run(args) -> str:
+    return subprocess.run(args, check=True, capture_output=True, text=True, cwd=ROOT).stdout
+
+
+def rows(text: str) -> list[dict]:
+    return list(csv.DictReader(io.StringIO(text)))
+
+
+def main() -> None:
+    print(run([PY, "models/data/build_eval_set.py", "--out", str(DATA)]).strip(), file=sys.stderr)
+    times = {
+        "PyTorch LiteMedSAM (fp32 checkpoint)": {r["case"]: float(r["total_ms"]) for r in rows(run([PY, "models/eval_baseline.py", "--data", str(DATA), "--weights", "fp32"]))},
+        "daftseg native (tract, fp16 weights)": {r["case"]: float(r["total_ms"]) for r in rows(run([DAFTSEG, "segment", str(DATA / "imgs"), "--out", str(DATA / "pred_daftseg")]))},
+    }
+    preds = {"PyTorch LiteMedSAM (fp32 checkpoint)": DATA / "pred_pytorch_fp32", "daftseg native (tract, fp16 weights)": DATA / "pred_daftseg"}
+    scores = {}
+    worst = 0.0
+    for method, pred in preds.items():
+        out = DATA / f"scores_{pred.name}.csv"
+        run([DAFTSEG, "eval", "--pred", str(pred), "--gt", str(DATA / "gts"), "--csv", str(out)])
+        scores[method] = {r["case"]: r for r in rows(out.read_text())}
+        # The Rust metric against the Python reference on these real predictions.
+        for case, r in scores[method].items():
+            gts = np.load(DATA / "gts" / f"{case}.npz")["gts"]
+            segs = np.load(pred / f"{case}.npz")["segs"]
+            dsc, nsd = metrics_reference.score_case(gts, segs, None)
+            worst = max(worst, abs(dsc - float(r["dsc"])), abs(nsd - float(r["nsd"])))
+    cases = sorted(scores[next(iter(scores))])
+    modalities = sorted({scores[next(iter(scores))][c]["modality"] for c in cases})
+    print(f"Date {datetime.date.today()}; {len(cases)} cases; one CPU thread for both; model loading excluded. "
+          f"`daftseg eval` vs the Python reference metric on these predictions: max |difference| {worst:.1e}.\n")
+    print("| modality | cases | method | DSC % | NSD % | s per case |")
+    print("|---|---|---|---|---|---|")
+    for modality in modalities + ["all"]:
+        group = [c for c in cases if modality == "all" or scores[next(iter(scores))][c]["modality"] == modality]
+        for method in preds:
+            dsc = 100 * statistics.mean(float(scores[method][c]["dsc"]) for c in group)
+            nsd = 100 * statistics.mean(float(scores[method][c]["nsd"]) for c in group)
+            seconds = statistics.mean(times[method][c] for c in group) / 1000
+            print(f"| {modality} | {len(group)} | {method} | {dsc:.2f} | {nsd:.2f} | {seconds:.2f} |")
+
+
+if __name__ == "__main__":
+    main()
