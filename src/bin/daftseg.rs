@@ -316,6 +316,14 @@ fn segment_folder(
     Ok(())
 }
 
+/// Peak resident memory of this process (Linux: VmHWM), in MiB.
+fn peak_memory_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
 fn run(cli: Cli) -> Result<()> {
     let started = Instant::now();
     let clock = move || started.elapsed().as_secs_f64() * 1000.0;
@@ -395,9 +403,12 @@ fn run(cli: Cli) -> Result<()> {
                     .collect::<Vec<_>>()
                     .join(", ")
             };
+            let peak = peak_memory_mib()
+                .map(|m| format!("{m:.0}"))
+                .unwrap_or_else(|| "null".into());
             if json {
                 println!(
-                    "{{\"model\": \"{model}\", \"image\": \"{}\", \"load_ms\": {load_ms:.1}, \"encode_ms\": [{}], \"decode_ms\": [{}]}}",
+                    "{{\"model\": \"{model}\", \"image\": \"{}\", \"load_ms\": {load_ms:.1}, \"encode_ms\": [{}], \"decode_ms\": [{}], \"peak_memory_mib\": {peak}}}",
                     file_name(&path),
                     list(&encode_ms),
                     list(&decode_ms)
@@ -411,6 +422,7 @@ fn run(cli: Cli) -> Result<()> {
                 );
                 println!("encode ms: {}", list(&encode_ms));
                 println!("decode ms: {}", list(&decode_ms));
+                println!("peak memory (resident): {peak} MiB");
             }
         }
         Command::Segment {
