@@ -1,8 +1,8 @@
-"""One command for docs/EVALUATION.md: build the evaluation set, run PyTorch LiteMedSAM and daftseg
-(native) on it, score both with `daftseg eval`, check the metric against the Python reference on
+"""One command for docs/EVALUATION.md: build the evaluation set, run PyTorch LiteMedSAM, daftseg
+native and daftseg in Chromium on it, score both with `daftseg eval`, check the metric against the Python reference on
 the same predictions, and print per-modality DSC / NSD / seconds per case as Markdown.
 
-    bash build.sh cli && models/.venv/bin/python models/evaluate.py
+    bash build.sh cli && bash build.sh wasm && models/.venv/bin/python models/evaluate.py
 
 `DAFTSEG` (default: target/release/daftseg, or $CARGO_TARGET_DIR/release/daftseg) is the CLI.
 """
@@ -42,7 +42,11 @@ def main() -> None:
         "PyTorch LiteMedSAM (fp32 checkpoint)": {r["case"]: float(r["total_ms"]) for r in rows(run([PY, "models/eval_baseline.py", "--data", str(DATA), "--weights", "fp32"]))},
         "daftseg native (tract, fp16 weights)": {r["case"]: float(r["total_ms"]) for r in rows(run([DAFTSEG, "segment", str(DATA / "imgs"), "--out", str(DATA / "pred_daftseg")]))},
     }
-    preds = {"PyTorch LiteMedSAM (fp32 checkpoint)": DATA / "pred_pytorch_fp32", "daftseg native (tract, fp16 weights)": DATA / "pred_daftseg"}
+    # The browser: the same wasm Engine the app's worker uses, in Debian's Chromium (needs
+    # `bash build.sh wasm`, npm packages and chromium: `npm test` installs them).
+    browser = "daftseg in Chromium (tract-wasm, fp16 weights)"
+    times[browser] = {r["case"]: float(r["total_ms"]) for r in rows(run(["node", "scripts/eval-browser.mjs", "--cases", str(DATA / "imgs"), "--out", str(DATA / "pred_browser")]))}
+    preds = {"PyTorch LiteMedSAM (fp32 checkpoint)": DATA / "pred_pytorch_fp32", "daftseg native (tract, fp16 weights)": DATA / "pred_daftseg", browser: DATA / "pred_browser"}
     scores = {}
     worst = 0.0
     for method, pred in preds.items():
@@ -57,7 +61,7 @@ def main() -> None:
             worst = max(worst, abs(dsc - float(r["dsc"])), abs(nsd - float(r["nsd"])))
     cases = sorted(scores[next(iter(scores))])
     modalities = sorted({scores[next(iter(scores))][c]["modality"] for c in cases})
-    print(f"Date {datetime.date.today()}; {len(cases)} cases; one CPU thread for both; model loading excluded. "
+    print(f"Date {datetime.date.today()}; {len(cases)} cases; one CPU thread for each; model loading excluded. "
           f"`daftseg eval` vs the Python reference metric on these predictions: max |difference| {worst:.1e}.\n")
     print("| modality | cases | method | DSC % | NSD % | s per case |")
     print("|---|---|---|---|---|---|")

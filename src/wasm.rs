@@ -121,6 +121,14 @@ impl Engine {
         to_js(&info)
     }
 
+    /// Raw 8-bit RGB pixels (`width * height * 3`, row-major) become the current image: for
+    /// arrays that are not image files (the challenge's NPZ cases).
+    pub fn open_rgb(&mut self, width: usize, height: usize, rgb: Vec<u8>) -> Result<(), JsError> {
+        self.image = Some(RgbImage::new(width, height, rgb)?);
+        self.encoded = None;
+        Ok(())
+    }
+
     /// The current image as RGBA bytes, for an `ImageData`.
     pub fn image_rgba(&self) -> Result<Vec<u8>, JsError> {
         let image = self.current_image()?;
