@@ -156,6 +156,30 @@ def write_resize_cases() -> None:
     np.savez_compressed(FIXTURES / "golden" / "resize_cases.npz", **arrays)
 
 
+def write_3d_case(encoder, decoder) -> None:
+    """A real 3D case for the propagation test: pyradiomics' brain1 MR volume (percentile window),
+    the slices around its tumour, two 3D boxes (the tumour's, and a wider one drawn first)."""
+    import nrrd
+
+    pyrad, data = "pyradiomics==3.1.0", "pyradiomics-3.1.0/data"
+    image, header = nrrd.read(str(sources.get(pyrad, f"{data}/brain1_image.nrrd")))
+    label, _ = nrrd.read(str(sources.get(pyrad, f"{data}/brain1_label.nrrd")))
+    volume = percentile_window(image).transpose(2, 1, 0)  # (z, y, x)
+    gts = (label > 0).transpose(2, 1, 0)
+    zs = np.nonzero(gts.any(axis=(1, 2)))[0]
+    keep = slice(max(zs.min() - 2, 0), min(zs.max() + 3, volume.shape[0]))
+    volume, gts = np.ascontiguousarray(volume[keep]), gts[keep]
+    z, y, x = np.nonzero(gts)
+    tumour = [x.min(), y.min(), z.min(), x.max(), y.max(), z.max()]
+    wide = [x.min() - 20, y.min() - 20, max(z.min() - 1, 0), x.max() + 20, y.max() + 20, min(z.max() + 1, volume.shape[0] - 1)]
+    boxes = np.asarray([wide, tumour], np.int64)
+    segs = ref.segment_3d(encoder, decoder, volume, boxes)
+    spacing = np.asarray([float(np.linalg.norm(v)) for v in header["space directions"]])
+    np.savez_compressed(FIXTURES / "golden" / "3d_mr_brain.npz", imgs=volume, boxes=boxes, spacing=spacing,
+                        segs=segs, gts=gts.astype(np.uint8))
+    print(f"3d_mr_brain: {volume.shape}, boxes {boxes.tolist()}, labels {[int((segs == i).sum()) for i in (1, 2)]}")
+
+
 def main() -> None:
     (FIXTURES / "images").mkdir(parents=True, exist_ok=True)
     (FIXTURES / "golden").mkdir(parents=True, exist_ok=True)
@@ -196,6 +220,7 @@ def main() -> None:
               f"mask px {index[-1]['mask_pixels']}, IoU fp16 vs fp32 {index[-1]['iou_fp16_vs_fp32']}")
     (FIXTURES / "cases.json").write_text(json.dumps(index, indent=1) + "\n")
     write_other_formats()
+    write_3d_case(encoder, decoder)
 
 
 def write_other_formats() -> None:

@@ -169,3 +169,56 @@ def segment_2d(encoder: nn.Module, decoder: nn.Module, img_3c: np.ndarray, boxes
         full = postprocess(low_res, (newh, neww), (H, W))[0, 0].numpy()
         segs[full > 0] = idx
     return segs, {"resized": img_256, "input": tensor.numpy(), "low_res_logits": np.stack(logits)}
+
+
+def get_bbox256(mask_256: np.ndarray, bbox_shift: int = 3) -> np.ndarray:
+    y_indices, x_indices = np.where(mask_256 > 0)
+    x_min, x_max = np.min(x_indices), np.max(x_indices)
+    y_min, y_max = np.min(y_indices), np.max(y_indices)
+    H, W = mask_256.shape
+    x_min = max(0, x_min - bbox_shift)
+    x_max = min(W, x_max + bbox_shift)
+    y_min = max(0, y_min - bbox_shift)
+    y_max = min(H, y_max + bbox_shift)
+    return np.array([x_min, y_min, x_max, y_max])
+
+
+@torch.no_grad()
+def segment_3d(encoder: nn.Module, decoder: nn.Module, img_3d: np.ndarray, boxes_3d) -> np.ndarray:
+    """The challenge's 3D algorithm (MedSAM_infer_npz_3D of the official inference script): middle
+    slice with the 2D box, then up to z_max and down to z_min (both included), each next box from
+    the previous slice's mask. The label volume is uint16 here (the original's uint8 holds <= 255)."""
+    segs = np.zeros(img_3d.shape, dtype=np.uint16)
+    embeddings = {}  # per slice: same result as recomputing, as the original does per box
+
+    def embed(z):
+        if z not in embeddings:
+            img_3c = np.repeat(img_3d[z][:, :, None], 3, axis=-1)
+            img_256, tensor = preprocess(img_3c)
+            embeddings[z] = (encoder(tensor), img_256.shape[:2])
+        return embeddings[z]
+
+    for idx, box3d in enumerate(boxes_3d, start=1):
+        temp = np.zeros(img_3d.shape, dtype=np.uint8)
+        x_min, y_min, z_min, x_max, y_max, z_max = [int(v) for v in box3d]
+        box2d = np.array([x_min, y_min, x_max, y_max])
+        z_middle = int((z_max - z_min) / 2 + z_min)
+        H, W = img_3d.shape[1:]
+        up = range(z_middle, min(z_max + 1, img_3d.shape[0]))
+        down = range(z_middle - 1, max(-1, z_min - 1), -1)
+        for z in list(up) + list(down):
+            embedding, (new_h, new_w) = embed(z)
+            if z == z_middle:
+                box_256 = resize_box_to_256(box2d, original_size=(H, W))
+            else:
+                pre_seg = temp[z - 1] if z > z_middle else temp[z + 1]
+                pre_seg256 = resize_longest_side(pre_seg)
+                if np.max(pre_seg256) > 0:
+                    box_256 = get_bbox256(pad_image(pre_seg256[:, :, None])[:, :, 0])
+                else:
+                    box_256 = resize_box_to_256(box2d, original_size=(H, W))
+            low_res, _ = decoder(embedding, torch.as_tensor(box_256[None, :], dtype=torch.float32))
+            mask = postprocess(low_res, (new_h, new_w), (H, W))[0, 0].numpy() > 0
+            temp[z, mask] = min(idx, 255)
+        segs[temp > 0] = idx
+    return segs

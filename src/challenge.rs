@@ -11,10 +11,78 @@ use crate::decode::RgbImage;
 use crate::error::{Error, Result};
 use crate::postprocess::LabelMap;
 use crate::preprocess::BoxPrompt;
+use crate::volume::{Box3d, GreyVolume};
 
 pub struct Case2d {
     pub image: RgbImage,
     pub boxes: Vec<BoxPrompt>,
+}
+
+pub struct Case3d {
+    pub volume: GreyVolume,
+    pub boxes: Vec<Box3d>,
+    /// As stored (the challenge stores x, y, z).
+    pub spacing: Option<Vec<f64>>,
+}
+
+pub enum Case {
+    TwoD(Case2d),
+    ThreeD(Case3d),
+}
+
+/// A 2D or 3D challenge case: 3D when `imgs` is DxHxW and `boxes` has 6 columns.
+pub fn read_case(bytes: &[u8]) -> Result<Case> {
+    let (shape, boxes) = {
+        let mut npz = NpzReader::new(Cursor::new(bytes)).map_err(npz_error)?;
+        let boxes = read_boxes(&mut npz).ok();
+        let imgs: Option<ArrayD<u8>> = npz.by_name::<ndarray::OwnedRepr<u8>, IxDyn>("imgs").ok();
+        (imgs.map(|a| a.shape().to_vec()), boxes)
+    };
+    let box_columns = boxes.as_ref().and_then(|b| b.shape().get(1).copied());
+    let three_d = shape.as_ref().is_some_and(|s| s.len() == 3) && box_columns == Some(6);
+    if !three_d {
+        return read_case_2d(bytes).map(Case::TwoD);
+    }
+    let mut npz = NpzReader::new(Cursor::new(bytes)).map_err(npz_error)?;
+    let imgs: ArrayD<u8> = npz
+        .by_name::<ndarray::OwnedRepr<u8>, IxDyn>("imgs")
+        .map_err(npz_error)?;
+    let [d, h, w] = imgs.shape() else {
+        unreachable!("checked above")
+    };
+    let volume = GreyVolume::new(
+        *d,
+        *h,
+        *w,
+        imgs.as_standard_layout().iter().copied().collect(),
+    )?;
+    let boxes = read_boxes(&mut npz)?
+        .rows()
+        .into_iter()
+        .map(|r| [r[0], r[1], r[2], r[3], r[4], r[5]].map(|v| v.trunc() as i64))
+        .collect();
+    let spacing = read_spacing(bytes)?;
+    Ok(Case::ThreeD(Case3d {
+        volume,
+        boxes,
+        spacing,
+    }))
+}
+
+/// `segs` of a 3D case as NPZ bytes: `depth x height x width`.
+pub fn write_segs_3d(depth: usize, height: usize, width: usize, labels: &[u16]) -> Result<Vec<u8>> {
+    let mut npz = NpzWriter::new_compressed(Cursor::new(Vec::new()));
+    let shape = (depth, height, width);
+    if labels.iter().all(|&v| v <= u8::MAX as u16) {
+        let segs =
+            ndarray::Array3::from_shape_vec(shape, labels.iter().map(|&v| v as u8).collect())
+                .map_err(npz_error)?;
+        npz.add_array("segs", &segs).map_err(npz_error)?;
+    } else {
+        let segs = ndarray::Array3::from_shape_vec(shape, labels.to_vec()).map_err(npz_error)?;
+        npz.add_array("segs", &segs).map_err(npz_error)?;
+    }
+    Ok(npz.finish().map_err(npz_error)?.into_inner())
 }
 
 fn npz_error(e: impl std::fmt::Display) -> Error {
@@ -68,7 +136,7 @@ pub fn read_case_2d(bytes: &[u8]) -> Result<Case2d> {
         )?,
         [_, _, _] if boxes.shape().last() == Some(&6) => {
             return Err(Error::invalid(
-                "this is a 3D case (DxHxW with 6-value boxes); 3D cases are not supported yet",
+                "this is a 3D case (DxHxW with 6-value boxes); read it with read_case",
             ))
         }
         shape => {

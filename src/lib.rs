@@ -19,6 +19,7 @@ pub mod postprocess;
 pub mod preprocess;
 pub mod router;
 pub mod segment;
+pub mod volume;
 
 #[cfg(not(target_arch = "wasm32"))]
 pub mod native;

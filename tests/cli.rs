@@ -334,3 +334,31 @@ fn missing_or_corrupt_models_give_clear_errors() {
     assert_clean_failure(&run(&manifest), "manifest");
     assert_clean_failure(&run(&dir.join("absent.json")), "manifest");
 }
+
+#[test]
+fn segment_3d_challenge_npz_gives_segs() {
+    let input = fixture("golden/3d_mr_brain.npz");
+    let out = tmp("3DBox_MR_brain_seg.npz");
+    let output = daftseg(&[
+        "segment",
+        input.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("3D 256x256x11, 2 boxes"),
+        "{}",
+        stderr(&output)
+    );
+    let mut npz = NpzReader::new(std::fs::File::open(&out).unwrap()).unwrap();
+    let segs = npz
+        .by_name::<ndarray::OwnedRepr<u8>, IxDyn>("segs")
+        .unwrap();
+    assert_eq!(segs.shape(), &[11, 256, 256]);
+    let expected = golden::<u16>(&input, "segs");
+    assert_eq!(
+        segs.iter().map(|&v| v as u16).collect::<Vec<_>>(),
+        expected.as_slice().unwrap().to_vec()
+    );
+}

@@ -190,3 +190,60 @@ fn a_jpeg_gives_the_reference_mask() {
         "fundus JPEG: IoU {iou:.4} against PyTorch on Pillow's decoding"
     );
 }
+
+#[test]
+fn three_d_propagation_equals_the_reference_algorithm() {
+    // A real MR volume (pyradiomics brain1) with two 3D boxes, against the challenge's 3D algorithm
+    // in PyTorch (models/litemedsam.py segment_3d).
+    let path = fixture("golden/3d_mr_brain.npz");
+    let bytes = std::fs::read(&path).unwrap();
+    let daftseg::challenge::Case::ThreeD(case) = daftseg::challenge::read_case(&bytes).unwrap()
+    else {
+        panic!("3d_mr_brain.npz must read as a 3D case");
+    };
+    let mut steps = Vec::new();
+    let mut progress = |done: usize, total: usize| {
+        steps.push((done, total));
+        true
+    };
+    let mut segmenter = Segmenter::default();
+    let labels = segmenter
+        .segment_3d(model(), &case.volume, &case.boxes, &mut progress)
+        .unwrap();
+    let expected = golden::<u16>(&path, "segs");
+    let expected = expected.as_slice().unwrap();
+    for label in 1..=case.boxes.len() as u16 {
+        let inter = labels
+            .iter()
+            .zip(expected)
+            .filter(|(a, b)| **a == label && **b == label)
+            .count();
+        let sizes = labels.iter().filter(|&&a| a == label).count()
+            + expected.iter().filter(|&&b| b == label).count();
+        let dsc = 2.0 * inter as f64 / sizes as f64;
+        assert!(
+            dsc >= 0.98,
+            "label {label}: DSC {dsc:.4} against the PyTorch reference"
+        );
+    }
+    let differing = labels.iter().zip(expected).filter(|(a, b)| a != b).count();
+    assert_eq!(
+        differing, 0,
+        "{differing} voxels differ from the PyTorch reference"
+    );
+    // Progress: one step per slice per box, ending at the total.
+    let total: usize = case.boxes.iter().map(|b| (b[5] - b[2] + 1) as usize).sum();
+    assert_eq!(steps.last(), Some(&(total, total)));
+    // Every slice was encoded once for both boxes (the second box hits the cache).
+    let slices = (case.boxes[0][5] - case.boxes[0][2] + 1) as u64;
+    assert_eq!(
+        segmenter.cache.misses, slices,
+        "each slice must be encoded once"
+    );
+
+    // Cancelling stops with an error and nothing else.
+    let mut cancel = |done: usize, _| done < 3;
+    let cancelled =
+        Segmenter::default().segment_3d(model(), &case.volume, &case.boxes, &mut cancel);
+    assert!(cancelled.unwrap_err().to_string().contains("cancelled"));
+}

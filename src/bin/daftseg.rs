@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use clap::{Parser, Subcommand};
 
-use daftseg::challenge::{read_case_2d, read_labels, read_spacing, write_segs};
+use daftseg::challenge::{read_case, read_labels, read_spacing, write_segs, write_segs_3d, Case};
 use daftseg::decode::decode_image;
 use daftseg::error::{Error, Result};
 use daftseg::export::label_png;
@@ -251,8 +251,104 @@ fn evaluate(
     Ok(())
 }
 
+struct CaseRun {
+    npz: Vec<u8>,
+    model_id: String,
+    load_ms: f64,
+    encode_ms: Option<f64>,
+    decode_ms: Option<f64>,
+    total_ms: f64,
+    summary: String,
+}
+
+/// One challenge case (2D or 3D), routed by its name; models load on first use.
+#[allow(clippy::too_many_arguments)]
+fn run_case(
+    manifest: &Manifest,
+    base: &Path,
+    models: &mut HashMap<String, SamModel>,
+    segmenter: &mut Segmenter,
+    name: &str,
+    bytes: &[u8],
+    model: Option<&str>,
+    clock: Clock,
+    show_progress: bool,
+) -> Result<CaseRun> {
+    let case = read_case(bytes)?;
+    let chosen = route(
+        manifest,
+        &RouteRequest {
+            model,
+            metadata_modality: None,
+            file_name: Some(name),
+        },
+    )?;
+    if show_progress {
+        eprintln!("model: {} ({})", chosen.model_id, chosen.reason);
+    }
+    let load_start = clock();
+    if !models.contains_key(&chosen.model_id) {
+        models.insert(
+            chosen.model_id.clone(),
+            load_model(manifest, base, &chosen.model_id)?,
+        );
+    }
+    let load_ms = clock() - load_start;
+    let sam = &models[&chosen.model_id];
+    let start = clock();
+    Ok(match case {
+        Case::TwoD(case) => {
+            let result = segmenter.segment(sam, &case.image, &case.boxes, clock)?;
+            let t = &result.timings;
+            CaseRun {
+                npz: write_segs(&result.labels)?,
+                model_id: chosen.model_id,
+                load_ms,
+                encode_ms: Some(t.encode_ms),
+                decode_ms: Some(t.decode_ms),
+                total_ms: t.encode_ms + t.decode_ms,
+                summary: format!(
+                    "2D {}x{}, {} boxes",
+                    case.image.width,
+                    case.image.height,
+                    case.boxes.len()
+                ),
+            }
+        }
+        Case::ThreeD(case) => {
+            let v = &case.volume;
+            let mut report = |done: usize, total: usize| {
+                if show_progress {
+                    eprint!("\r3D: {done}/{total} slices");
+                    if done == total {
+                        eprintln!();
+                    }
+                }
+                true
+            };
+            let labels = segmenter.segment_3d(sam, v, &case.boxes, &mut report)?;
+            CaseRun {
+                npz: write_segs_3d(v.depth, v.height, v.width, &labels)?,
+                model_id: chosen.model_id,
+                load_ms,
+                encode_ms: None,
+                decode_ms: None,
+                total_ms: clock() - start,
+                summary: format!(
+                    "3D {}x{}x{}, {} boxes",
+                    v.width,
+                    v.height,
+                    v.depth,
+                    case.boxes.len()
+                ),
+            }
+        }
+    })
+}
+
 /// Every challenge NPZ case of a folder, one model load per model, one line per case:
-/// `case,model,encode_ms,decode_ms,total_ms` on stdout (model loading excluded).
+/// `case,model,encode_ms,decode_ms,total_ms` on stdout (model loading excluded; 3D cases give
+/// the total only).
 fn segment_folder(
     manifest: &Manifest,
     base: &Path,
@@ -282,35 +378,27 @@ fn segment_folder(
     let mut segmenter = Segmenter::default();
     println!("case,model,encode_ms,decode_ms,total_ms");
     for name in &names {
-        let case = read_case_2d(&read(&input.join(name))?)
-            .map_err(|e| Error::invalid(format!("{name}: {e}")))?;
-        let chosen = route(
+        let done = run_case(
             manifest,
-            &RouteRequest {
-                model,
-                metadata_modality: None,
-                file_name: Some(name),
-            },
-        )?;
-        if !models.contains_key(&chosen.model_id) {
-            models.insert(
-                chosen.model_id.clone(),
-                load_model(manifest, base, &chosen.model_id)?,
-            );
-        }
-        let sam = &models[&chosen.model_id];
-        let result = segmenter
-            .segment(sam, &case.image, &case.boxes, clock)
-            .map_err(|e| Error::invalid(format!("{name}: {e}")))?;
-        write(&out.join(name), &write_segs(&result.labels)?)?;
-        let t = &result.timings;
+            base,
+            &mut models,
+            &mut segmenter,
+            name,
+            &read(&input.join(name))?,
+            model,
+            clock,
+            false,
+        )
+        .map_err(|e| Error::invalid(format!("{name}: {e}")))?;
+        write(&out.join(name), &done.npz)?;
+        let ms = |v: Option<f64>| v.map(|v| format!("{v:.1}")).unwrap_or_default();
         println!(
-            "{},{},{:.1},{:.1},{:.1}",
+            "{},{},{},{},{:.1}",
             name.trim_end_matches(".npz"),
-            chosen.model_id,
-            t.encode_ms,
-            t.decode_ms,
-            t.encode_ms + t.decode_ms
+            done.model_id,
+            ms(done.encode_ms),
+            ms(done.decode_ms),
+            done.total_ms
         );
     }
     Ok(())
@@ -445,27 +533,45 @@ fn run(cli: Cli) -> Result<()> {
             let is_npz = input
                 .extension()
                 .is_some_and(|e| e.eq_ignore_ascii_case("npz"));
-            let (image, boxes) = if is_npz {
-                let case = read_case_2d(&bytes)
-                    .map_err(|e| Error::invalid(format!("{}: {e}", input.display())))?;
+            if is_npz {
                 if !boxes.is_empty() {
                     return Err(Error::invalid(
                         "an NPZ case carries its own boxes; drop --box",
                     ));
                 }
-                (case.image, case.boxes)
-            } else {
-                if boxes.is_empty() {
-                    return Err(Error::invalid(
-                        "give at least one --box x_min,y_min,x_max,y_max",
-                    ));
+                let mut models = HashMap::new();
+                let mut segmenter = Segmenter::default();
+                let done = run_case(
+                    &manifest,
+                    &base,
+                    &mut models,
+                    &mut segmenter,
+                    &name,
+                    &bytes,
+                    model.as_deref(),
+                    &clock,
+                    true,
+                )
+                .map_err(|e| Error::invalid(format!("{}: {e}", input.display())))?;
+                write(&out, &done.npz)?;
+                if cli.timings {
+                    eprintln!(
+                        "timings: load {:.0} ms, segmentation {:.0} ms",
+                        done.load_ms, done.total_ms
+                    );
                 }
-                let image = decode_image(&bytes).map_err(|e| match e {
-                    Error::Decode(m) => Error::Decode(format!("{}: {m}", input.display())),
-                    other => other,
-                })?;
-                (image, boxes)
-            };
+                eprintln!("wrote {} ({})", out.display(), done.summary);
+                return Ok(());
+            }
+            if boxes.is_empty() {
+                return Err(Error::invalid(
+                    "give at least one --box x_min,y_min,x_max,y_max",
+                ));
+            }
+            let image = decode_image(&bytes).map_err(|e| match e {
+                Error::Decode(m) => Error::Decode(format!("{}: {m}", input.display())),
+                other => other,
+            })?;
             let chosen = route(
                 &manifest,
                 &RouteRequest {
@@ -480,12 +586,7 @@ fn run(cli: Cli) -> Result<()> {
             let load_ms = clock() - load_start;
             let mut segmenter = Segmenter::default();
             let result = segmenter.segment(&sam, &image, &boxes, &clock)?;
-            let encoded = if is_npz {
-                write_segs(&result.labels)?
-            } else {
-                label_png(&result.labels)?
-            };
-            write(&out, &encoded)?;
+            write(&out, &label_png(&result.labels)?)?;
             if cli.timings {
                 eprintln!(
                     "timings: load {load_ms:.0} ms, encode {:.0} ms, decode {:.0} ms ({} boxes, {:.0} ms each)",

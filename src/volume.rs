@@ -1,0 +1,242 @@
+//! 3D segmentation with LiteMedSAM's official algorithm (CVPR24_LiteMedSAM_infer.py,
+//! `MedSAM_infer_npz_3D`). For a box `[x_min, y_min, z_min, x_max, y_max, z_max]`:
+//! segment the middle slice `z_mid = (z_min + z_max) / 2` with the 2D box, then go up slice by slice
+//! to `z_max` and down from `z_mid - 1` to `z_min` (both ends included, as the reference does).
+//! Each next slice's box is the previous slice's mask brought to the 256 frame (resized like the
+//! image with INTER_AREA, padded), its bounding box widened by 3 px per side and clipped to
+//! [0, 256]; when that mask is empty, the original 2D box. No early stop. Later boxes overwrite
+//! earlier ones. Slice embeddings go through the segmenter's cache, so a slice is encoded once
+//! for all boxes while the cache holds the volume's slices.
+
+use crate::decode::RgbImage;
+use crate::error::{Error, Result};
+use crate::model::SamModel;
+use crate::postprocess::mask_from_logits;
+use crate::preprocess::{box_to_model_frame, resize_area_u8, resized_size, MODEL_SIZE};
+use crate::segment::Segmenter;
+
+/// 8-bit grey volume, `depth x height x width`, slice-major.
+#[derive(Clone, Debug)]
+pub struct GreyVolume {
+    pub depth: usize,
+    pub height: usize,
+    pub width: usize,
+    pub data: Vec<u8>,
+}
+
+/// `[x_min, y_min, z_min, x_max, y_max, z_max]`, maxima included (the challenge's order).
+pub type Box3d = [i64; 6];
+
+/// How far a 3D segmentation has got; return `false` to cancel.
+pub type Progress<'a> = &'a mut dyn FnMut(usize, usize) -> bool;
+
+impl GreyVolume {
+    pub fn new(depth: usize, height: usize, width: usize, data: Vec<u8>) -> Result<Self> {
+        if depth == 0 || height == 0 || width == 0 {
+            return Err(Error::invalid(format!(
+                "the volume is empty ({width}x{height}x{depth})"
+            )));
+        }
+        crate::decode::check_size(width as u64, height as u64)?;
+        if data.len() != depth * height * width {
+            return Err(Error::invalid("volume data does not match its size"));
+        }
+        Ok(GreyVolume {
+            depth,
+            height,
+            width,
+            data,
+        })
+    }
+
+    pub fn slice(&self, z: usize) -> &[u8] {
+        &self.data[z * self.height * self.width..(z + 1) * self.height * self.width]
+    }
+}
+
+pub fn validate_box_3d(index: usize, b: Box3d, volume: &GreyVolume) -> Result<Box3d> {
+    let [x0, y0, z0, x1, y1, z1] = b;
+    if x0 > x1 || y0 > y1 || z0 > z1 {
+        return Err(Error::invalid(format!(
+            "3D box {} ({x0},{y0},{z0},{x1},{y1},{z1}) is inverted: expected min <= max on every axis",
+            index + 1
+        )));
+    }
+    let (w, h, d) = (
+        volume.width as i64,
+        volume.height as i64,
+        volume.depth as i64,
+    );
+    if x1 < 0 || y1 < 0 || z1 < 0 || x0 >= w || y0 >= h || z0 >= d {
+        return Err(Error::invalid(format!(
+            "3D box {} ({x0},{y0},{z0},{x1},{y1},{z1}) lies outside the {w}x{h}x{d} volume",
+            index + 1
+        )));
+    }
+    Ok([
+        x0.max(0),
+        y0.max(0),
+        z0.max(0),
+        x1.min(w - 1),
+        y1.min(h - 1),
+        z1.min(d - 1),
+    ])
+}
+
+/// The next slice's box from the previous slice's mask (painted with `value`, as the reference's
+/// uint8 temporary volume holds the label there), or None when the mask vanishes at 256.
+pub fn box_from_previous_mask(
+    mask: &[bool],
+    value: u8,
+    height: usize,
+    width: usize,
+) -> Option<[f32; 4]> {
+    let (nh, nw) = resized_size(height, width, MODEL_SIZE).ok()?;
+    let painted: Vec<u8> = mask.iter().map(|&m| if m { value } else { 0 }).collect();
+    let small = resize_area_u8(&painted, height, width, 1, nh, nw);
+    let (mut x0, mut y0, mut x1, mut y1) = (usize::MAX, usize::MAX, 0, 0);
+    for y in 0..nh {
+        for x in 0..nw {
+            if small[y * nw + x] > 0 {
+                x0 = x0.min(x);
+                x1 = x1.max(x);
+                y0 = y0.min(y);
+                y1 = y1.max(y);
+            }
+        }
+    }
+    if x0 == usize::MAX {
+        return None;
+    }
+    const SHIFT: usize = 3;
+    let size = MODEL_SIZE as f32;
+    Some([
+        x0.saturating_sub(SHIFT) as f32,
+        y0.saturating_sub(SHIFT) as f32,
+        ((x1 + SHIFT) as f32).min(size),
+        ((y1 + SHIFT) as f32).min(size),
+    ])
+}
+
+impl Segmenter {
+    /// Label volume (`depth * height * width`): box i paints label i, later boxes overwrite.
+    pub fn segment_3d(
+        &mut self,
+        model: &SamModel,
+        volume: &GreyVolume,
+        boxes: &[Box3d],
+        progress: Progress,
+    ) -> Result<Vec<u16>> {
+        let boxes = boxes
+            .iter()
+            .enumerate()
+            .map(|(i, &b)| validate_box_3d(i, b, volume))
+            .collect::<Result<Vec<_>>>()?;
+        if boxes.len() > u16::MAX as usize {
+            return Err(Error::invalid(format!(
+                "at most {} boxes per volume are supported",
+                u16::MAX
+            )));
+        }
+        let (h, w) = (volume.height, volume.width);
+        let plane = h * w;
+        let total: usize = boxes.iter().map(|b| (b[5] - b[2] + 1) as usize).sum();
+        let mut done = 0;
+        let mut labels = vec![0u16; volume.data.len()];
+        for (i, b) in boxes.iter().enumerate() {
+            let label = i + 1;
+            // The reference keeps masks in a uint8 volume holding the label.
+            let value = label.min(255) as u8;
+            let box_2d = box_to_model_frame([b[0], b[1], b[3], b[4]], h, w);
+            let (z_min, z_max) = (b[2] as usize, b[5] as usize);
+            let z_mid = (z_min + z_max) / 2;
+            let mut masks: Vec<Option<Vec<bool>>> = vec![None; volume.depth];
+            let order = (z_mid..=z_max).chain((z_min..z_mid).rev());
+            for z in order {
+                let neighbour = if z == z_mid {
+                    None
+                } else if z > z_mid {
+                    masks[z - 1].as_ref()
+                } else {
+                    masks[z + 1].as_ref()
+                };
+                let prompt = neighbour
+                    .and_then(|m| box_from_previous_mask(m, value, h, w))
+                    .unwrap_or(box_2d);
+                let slice = RgbImage::from_grey(w, h, volume.slice(z))?;
+                let (encoded, _) = self.encode(model, &slice)?;
+                let p = &encoded.prepared;
+                let (logits, _) = model.decode(&encoded.embedding, prompt)?;
+                masks[z] = Some(mask_from_logits(
+                    &logits,
+                    p.resized_height,
+                    p.resized_width,
+                    h,
+                    w,
+                ));
+                done += 1;
+                if !progress(done, total) {
+                    return Err(Error::invalid("cancelled"));
+                }
+            }
+            for (z, mask) in masks.iter().enumerate() {
+                if let Some(mask) = mask {
+                    for (l, &m) in labels[z * plane..(z + 1) * plane].iter_mut().zip(mask) {
+                        if m {
+                            *l = label as u16;
+                        }
+                    }
+                }
+            }
+        }
+        Ok(labels)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn previous_mask_box_is_widened_and_clipped() {
+        // 256x256 slice: the 256 frame is the slice itself.
+        let mut mask = vec![false; 256 * 256];
+        mask[10 * 256 + 1] = true;
+        mask[254 * 256 + 255] = true;
+        assert_eq!(
+            box_from_previous_mask(&mask, 1, 256, 256),
+            Some([0.0, 7.0, 256.0, 256.0])
+        );
+        assert_eq!(
+            box_from_previous_mask(&vec![false; 256 * 256], 1, 256, 256),
+            None
+        );
+    }
+
+    #[test]
+    fn tiny_masks_vanish_at_256_depending_on_the_label_value() {
+        // 512x512 -> 256x256 averages 2x2 blocks with (sum + 2) >> 2: one pixel of value 1 is
+        // lost, one of value 2 survives. The reference behaves the same.
+        let mut mask = vec![false; 512 * 512];
+        mask[100 * 512 + 100] = true;
+        assert_eq!(box_from_previous_mask(&mask, 1, 512, 512), None);
+        assert!(box_from_previous_mask(&mask, 2, 512, 512).is_some());
+    }
+
+    #[test]
+    fn boxes_are_checked() {
+        let v = GreyVolume::new(4, 8, 8, vec![0; 256]).unwrap();
+        assert!(validate_box_3d(0, [0, 0, 3, 5, 5, 1], &v)
+            .unwrap_err()
+            .to_string()
+            .contains("inverted"));
+        assert!(validate_box_3d(0, [0, 0, 9, 5, 5, 12], &v)
+            .unwrap_err()
+            .to_string()
+            .contains("outside"));
+        assert_eq!(
+            validate_box_3d(0, [-2, 0, 0, 5, 5, 9], &v).unwrap(),
+            [0, 0, 0, 5, 5, 3]
+        );
+    }
+}
