@@ -3,7 +3,7 @@
     models/.venv/bin/python models/eval_baseline.py [--data models/.cache/eval] [--weights fp32|fp16]
 
 Runs the official 2D algorithm (litemedsam.segment_2d: one embedding per image, one mask per box,
-later boxes overwrite earlier ones) on every `imgs/*.npz`, writes `pred_pytorch_<weights>/<case>.npz`
+later boxes overwrite earlier ones) and, for 3D cases, the official 3D propagation (segment_3d) on every `imgs/*.npz`, writes `pred_pytorch_<weights>/<case>.npz`
 (`segs`) and prints `case,encode+decode ms` per case (model loading excluded; one thread, like
 tract). `fp32` is the original checkpoint (the baseline); `fp16` the shipped rounded weights.
 """
@@ -37,7 +37,10 @@ def main() -> None:
         with np.load(path) as npz:
             imgs, boxes = npz["imgs"], npz["boxes"]
         start = time.perf_counter()
-        segs, _ = ref.segment_2d(encoder, decoder, imgs, boxes)
+        if boxes.shape[1] == 6:
+            segs = ref.segment_3d(encoder, decoder, imgs, boxes)
+        else:
+            segs, _ = ref.segment_2d(encoder, decoder, imgs, boxes)
         elapsed = (time.perf_counter() - start) * 1000
         segs = segs.astype(np.uint8) if segs.max() <= 255 else segs
         np.savez_compressed(out / path.name, segs=segs)

@@ -55,18 +55,22 @@ def main() -> None:
         scores[method] = {r["case"]: r for r in rows(out.read_text())}
         # The Rust metric against the Python reference on these real predictions.
         for case, r in scores[method].items():
-            gts = np.load(DATA / "gts" / f"{case}.npz")["gts"]
+            with np.load(DATA / "gts" / f"{case}.npz") as gt:
+                gts = gt["gts"]
+                spacing = list(gt["spacing"][::-1]) if "spacing" in gt else None  # physical order
             segs = np.load(pred / f"{case}.npz")["segs"]
-            dsc, nsd = metrics_reference.score_case(gts, segs, None)
+            dsc, nsd = metrics_reference.score_case(gts, segs, spacing)
             worst = max(worst, abs(dsc - float(r["dsc"])), abs(nsd - float(r["nsd"])))
     cases = sorted(scores[next(iter(scores))])
-    modalities = sorted({scores[next(iter(scores))][c]["modality"] for c in cases})
+    first = scores[next(iter(scores))]
+    group_of = {c: f"{first[c]['modality']} {'3D' if c.startswith('3D') else '2D'}" for c in cases}
+    modalities = sorted(set(group_of.values()))
     print(f"Date {datetime.date.today()}; {len(cases)} cases; one CPU thread for each; model loading excluded. "
           f"`daftseg eval` vs the Python reference metric on these predictions: max |difference| {worst:.1e}.\n")
-    print("| modality | cases | method | DSC % | NSD % | s per case |")
+    print("| modality, 2D/3D | cases | method | DSC % | NSD % | s per case |")
     print("|---|---|---|---|---|---|")
     for modality in modalities + ["all"]:
-        group = [c for c in cases if modality == "all" or scores[next(iter(scores))][c]["modality"] == modality]
+        group = [c for c in cases if modality == "all" or group_of[c] == modality]
         for method in preds:
             dsc = 100 * statistics.mean(float(scores[method][c]["dsc"]) for c in group)
             nsd = 100 * statistics.mean(float(scores[method][c]["nsd"]) for c in group)

@@ -24,16 +24,27 @@ try {
   console.log('case,encode_ms,decode_ms,total_ms');
   for (const file of readdirSync(values.cases).filter((f) => f.endsWith('.npz')).sort()) {
     const npz = readNpz(readFileSync(join(values.cases, file)));
-    const [height, width, channels] = npz.imgs.shape;
-    if (channels !== 3) throw new Error(`${file}: imgs must be HxWx3`);
+    const columns = npz.boxes.shape[1];
     const boxes = [];
-    for (let i = 0; i < npz.boxes.shape[0]; i++) boxes.push(Array.from(npz.boxes.data.slice(4 * i, 4 * i + 4), Number));
-    const rgb = Buffer.from(npz.imgs.data.buffer, npz.imgs.data.byteOffset, npz.imgs.data.byteLength).toString('base64');
-    const result = await page.evaluate(([w, h, pixels, b]) => window.segmentCase(w, h, pixels, b), [width, height, rgb, boxes]);
+    for (let i = 0; i < npz.boxes.shape[0]; i++) boxes.push(Array.from(npz.boxes.data.slice(columns * i, columns * (i + 1)), Number));
+    const pixels = Buffer.from(npz.imgs.data.buffer, npz.imgs.data.byteOffset, npz.imgs.data.byteLength).toString('base64');
+    const threeD = columns === 6;
+    let result;
+    let shape;
+    if (threeD) {
+      const [depth, height, width] = npz.imgs.shape;
+      shape = [depth, height, width];
+      result = await page.evaluate(([d, h, w, v, b]) => window.segmentVolume(d, h, w, v, b), [depth, height, width, pixels, boxes]);
+    } else {
+      const [height, width, channels] = npz.imgs.shape;
+      if (channels !== 3) throw new Error(`${file}: 2D imgs must be HxWx3`);
+      shape = [height, width];
+      result = await page.evaluate(([w, h, p, b]) => window.segmentCase(w, h, p, b), [width, height, pixels, boxes]);
+    }
     const labels = new Uint16Array(Buffer.from(result.labels, 'base64').buffer.slice(0));
     const max = labels.reduce((m, v) => Math.max(m, v), 0);
     const segs = max <= 255 ? Uint8Array.from(labels) : labels;
-    writeFileSync(join(values.out, file), writeNpz({ segs: { shape: [height, width], data: segs } }));
+    writeFileSync(join(values.out, file), writeNpz({ segs: { shape, data: segs } }));
     const total = result.encodeMs + result.decodeMs;
     console.log(`${file.replace(/\.npz$/, '')},${result.encodeMs.toFixed(1)},${result.decodeMs.toFixed(1)},${total.toFixed(1)}`);
   }

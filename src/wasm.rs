@@ -18,6 +18,7 @@ use crate::postprocess::LabelMap;
 use crate::preprocess::{prepare, validate_box};
 use crate::router::{route, RouteRequest};
 use crate::segment::{decode_box, EncodedImage, Segmenter};
+use crate::volume::{Box3d, GreyVolume};
 
 #[wasm_bindgen(start)]
 pub fn start() {
@@ -185,6 +186,48 @@ impl Engine {
             .ok_or_else(|| Error::invalid("the image is not encoded"))?;
         let (mask, _) = decode_box(model, encoded, prompt)?;
         Ok(mask.into_iter().map(u8::from).collect())
+    }
+
+    /// 3D segmentation of a grey volume (`depth * height * width` bytes) with boxes
+    /// `[x_min, y_min, z_min, x_max, y_max, z_max]` (6 numbers each). `progress(done, total)` is
+    /// called after every slice; returning `false` cancels. Returns the label volume.
+    #[allow(clippy::too_many_arguments)]
+    pub fn segment_volume(
+        &mut self,
+        model_id: &str,
+        depth: usize,
+        height: usize,
+        width: usize,
+        voxels: Vec<u8>,
+        boxes: Vec<f64>,
+        progress: Option<js_sys::Function>,
+    ) -> Result<Vec<u16>, JsError> {
+        if !boxes.len().is_multiple_of(6) || boxes.iter().any(|v| !v.is_finite()) {
+            return Err(Error::invalid("3D boxes are 6 finite numbers each").into());
+        }
+        let boxes: Vec<Box3d> = boxes
+            .chunks_exact(6)
+            .map(|b| [0, 1, 2, 3, 4, 5].map(|i| b[i].round() as i64))
+            .collect();
+        let volume = GreyVolume::new(depth, height, width, voxels)?;
+        let model = self
+            .models
+            .get(model_id)
+            .ok_or_else(|| Error::model(model_id, "not loaded"))?;
+        let mut report = |done: usize, total: usize| match &progress {
+            Some(f) => f
+                .call2(
+                    &JsValue::NULL,
+                    &JsValue::from(done as u32),
+                    &JsValue::from(total as u32),
+                )
+                .map(|r| r.as_bool() != Some(false))
+                .unwrap_or(false),
+            None => true,
+        };
+        Ok(self
+            .segmenter
+            .segment_3d(model, &volume, &boxes, &mut report)?)
     }
 
     /// Benchmarks: the encoder input of the current image (`1x3x256x256`), for other engines.

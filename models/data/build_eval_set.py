@@ -35,7 +35,7 @@ VOLUMES = [
 ]
 SPLIT = {
     "train": ["lung1", "brain1", "stardist_top"],
-    "heldout": ["lung2", "brain2", "breast1", "stardist_bottom"],
+    "heldout": ["lung2", "brain2", "breast1", "stardist_bottom", "stardist3d"],
 }
 MIN_PIXELS = 20
 
@@ -63,6 +63,46 @@ def volume_cases(name: str, modality: str):
             "boxes": np.asarray([fixtures.bbox(mask)], np.int64),
             "gts": mask.astype(np.uint8),
         }
+
+
+def volume_case_3d(name: str, modality: str):
+    """The whole volume as one 3D case: one 3D box (the label's bounding box), spacing x,y,z."""
+    import nrrd
+
+    image, header = nrrd.read(str(sources.get(PYRAD, f"{DATA}/{name}_image.nrrd")))
+    label, _ = nrrd.read(str(sources.get(PYRAD, f"{DATA}/{name}_label.nrrd")))
+    if modality == "CT":
+        windowed = fixtures.window(image, -600, 1500)
+    else:
+        low, high = np.percentile(image, [0.5, 99.5])
+        windowed = fixtures.window(image, (low + high) / 2.0, max(high - low, 1e-6))
+    volume = np.ascontiguousarray(windowed.transpose(2, 1, 0))  # (z, y, x)
+    gts = (label > 0).transpose(2, 1, 0).astype(np.uint8)
+    z, y, x = np.nonzero(gts)
+    box = [x.min(), y.min(), z.min(), x.max(), y.max(), z.max()]
+    spacing = [float(np.linalg.norm(v)) for v in header["space directions"]]
+    return f"3DBox_{modality}_{name}", {
+        "imgs": volume, "boxes": np.asarray([box], np.int64), "gts": gts, "spacing": np.asarray(spacing),
+    }
+
+
+def microscopy_case_3d():
+    """stardist's 3D nuclei: one 3D box per nucleus (labels 1..N); spacing unknown, so 1,1,1."""
+    import tifffile
+
+    image = tifffile.imread(sources.get("stardist==0.9.2", "stardist/data/images/img3d.tif"))
+    labels = tifffile.imread(sources.get("stardist==0.9.2", "stardist/data/images/mask3d.tif"))
+    volume = fixtures.to_uint8(image.astype(np.uint16))
+    ids = [i for i in np.unique(labels) if i and (labels == i).sum() >= MIN_PIXELS]
+    gts = np.zeros(labels.shape, np.uint16)
+    boxes = []
+    for n, i in enumerate(ids, start=1):
+        gts[labels == i] = n
+        z, y, x = np.nonzero(labels == i)
+        boxes.append([x.min(), y.min(), z.min(), x.max(), y.max(), z.max()])
+    return "3DBox_Microscopy_stardist3d", {
+        "imgs": volume, "boxes": np.asarray(boxes, np.int64), "gts": gts, "spacing": np.asarray([1.0, 1.0, 1.0]),
+    }
 
 
 def microscopy_cases():
@@ -96,10 +136,13 @@ def main() -> None:
     (out / "gts").mkdir(parents=True, exist_ok=True)
     count = 0
     cases = [c for name, modality in VOLUMES for c in volume_cases(name, modality)] + list(microscopy_cases())
+    cases += [volume_case_3d(name, modality) for name, modality in VOLUMES] + [microscopy_case_3d()]
     for case, arrays in cases:
-        # The input file carries imgs and boxes (what a method sees); the ground truth gts alone.
-        np.savez_compressed(out / "imgs" / f"{case}.npz", imgs=arrays["imgs"], boxes=arrays["boxes"])
-        np.savez_compressed(out / "gts" / f"{case}.npz", gts=arrays["gts"])
+        # The input file carries imgs and boxes (what a method sees); the ground truth gts (and the
+        # spacing, for 3D) goes to gts/.
+        extra = {"spacing": arrays["spacing"]} if "spacing" in arrays else {}
+        np.savez_compressed(out / "imgs" / f"{case}.npz", imgs=arrays["imgs"], boxes=arrays["boxes"], **extra)
+        np.savez_compressed(out / "gts" / f"{case}.npz", gts=arrays["gts"], **extra)
         count += 1
     split = {part: sorted(c for c, _ in cases if any(f"_{s}" in c for s in sources_of)) for part, sources_of in SPLIT.items()}
     (out / "split.json").write_text(json.dumps(split, indent=1) + "\n")

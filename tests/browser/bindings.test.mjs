@@ -70,3 +70,24 @@ test('bad input from JavaScript is an Error with a clear message', () => {
   // After all that the engine still works.
   assert.equal(engine.segment_box('litemedsam', 14, 10, 50, 54).length, 64 * 64);
 });
+
+test('a real MR volume propagates in 3D like the PyTorch reference inside wasm', async () => {
+  const { readNpz } = await import('../../scripts/npz.mjs');
+  const npz = readNpz(readFileSync(fixture('golden/3d_mr_brain.npz')));
+  const [depth, height, width] = npz.imgs.shape;
+  const engine = new Engine(manifestText);
+  const entry = manifest.models[0];
+  engine.load_model(entry.id, modelBytes(entry.encoder.file), modelBytes(entry.decoder.file));
+  const boxes = Float64Array.from(npz.boxes.data, Number);
+  const steps = [];
+  const labels = engine.segment_volume(entry.id, depth, height, width, npz.imgs.data, boxes, (done, total) => steps.push([done, total]));
+  const expected = npz.segs.data;
+  let differing = 0;
+  for (let i = 0; i < labels.length; i++) differing += labels[i] !== Number(expected[i]);
+  assert.equal(differing, 0, `${differing} voxels differ from the PyTorch reference`);
+  assert.deepEqual(steps.at(-1), [steps.length, steps.length]);
+  // Returning false from the progress callback cancels; bad boxes are errors.
+  assert.throws(() => engine.segment_volume(entry.id, depth, height, width, npz.imgs.data, boxes, () => false), /cancelled/);
+  assert.throws(() => engine.segment_volume(entry.id, depth, height, width, npz.imgs.data, Float64Array.of(1, 2, 3)), /6 finite numbers/);
+  assert.throws(() => engine.segment_volume(entry.id, depth, height, width + 1, npz.imgs.data, boxes), /does not match/);
+});
