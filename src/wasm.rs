@@ -230,6 +230,12 @@ impl Engine {
             .segment_3d(model, &volume, &boxes, &mut report)?)
     }
 
+    /// Forget every cached embedding (benchmarks time each case on its own).
+    pub fn clear_cache(&mut self) {
+        self.segmenter.cache.clear();
+        self.encoded = None;
+    }
+
     /// Benchmarks: the encoder input of the current image (`1x3x256x256`), for other engines.
     pub fn prepared_input(&self) -> Result<Vec<f32>, JsError> {
         Ok(prepare(self.current_image()?)?.input)

@@ -91,6 +91,7 @@ window.segmentCase = async (width, height, rgbBase64, boxes) => {
   ready ||= setup();
   const { engine, model } = await ready;
   const rgb = Uint8Array.from(atob(rgbBase64), (c) => c.charCodeAt(0));
+  engine.clear_cache();
   engine.open_rgb(width, height, rgb);
   const t0 = performance.now();
   engine.encode(model.id);
@@ -112,6 +113,7 @@ window.segmentVolume = async (depth, height, width, voxelsBase64, boxes) => {
   ready ||= setup();
   const { engine, model } = await ready;
   const voxels = Uint8Array.from(atob(voxelsBase64), (c) => c.charCodeAt(0));
+  engine.clear_cache();
   const t0 = performance.now();
   const labels = engine.segment_volume(model.id, depth, height, width, voxels, Float64Array.from(boxes.flat()));
   const t1 = performance.now();
