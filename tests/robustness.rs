@@ -58,11 +58,17 @@ fn corrupted_files_give_errors_not_panics() {
         for (i, bytes) in mutations(&original, &mut rng, 60).into_iter().enumerate() {
             let outcome = catch_unwind(AssertUnwindSafe(|| {
                 if file.ends_with(".npz") {
-                    let case = daftseg::challenge::read_case(&bytes).err().map(|e| e.to_string());
-                    let labels = daftseg::challenge::read_labels(&bytes, "gts").err().map(|e| e.to_string());
+                    let case = daftseg::challenge::read_case(&bytes)
+                        .err()
+                        .map(|e| e.to_string());
+                    let labels = daftseg::challenge::read_labels(&bytes, "gts")
+                        .err()
+                        .map(|e| e.to_string());
                     case.or(labels)
                 } else {
-                    daftseg::decode::decode_image(&bytes).err().map(|e| e.to_string())
+                    daftseg::decode::decode_image(&bytes)
+                        .err()
+                        .map(|e| e.to_string())
                 }
             }));
             match outcome {
@@ -75,5 +81,8 @@ fn corrupted_files_give_errors_not_panics() {
             }
         }
     }
-    assert!(errors > 100, "only {errors} of the corrupted files were refused: the mutations are too weak");
+    assert!(
+        errors > 100,
+        "only {errors} of the corrupted files were refused: the mutations are too weak"
+    );
 }
