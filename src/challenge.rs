@@ -1,15 +1,15 @@
 //! The CVPR24 "MedSAM on Laptop" challenge's NPZ format. 2D cases: `imgs` HxWx3 (or HxW) uint8
-//! and `boxes` Nx4 `[x_min, y_min, x_max, y_max]`; the answer is `segs` HxW (uint8, or uint16
-//! when there are more than 255 boxes).
+//! and `boxes` Nx4 `[x_min, y_min, x_max, y_max]`; 3D cases: `imgs` DxHxW uint8, `boxes` Nx6
+//! `[x_min, y_min, z_min, x_max, y_max, z_max]` and `spacing`. The answer is `segs` of the image's
+//! shape (uint8, or uint16 when there are more than 255 boxes).
 
 use std::io::Cursor;
 
-use ndarray::{Array2, ArrayD, IxDyn};
+use ndarray::{ArrayD, IxDyn};
 use ndarray_npy::{NpzReader, NpzWriter};
 
 use crate::decode::RgbImage;
 use crate::error::{Error, Result};
-use crate::postprocess::LabelMap;
 use crate::preprocess::BoxPrompt;
 use crate::volume::{Box3d, GreyVolume};
 
@@ -32,54 +32,75 @@ pub enum Case {
 
 /// A 2D or 3D challenge case: 3D when `imgs` is DxHxW and `boxes` has 6 columns.
 pub fn read_case(bytes: &[u8]) -> Result<Case> {
-    let (shape, boxes) = {
-        let mut npz = NpzReader::new(Cursor::new(bytes)).map_err(npz_error)?;
-        let boxes = read_boxes(&mut npz).ok();
-        let imgs: Option<ArrayD<u8>> = npz.by_name::<ndarray::OwnedRepr<u8>, IxDyn>("imgs").ok();
-        (imgs.map(|a| a.shape().to_vec()), boxes)
-    };
-    let box_columns = boxes.as_ref().and_then(|b| b.shape().get(1).copied());
-    let three_d = shape.as_ref().is_some_and(|s| s.len() == 3) && box_columns == Some(6);
-    if !three_d {
-        return read_case_2d(bytes).map(Case::TwoD);
-    }
     let mut npz = NpzReader::new(Cursor::new(bytes)).map_err(npz_error)?;
+    let names = npz.names().map_err(npz_error)?;
+    for required in ["imgs", "boxes"] {
+        if !names.iter().any(|n| n == required) {
+            return Err(npz_error(format!(
+                "no `{required}` array (found: {})",
+                names.join(", ")
+            )));
+        }
+    }
     let imgs: ArrayD<u8> = npz
         .by_name::<ndarray::OwnedRepr<u8>, IxDyn>("imgs")
-        .map_err(npz_error)?;
-    let [d, h, w] = imgs.shape() else {
-        unreachable!("checked above")
+        .map_err(|e| npz_error(format!("`imgs` must be a uint8 array ({e})")))?;
+    let boxes = read_boxes(&mut npz)?;
+    let pixels = || {
+        imgs.as_standard_layout()
+            .iter()
+            .copied()
+            .collect::<Vec<u8>>()
     };
-    let volume = GreyVolume::new(
-        *d,
-        *h,
-        *w,
-        imgs.as_standard_layout().iter().copied().collect(),
-    )?;
-    let boxes = read_boxes(&mut npz)?
-        .rows()
-        .into_iter()
-        .map(|r| [r[0], r[1], r[2], r[3], r[4], r[5]].map(|v| v.trunc() as i64))
-        .collect();
-    let spacing = read_spacing(bytes)?;
-    Ok(Case::ThreeD(Case3d {
-        volume,
-        boxes,
-        spacing,
-    }))
+    if let ([d, h, w], [_, 6]) = (imgs.shape(), boxes.shape()) {
+        let volume = GreyVolume::new(*d, *h, *w, pixels())?;
+        let boxes = boxes
+            .rows()
+            .into_iter()
+            .map(|r| [r[0], r[1], r[2], r[3], r[4], r[5]].map(|v| v.trunc() as i64))
+            .collect();
+        let spacing = read_spacing(bytes)?;
+        return Ok(Case::ThreeD(Case3d {
+            volume,
+            boxes,
+            spacing,
+        }));
+    }
+    let image = match imgs.shape() {
+        [h, w, 3] => RgbImage::new(*w, *h, pixels())?,
+        [h, w] => RgbImage::from_grey(*w, *h, &pixels())?,
+        shape => {
+            return Err(npz_error(format!(
+                "`imgs` has shape {shape:?}; expected HxWx3 or HxW (2D), DxHxW with Nx6 boxes (3D)"
+            )))
+        }
+    };
+    let boxes = match boxes.shape() {
+        [_, 4] => boxes
+            .rows()
+            .into_iter()
+            .map(|r| [r[0], r[1], r[2], r[3]].map(|v| v.trunc() as i64))
+            .collect(),
+        [4] => vec![[boxes[[0]], boxes[[1]], boxes[[2]], boxes[[3]]].map(|v| v.trunc() as i64)],
+        shape => {
+            return Err(npz_error(format!(
+                "`boxes` has shape {shape:?}; expected Nx4"
+            )))
+        }
+    };
+    Ok(Case::TwoD(Case2d { image, boxes }))
 }
 
-/// `segs` of a 3D case as NPZ bytes: `depth x height x width`.
-pub fn write_segs_3d(depth: usize, height: usize, width: usize, labels: &[u16]) -> Result<Vec<u8>> {
+/// `segs` (row-major labels of the given shape) as compressed NPZ bytes: uint8, or uint16 when
+/// a label exceeds 255.
+pub fn write_segs(shape: &[usize], labels: &[u16]) -> Result<Vec<u8>> {
     let mut npz = NpzWriter::new_compressed(Cursor::new(Vec::new()));
-    let shape = (depth, height, width);
     if labels.iter().all(|&v| v <= u8::MAX as u16) {
-        let segs =
-            ndarray::Array3::from_shape_vec(shape, labels.iter().map(|&v| v as u8).collect())
-                .map_err(npz_error)?;
+        let segs = ArrayD::from_shape_vec(shape, labels.iter().map(|&v| v as u8).collect())
+            .map_err(npz_error)?;
         npz.add_array("segs", &segs).map_err(npz_error)?;
     } else {
-        let segs = ndarray::Array3::from_shape_vec(shape, labels.to_vec()).map_err(npz_error)?;
+        let segs = ArrayD::from_shape_vec(shape, labels.to_vec()).map_err(npz_error)?;
         npz.add_array("segs", &segs).map_err(npz_error)?;
     }
     Ok(npz.finish().map_err(npz_error)?.into_inner())
@@ -106,74 +127,6 @@ fn read_boxes(npz: &mut NpzReader<Cursor<&[u8]>>) -> Result<ArrayD<f64>> {
                 "`boxes` must be an Nx4 integer or float array ({e})"
             ))
         })
-}
-
-pub fn read_case_2d(bytes: &[u8]) -> Result<Case2d> {
-    let mut npz = NpzReader::new(Cursor::new(bytes)).map_err(npz_error)?;
-    let names = npz.names().map_err(npz_error)?;
-    for required in ["imgs", "boxes"] {
-        if !names.iter().any(|n| n == required) {
-            return Err(npz_error(format!(
-                "no `{required}` array (found: {})",
-                names.join(", ")
-            )));
-        }
-    }
-    let imgs: ArrayD<u8> = npz
-        .by_name::<ndarray::OwnedRepr<u8>, IxDyn>("imgs")
-        .map_err(|e| npz_error(format!("`imgs` must be a uint8 array ({e})")))?;
-    let boxes = read_boxes(&mut npz)?;
-    let image = match imgs.shape() {
-        [h, w, 3] => RgbImage::new(*w, *h, imgs.as_standard_layout().iter().copied().collect())?,
-        [h, w] => RgbImage::from_grey(
-            *w,
-            *h,
-            &imgs
-                .as_standard_layout()
-                .iter()
-                .copied()
-                .collect::<Vec<_>>(),
-        )?,
-        [_, _, _] if boxes.shape().last() == Some(&6) => {
-            return Err(Error::invalid(
-                "this is a 3D case (DxHxW with 6-value boxes); read it with read_case",
-            ))
-        }
-        shape => {
-            return Err(npz_error(format!(
-                "`imgs` has shape {shape:?}; expected HxWx3 or HxW"
-            )))
-        }
-    };
-    let boxes = match boxes.shape() {
-        [_, 4] => boxes
-            .rows()
-            .into_iter()
-            .map(|r| [r[0], r[1], r[2], r[3]].map(|v| v.trunc() as i64))
-            .collect(),
-        [4] => vec![[boxes[[0]], boxes[[1]], boxes[[2]], boxes[[3]]].map(|v| v.trunc() as i64)],
-        shape => {
-            return Err(npz_error(format!(
-                "`boxes` has shape {shape:?}; expected Nx4"
-            )))
-        }
-    };
-    Ok(Case2d { image, boxes })
-}
-
-/// `segs` as NPZ bytes (compressed).
-pub fn write_segs(labels: &LabelMap) -> Result<Vec<u8>> {
-    let mut npz = NpzWriter::new_compressed(Cursor::new(Vec::new()));
-    let shape = (labels.height, labels.width);
-    if labels.max_label() <= u8::MAX as u16 {
-        let segs = Array2::from_shape_vec(shape, labels.labels.iter().map(|&v| v as u8).collect())
-            .map_err(npz_error)?;
-        npz.add_array("segs", &segs).map_err(npz_error)?;
-    } else {
-        let segs = Array2::from_shape_vec(shape, labels.labels.clone()).map_err(npz_error)?;
-        npz.add_array("segs", &segs).map_err(npz_error)?;
-    }
-    Ok(npz.finish().map_err(npz_error)?.into_inner())
 }
 
 /// An integer label array (`gts` or `segs`) of any usual dtype, with its shape.

@@ -13,16 +13,23 @@ pub const MODEL_SIZE: usize = 256;
 /// A box prompt in image pixels: `[x_min, y_min, x_max, y_max]`, maxima included.
 pub type BoxPrompt = [i64; 4];
 
-/// The encoder input of one image and what the decoder side needs to map back.
+/// Where an image sits in the model's 256 frame: what the decoder side needs to map back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Frame {
+    /// Size of the image inside the 256 frame (before padding).
+    pub resized_height: usize,
+    pub resized_width: usize,
+    /// The image's own size.
+    pub height: usize,
+    pub width: usize,
+}
+
+/// The encoder input of one image, and its frame.
 #[derive(Clone, Debug)]
 pub struct Prepared {
     /// `1x3x256x256`, min-max normalised, zero padded.
     pub input: Vec<f32>,
-    /// Size of the image inside the 256 frame (before padding).
-    pub resized_height: usize,
-    pub resized_width: usize,
-    pub height: usize,
-    pub width: usize,
+    pub frame: Frame,
 }
 
 /// `(new_height, new_width)` of the longest-side resize, rounded as the reference does.
@@ -50,10 +57,12 @@ pub fn prepare(image: &RgbImage) -> Result<Prepared> {
     );
     Ok(Prepared {
         input: normalize_and_pad(&resized, new_height, new_width),
-        resized_height: new_height,
-        resized_width: new_width,
-        height: image.height,
-        width: image.width,
+        frame: Frame {
+            resized_height: new_height,
+            resized_width: new_width,
+            height: image.height,
+            width: image.width,
+        },
     })
 }
 

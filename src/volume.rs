@@ -11,9 +11,8 @@
 use crate::decode::RgbImage;
 use crate::error::{Error, Result};
 use crate::model::SamModel;
-use crate::postprocess::mask_from_logits;
 use crate::preprocess::{box_to_model_frame, resize_area_u8, resized_size, MODEL_SIZE};
-use crate::segment::Segmenter;
+use crate::segment::{decode_in_frame, Segmenter};
 
 /// 8-bit grey volume, `depth x height x width`, slice-major.
 #[derive(Clone, Debug)]
@@ -165,15 +164,7 @@ impl Segmenter {
                     .unwrap_or(box_2d);
                 let slice = RgbImage::from_grey(w, h, volume.slice(z))?;
                 let (encoded, _) = self.encode(model, &slice)?;
-                let p = &encoded.prepared;
-                let (logits, _) = model.decode(&encoded.embedding, prompt)?;
-                masks[z] = Some(mask_from_logits(
-                    &logits,
-                    p.resized_height,
-                    p.resized_width,
-                    h,
-                    w,
-                ));
+                masks[z] = Some(decode_in_frame(model, &encoded, prompt)?.0);
                 done += 1;
                 if !progress(done, total) {
                     return Err(Error::invalid("cancelled"));

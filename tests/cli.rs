@@ -109,6 +109,23 @@ fn write_case(path: &Path, imgs: Array3<u8>, boxes: Array2<i64>) {
     npz.finish().unwrap();
 }
 
+/// `daftseg segment CASE.npz --out OUT.npz` must succeed; returns `segs` and stderr.
+fn segment_npz(input: &Path, out_name: &str) -> (ndarray::ArrayD<u8>, String) {
+    let out = tmp(out_name);
+    let output = daftseg(&[
+        "segment",
+        input.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let mut npz = NpzReader::new(std::fs::File::open(&out).unwrap()).unwrap();
+    let segs = npz
+        .by_name::<ndarray::OwnedRepr<u8>, IxDyn>("segs")
+        .unwrap();
+    (segs, stderr(&output))
+}
+
 #[test]
 fn segment_challenge_npz_gives_segs() {
     let case = cases()
@@ -129,18 +146,7 @@ fn segment_challenge_npz_gives_segs() {
         imgs,
         Array2::from_shape_vec((flat.len() / 4, 4), flat).unwrap(),
     );
-    let out = tmp("2DBox_CT_small_seg.npz");
-    let output = daftseg(&[
-        "segment",
-        input.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
-    assert!(output.status.success(), "{}", stderr(&output));
-    let mut npz = NpzReader::new(std::fs::File::open(&out).unwrap()).unwrap();
-    let segs = npz
-        .by_name::<ndarray::OwnedRepr<u8>, IxDyn>("segs")
-        .unwrap();
+    let (segs, _) = segment_npz(&input, "2DBox_CT_small_seg.npz");
     assert_eq!(segs.shape(), &[h, w]);
     let expected = golden::<u16>(&fixture("golden/ct_small.npz"), "segs");
     let ours: Vec<u16> = segs.iter().map(|&v| v as u16).collect();
@@ -338,23 +344,8 @@ fn missing_or_corrupt_models_give_clear_errors() {
 #[test]
 fn segment_3d_challenge_npz_gives_segs() {
     let input = fixture("golden/3d_mr_brain.npz");
-    let out = tmp("3DBox_MR_brain_seg.npz");
-    let output = daftseg(&[
-        "segment",
-        input.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
-    assert!(output.status.success(), "{}", stderr(&output));
-    assert!(
-        stderr(&output).contains("3D 256x256x11, 2 boxes"),
-        "{}",
-        stderr(&output)
-    );
-    let mut npz = NpzReader::new(std::fs::File::open(&out).unwrap()).unwrap();
-    let segs = npz
-        .by_name::<ndarray::OwnedRepr<u8>, IxDyn>("segs")
-        .unwrap();
+    let (segs, log) = segment_npz(&input, "3DBox_MR_brain_seg.npz");
+    assert!(log.contains("3D 256x256x11, 2 boxes"), "{log}");
     assert_eq!(segs.shape(), &[11, 256, 256]);
     let expected = golden::<u16>(&input, "segs");
     assert_eq!(

@@ -92,7 +92,7 @@ fn preprocessing_equals_the_reference_on_real_images() {
         );
         let prepared = prepare(&image).unwrap();
         assert_eq!(
-            (prepared.resized_height, prepared.resized_width),
+            (prepared.frame.resized_height, prepared.frame.resized_width),
             (nh, nw),
             "{name}"
         );

@@ -85,6 +85,14 @@ window.runWorkerBench = (imageBytes, iterations = 5) =>
     worker.postMessage({ image: imageBytes, n: iterations });
   });
 
+/** A typed array's bytes as base64 (page.evaluate carries strings well, big arrays badly). */
+function toBase64(array) {
+  const bytes = new Uint8Array(array.buffer, array.byteOffset, array.byteLength);
+  let binary = '';
+  for (let i = 0; i < bytes.length; i += 0x8000) binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  return btoa(binary);
+}
+
 /** One challenge case as the app computes it: encode once, one mask per box, later boxes
  * overwrite earlier ones. Pixels and labels travel as base64. */
 window.segmentCase = async (width, height, rgbBase64, boxes) => {
@@ -102,10 +110,7 @@ window.segmentCase = async (width, height, rgbBase64, boxes) => {
     for (let p = 0; p < mask.length; p++) if (mask[p]) labels[p] = i + 1;
   });
   const t2 = performance.now();
-  let binary = '';
-  const bytes = new Uint8Array(labels.buffer);
-  for (let i = 0; i < bytes.length; i += 0x8000) binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
-  return { labels: btoa(binary), encodeMs: t1 - t0, decodeMs: t2 - t1 };
+  return { labels: toBase64(labels), encodeMs: t1 - t0, decodeMs: t2 - t1 };
 };
 
 /** One 3D challenge case (grey DxHxW voxels, boxes of 6 numbers) through Engine.segment_volume. */
@@ -117,8 +122,5 @@ window.segmentVolume = async (depth, height, width, voxelsBase64, boxes) => {
   const t0 = performance.now();
   const labels = engine.segment_volume(model.id, depth, height, width, voxels, Float64Array.from(boxes.flat()));
   const t1 = performance.now();
-  let binary = '';
-  const bytes = new Uint8Array(labels.buffer);
-  for (let i = 0; i < bytes.length; i += 0x8000) binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
-  return { labels: btoa(binary), encodeMs: 0, decodeMs: t1 - t0 };
+  return { labels: toBase64(labels), encodeMs: 0, decodeMs: t1 - t0 };
 };

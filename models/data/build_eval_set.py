@@ -44,17 +44,20 @@ def to_rgb(grey: np.ndarray) -> np.ndarray:
     return np.repeat(grey[:, :, None], 3, axis=-1)
 
 
-def volume_cases(name: str, modality: str):
+def load_volume(name: str, modality: str):
+    """A pyradiomics volume windowed to uint8 (CT: lung window; MR: 0.5-99.5 percentiles of the
+    volume), its label and its NRRD header; arrays in pynrrd's (x, y, z) order."""
     import nrrd
 
-    image, _ = nrrd.read(str(sources.get(PYRAD, f"{DATA}/{name}_image.nrrd")))
+    image, header = nrrd.read(str(sources.get(PYRAD, f"{DATA}/{name}_image.nrrd")))
     label, _ = nrrd.read(str(sources.get(PYRAD, f"{DATA}/{name}_label.nrrd")))
-    if modality == "CT":
-        windowed = fixtures.window(image, -600, 1500)
-    else:
-        low, high = np.percentile(image, [0.5, 99.5])
-        windowed = fixtures.window(image, (low + high) / 2.0, max(high - low, 1e-6))
-    for z in range(image.shape[2]):
+    windowed = fixtures.window(image, -600, 1500) if modality == "CT" else fixtures.percentile_window(image)
+    return windowed, label, header
+
+
+def volume_cases(name: str, modality: str):
+    windowed, label, _ = load_volume(name, modality)
+    for z in range(windowed.shape[2]):
         mask = (label[:, :, z] > 0).T
         if mask.sum() < MIN_PIXELS:
             continue
@@ -67,15 +70,7 @@ def volume_cases(name: str, modality: str):
 
 def volume_case_3d(name: str, modality: str):
     """The whole volume as one 3D case: one 3D box (the label's bounding box), spacing x,y,z."""
-    import nrrd
-
-    image, header = nrrd.read(str(sources.get(PYRAD, f"{DATA}/{name}_image.nrrd")))
-    label, _ = nrrd.read(str(sources.get(PYRAD, f"{DATA}/{name}_label.nrrd")))
-    if modality == "CT":
-        windowed = fixtures.window(image, -600, 1500)
-    else:
-        low, high = np.percentile(image, [0.5, 99.5])
-        windowed = fixtures.window(image, (low + high) / 2.0, max(high - low, 1e-6))
+    windowed, label, header = load_volume(name, modality)
     volume = np.ascontiguousarray(windowed.transpose(2, 1, 0))  # (z, y, x)
     gts = (label > 0).transpose(2, 1, 0).astype(np.uint8)
     z, y, x = np.nonzero(gts)

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use clap::{Parser, Subcommand};
 
-use daftseg::challenge::{read_case, read_labels, read_spacing, write_segs, write_segs_3d, Case};
+use daftseg::challenge::{read_case, read_labels, read_spacing, write_segs, Case};
 use daftseg::decode::decode_image;
 use daftseg::error::{Error, Result};
 use daftseg::export::label_png;
@@ -141,15 +141,10 @@ fn write(path: &Path, bytes: &[u8]) -> Result<()> {
     std::fs::write(path, bytes).map_err(|e| Error::io(path.display(), e))
 }
 
-fn evaluate(
-    pred: &Path,
-    gt: &Path,
-    csv: Option<&Path>,
-    challenge_spacing: bool,
-    tolerance: f64,
-) -> Result<()> {
-    let mut names: Vec<String> = std::fs::read_dir(gt)
-        .map_err(|e| Error::io(gt.display(), e))?
+/// The `.npz` file names of a folder, sorted; an error naming `what` when there are none.
+fn npz_files(dir: &Path, what: &str) -> Result<Vec<String>> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .map_err(|e| Error::io(dir.display(), e))?
         .filter_map(|entry| {
             entry
                 .ok()
@@ -159,11 +154,19 @@ fn evaluate(
         .collect();
     names.sort();
     if names.is_empty() {
-        return Err(Error::invalid(format!(
-            "{}: no .npz ground truth files",
-            gt.display()
-        )));
+        return Err(Error::invalid(format!("{}: no .npz {what}", dir.display())));
     }
+    Ok(names)
+}
+
+fn evaluate(
+    pred: &Path,
+    gt: &Path,
+    csv: Option<&Path>,
+    challenge_spacing: bool,
+    tolerance: f64,
+) -> Result<()> {
+    let names = npz_files(gt, "ground truth files")?;
     let missing: Vec<&str> = names
         .iter()
         .filter(|n| !pred.join(n).exists())
@@ -301,7 +304,10 @@ fn run_case(
             let result = segmenter.segment(sam, &case.image, &case.boxes, clock)?;
             let t = &result.timings;
             CaseRun {
-                npz: write_segs(&result.labels)?,
+                npz: write_segs(
+                    &[result.labels.height, result.labels.width],
+                    &result.labels.labels,
+                )?,
                 model_id: chosen.model_id,
                 load_ms,
                 encode_ms: Some(t.encode_ms),
@@ -328,7 +334,7 @@ fn run_case(
             };
             let labels = segmenter.segment_3d(sam, v, &case.boxes, &mut report)?;
             CaseRun {
-                npz: write_segs_3d(v.depth, v.height, v.width, &labels)?,
+                npz: write_segs(&[v.depth, v.height, v.width], &labels)?,
                 model_id: chosen.model_id,
                 load_ms,
                 encode_ms: None,
@@ -357,22 +363,7 @@ fn segment_folder(
     model: Option<&str>,
     clock: Clock,
 ) -> Result<()> {
-    let mut names: Vec<String> = std::fs::read_dir(input)
-        .map_err(|e| Error::io(input.display(), e))?
-        .filter_map(|entry| {
-            entry
-                .ok()
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-        })
-        .filter(|name| name.ends_with(".npz"))
-        .collect();
-    names.sort();
-    if names.is_empty() {
-        return Err(Error::invalid(format!(
-            "{}: no .npz cases",
-            input.display()
-        )));
-    }
+    let names = npz_files(input, "cases")?;
     std::fs::create_dir_all(out).map_err(|e| Error::io(out.display(), e))?;
     let mut models: HashMap<String, SamModel> = HashMap::new();
     let mut segmenter = Segmenter::default();
