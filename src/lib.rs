@@ -13,6 +13,7 @@ pub mod decode;
 pub mod error;
 pub mod export;
 pub mod manifest;
+pub mod medical;
 pub mod metrics;
 pub mod model;
 pub mod postprocess;

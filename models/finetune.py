@@ -1,0 +1,223 @@
+"""DAFT's data-aware fine-tuning on a CPU budget: one mask decoder per modality, trained on cached
+teacher embeddings of that modality's training patients only (models/.cache/eval/split.json).
+
+    models/.venv/bin/python models/finetune.py cache                 # teacher embeddings (about 1 min)
+    models/.venv/bin/python models/finetune.py train --modality CT   # resumable; logs to models/runs/
+    models/.venv/bin/python models/finetune.py export --modality CT  # models/daft-ct/decoder.onnx + manifest
+
+The encoder is LiteMedSAM's, unchanged and shared (so are its cached embeddings); only the mask
+decoder (and its IoU head) is trained, with the prompt encoder frozen. The embeddings come from the
+shipped encoder.onnx (onnxruntime), so training sees exactly what the app computes. Augmentation:
+flips of the image (each flip is encoded: an embedding cannot be flipped) and box jitter of up to
+5 px per side, as the challenge's training did. Loss: Dice + BCE on the 256x256 low-resolution
+logits (MedSAM's), against the label resized to the model frame.
+
+Training patients (never the held-out ones): CT lung1, MR brain1, the top half of stardist's nuclei.
+Every run appends command, data sha256, steps, loss and the checkpoint's sha256 to
+models/runs/finetune.jsonl. Held-out DSC/NSD come from the evaluation harness (models/zoo_eval.py).
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent / "data"))
+import build_eval_set as evalset  # noqa: E402
+import litemedsam as ref  # noqa: E402
+
+MODELS_DIR = Path(__file__).resolve().parent
+CACHE = MODELS_DIR / ".cache" / "finetune"
+RUNS = MODELS_DIR / "runs" / "finetune.jsonl"
+MODALITIES = {"CT": "lung1", "MR": "brain1", "Microscopy": "stardist_top"}
+MIN_PIXELS = 5
+FLIPS = {"none": lambda a: a, "h": lambda a: a[:, ::-1], "v": lambda a: a[::-1], "hv": lambda a: a[::-1, ::-1]}
+
+
+def training_images(modality: str):
+    """(grey uint8 HxW, instance labels HxW) of the modality's training patient, one per slice."""
+    if modality == "Microscopy":
+        import tifffile
+
+        image = tifffile.imread(evalset.sources.get("stardist==0.9.2", "stardist/data/images/img2d.tif"))
+        labels = tifffile.imread(evalset.sources.get("stardist==0.9.2", "stardist/data/images/mask2d.tif"))
+        half = image.shape[0] // 2  # the top half trains, the bottom half is held out
+        yield evalset.fixtures.to_uint8(image.astype(np.uint16))[:half], labels[:half].astype(np.int32)
+        return
+    windowed, label, _ = evalset.load_volume(MODALITIES[modality], modality)
+    for z in range(windowed.shape[2]):
+        mask = (label[:, :, z] > 0).T
+        if mask.sum() >= MIN_PIXELS:
+            yield np.ascontiguousarray(windowed[:, :, z].T), mask.astype(np.int32)
+
+
+def cache(args) -> None:
+    import onnxruntime as ort
+
+    manifest = json.loads((MODELS_DIR / "manifest.json").read_text())
+    general = next(m for m in manifest["models"] if m["id"] == "litemedsam")
+    session = ort.InferenceSession(str(MODELS_DIR / general["encoder"]["file"]), providers=["CPUExecutionProvider"])
+    CACHE.mkdir(parents=True, exist_ok=True)
+    for modality in args.modality or MODALITIES:
+        embeddings, masks, boxes, owner = [], [], [], []
+        for grey, labels in training_images(modality):
+            for flip in FLIPS.values():
+                img = np.ascontiguousarray(flip(grey))
+                lab = np.ascontiguousarray(flip(labels))
+                img_256, tensor = ref.preprocess(ref.to_rgb_uint8(img))
+                (embedding,) = session.run(None, {"image": tensor.numpy()})
+                newh, neww = img_256.shape[:2]
+                for i in np.unique(lab):
+                    if i == 0 or (lab == i).sum() < MIN_PIXELS:
+                        continue
+                    m = (lab == i).astype(np.uint8)
+                    small = cv2.resize(m, (neww, newh), interpolation=cv2.INTER_NEAREST)
+                    masks.append(np.pad(small, ((0, 256 - newh), (0, 256 - neww))))
+                    ys, xs = np.nonzero(m)
+                    # Box in the 256 frame, kept as float so jitter can be applied before truncation.
+                    scale = 256 / max(img.shape)
+                    boxes.append([xs.min() * scale, ys.min() * scale, xs.max() * scale, ys.max() * scale, scale])
+                    owner.append(len(embeddings))
+                embeddings.append(embedding[0].astype(np.float16))
+        path = CACHE / f"{modality}.npz"
+        np.savez(path, embeddings=np.stack(embeddings), masks=np.stack(masks), boxes=np.asarray(boxes, np.float32),
+                 owner=np.asarray(owner, np.int32))
+        print(f"{modality}: {len(embeddings)} embeddings, {len(masks)} objects -> {path}")
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def jittered_boxes(boxes: np.ndarray, rng: np.random.Generator, max_shift: float) -> torch.Tensor:
+    """Box jitter of up to max_shift original pixels per side, then LiteMedSAM's truncation."""
+    scale = boxes[:, 4:5]
+    shift = rng.uniform(-max_shift, max_shift, size=(len(boxes), 4)) * scale
+    b = boxes[:, :4] + shift
+    b[:, 2:] = np.maximum(b[:, 2:], b[:, :2] + scale)  # never inverted
+    return torch.from_numpy(np.clip(np.trunc(b), 0, 256).astype(np.float32))
+
+
+def dice_bce(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    prob = torch.sigmoid(logits)
+    inter = (prob * target).sum((1, 2, 3))
+    dice = 1 - (2 * inter + 1) / (prob.sum((1, 2, 3)) + target.sum((1, 2, 3)) + 1)
+    return dice.mean() + F.binary_cross_entropy_with_logits(logits, target)
+
+
+def train(args) -> None:
+    torch.set_num_threads(args.threads)
+    data_path = CACHE / f"{args.modality}.npz"
+    data = np.load(data_path)
+    embeddings = torch.from_numpy(data["embeddings"].astype(np.float32))
+    masks = torch.from_numpy(data["masks"].astype(np.float32))[:, None]
+    boxes, owner = data["boxes"], data["owner"]
+    net = ref.load_litemedsam(fp16_weights=True)
+    decoder = ref.Decoder(net, fp16_constants=True)
+    for p in decoder.prompt_encoder.parameters():
+        p.requires_grad_(False)
+    params = [p for p in decoder.mask_decoder.parameters()]
+    optimizer = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.01)
+    out = CACHE / args.modality
+    out.mkdir(parents=True, exist_ok=True)
+    ckpt = out / "checkpoint.pt"
+    step, losses = 0, []
+    rng = np.random.default_rng(args.seed)
+    if ckpt.exists() and not args.restart:
+        state = torch.load(ckpt, map_location="cpu", weights_only=False)
+        decoder.mask_decoder.load_state_dict(state["mask_decoder"])
+        optimizer.load_state_dict(state["optimizer"])
+        step, losses = state["step"], state["losses"]
+        rng.bit_generator.state = state["rng"]
+        print(f"resumed at step {step}")
+    decoder.train()
+    started = time.time()
+    while step < args.steps:
+        pick = rng.choice(len(owner), size=args.batch, replace=len(owner) < args.batch)
+        box = jittered_boxes(boxes[pick], rng, args.jitter)
+        logits, _ = decoder(embeddings[owner[pick]], box)
+        loss = dice_bce(logits, masks[pick])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+        step += 1
+        if step % 25 == 0 or step == args.steps:
+            print(f"step {step}/{args.steps} loss {np.mean(losses[-25:]):.4f} ({time.time() - started:.0f} s)", flush=True)
+            torch.save({"mask_decoder": decoder.mask_decoder.state_dict(), "optimizer": optimizer.state_dict(),
+                        "step": step, "losses": losses, "rng": rng.bit_generator.state, "args": vars(args)}, ckpt)
+    RUNS.parent.mkdir(parents=True, exist_ok=True)
+    with RUNS.open("a") as log:
+        log.write(json.dumps({
+            "date": time.strftime("%Y-%m-%d"), "command": " ".join(sys.argv), "modality": args.modality,
+            "data_sha256": sha256(data_path), "objects": int(len(owner)), "embeddings": int(len(embeddings)),
+            "steps": step, "batch": args.batch, "lr": args.lr, "jitter_px": args.jitter,
+            "loss_first25": float(np.mean(losses[:25])), "loss_last25": float(np.mean(losses[-25:])),
+            "seconds_this_run": round(time.time() - started, 1), "checkpoint_sha256": sha256(ckpt),
+        }) + "\n")
+
+
+def model_id(modality: str) -> str:
+    return f"daft-{modality.lower()}"
+
+
+def export(args) -> None:
+    from export import export_graph, store_weights_as_fp16
+
+    net = ref.load_litemedsam(fp16_weights=True)
+    state = torch.load(CACHE / args.modality / "checkpoint.pt", map_location="cpu", weights_only=False)
+    net.mask_decoder.load_state_dict(state["mask_decoder"])
+    # Round like the shipped general model: fp16 storage, f32 compute.
+    net.load_state_dict(ref.round_to_fp16(net.state_dict()))
+    decoder = ref.Decoder(net, fp16_constants=True).eval()
+    torch.manual_seed(0)
+    embedding, box = torch.rand(1, 256, 64, 64), torch.tensor([[40.0, 60.0, 180.0, 200.0]])
+    graph = store_weights_as_fp16(export_graph(decoder, (embedding, box), ["embedding", "box"], ["low_res_logits", "iou"]))
+    out = MODELS_DIR / model_id(args.modality)
+    out.mkdir(exist_ok=True)
+    path = out / "decoder.onnx"
+    path.write_bytes(graph.SerializeToString(deterministic=True))
+    # Parity: onnxruntime on the written file against PyTorch on the same weights.
+    import onnxruntime as ort
+
+    with torch.no_grad():
+        logits, _ = decoder(embedding, box)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    ort_logits = session.run(None, {"embedding": embedding.numpy(), "box": box.numpy()})[0]
+    err = float(np.abs(ort_logits - logits.numpy()).max())
+    print(f"{path}: sha256 {sha256(path)}, onnxruntime vs PyTorch max |diff| {err:.1e}")
+    if err > 1e-3:
+        raise SystemExit("parity check failed")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    c = sub.add_parser("cache")
+    c.add_argument("--modality", action="append", choices=list(MODALITIES))
+    t = sub.add_parser("train")
+    t.add_argument("--modality", required=True, choices=list(MODALITIES))
+    t.add_argument("--steps", type=int, default=300)
+    t.add_argument("--batch", type=int, default=4)
+    t.add_argument("--lr", type=float, default=2e-5)
+    t.add_argument("--jitter", type=float, default=5.0)
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--threads", type=int, default=1)
+    t.add_argument("--restart", action="store_true")
+    e = sub.add_parser("export")
+    e.add_argument("--modality", required=True, choices=list(MODALITIES))
+    args = parser.parse_args()
+    {"cache": cache, "train": train, "export": export}[args.command](args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,537 @@
+//! DICOM through dicom-rs: single files, multi-frame files and series given as several files
+//! (sorted along the slice normal by Image Position, else by Instance Number). Rescale
+//! slope/intercept is applied (CT in HU), YBR is converted to RGB and palettes are looked up.
+//! Transfer syntaxes: those dicom-rs decodes in pure Rust (so also in wasm): uncompressed,
+//! deflated, RLE, JPEG baseline/extended/lossless, JPEG 2000. Others (JPEG-LS, JPEG XL, video)
+//! are refused with the syntax's name.
+
+use std::io::Cursor;
+
+use dicom_core::Tag;
+use dicom_dictionary_std::tags;
+use dicom_encoding::transfer_syntax::TransferSyntaxIndex;
+use dicom_object::{InMemDicomObject, OpenFileOptions};
+use dicom_pixeldata::{ConvertOptions, ModalityLutOption, PixelDecoder};
+
+use super::{Affine, MedicalVolume, MAX_VOXELS};
+use crate::error::{Error, Result};
+
+type Object = dicom_object::FileDicomObject<InMemDicomObject>;
+
+fn error(name: &str, message: impl std::fmt::Display) -> Error {
+    Error::Decode(format!("{name}: DICOM: {message}"))
+}
+
+fn text(obj: &InMemDicomObject, tag: Tag) -> Option<String> {
+    let value = obj.element_opt(tag).ok()??.to_str().ok()?;
+    let value = value.trim_matches(|c: char| c == '\0' || c.is_whitespace());
+    (!value.is_empty()).then(|| value.to_string())
+}
+
+fn floats(obj: &InMemDicomObject, tag: Tag) -> Option<Vec<f64>> {
+    obj.element_opt(tag).ok()??.to_multi_float64().ok()
+}
+
+fn int(obj: &InMemDicomObject, tag: Tag) -> Option<i64> {
+    obj.element_opt(tag).ok()??.to_int::<i64>().ok()
+}
+
+/// A value directly in the data set, else in the first item of a functional group
+/// (`group` -> `sequence` -> `tag`), as enhanced multi-frame objects keep geometry.
+fn floats_in(obj: &InMemDicomObject, groups: &[(Tag, Tag)], tag: Tag) -> Option<Vec<f64>> {
+    floats(obj, tag).or_else(|| {
+        groups.iter().find_map(|&(group, sequence)| {
+            let item = obj.element_opt(group).ok()??.items()?.first()?;
+            let inner = item.element_opt(sequence).ok()??.items()?.first()?;
+            floats(inner, tag)
+        })
+    })
+}
+
+const SHARED: Tag = tags::SHARED_FUNCTIONAL_GROUPS_SEQUENCE;
+const PER_FRAME: Tag = tags::PER_FRAME_FUNCTIONAL_GROUPS_SEQUENCE;
+
+/// One parsed file and the values a series needs.
+struct Slice {
+    name: String,
+    object: Object,
+    series: String,
+    position: Option<[f64; 3]>,
+    instance: i64,
+}
+
+fn parse(name: &str, bytes: &[u8]) -> Result<Object> {
+    // Files start with a 128-byte preamble; dicom-rs reads from the "DICM" magic on.
+    let body = if bytes.len() >= 132 && &bytes[128..132] == b"DICM" {
+        &bytes[128..]
+    } else if bytes.starts_with(b"DICM") {
+        bytes
+    } else {
+        return Err(error(
+            name,
+            "no DICOM file header ('DICM' at byte 128): raw data sets without a file meta group are not supported",
+        ));
+    };
+    OpenFileOptions::new()
+        .read_preamble(dicom_object::file::ReadPreamble::Never)
+        .from_reader(Cursor::new(body))
+        .map_err(|e| error(name, format!("cannot parse: {e}")))
+}
+
+/// Reads one file or a series of files (name, bytes) into one volume in the source's voxel order.
+/// A folder holding several series gives its largest one (and says so in `notes`).
+pub fn read_series(files: &[(String, Vec<u8>)]) -> Result<MedicalVolume> {
+    if files.is_empty() {
+        return Err(Error::invalid("no DICOM files were given"));
+    }
+    let mut slices = Vec::new();
+    let mut skipped = Vec::new();
+    for (name, bytes) in files {
+        let object = match parse(name, bytes) {
+            Ok(o) => o,
+            // In a folder, other files (DICOMDIR, notes) are skipped; a single file must parse.
+            Err(e) if files.len() > 1 => {
+                skipped.push(format!("{name} ({e})"));
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        if object
+            .element_opt(tags::PIXEL_DATA)
+            .ok()
+            .flatten()
+            .is_none()
+        {
+            if files.len() == 1 {
+                return Err(error(name, "the file holds no image (no Pixel Data): it may be a report, a structure set or a DICOMDIR"));
+            }
+            skipped.push(format!("{name} (no image)"));
+            continue;
+        }
+        let position = floats(&object, tags::IMAGE_POSITION_PATIENT)
+            .filter(|p| p.len() == 3)
+            .map(|p| [p[0], p[1], p[2]]);
+        slices.push(Slice {
+            name: name.clone(),
+            series: text(&object, tags::SERIES_INSTANCE_UID).unwrap_or_default(),
+            instance: int(&object, tags::INSTANCE_NUMBER).unwrap_or(0),
+            position,
+            object,
+        });
+    }
+    if slices.is_empty() {
+        return Err(Error::Decode(format!(
+            "none of the {} files is a DICOM image: {}",
+            files.len(),
+            skipped.join("; ")
+        )));
+    }
+    let mut notes = Vec::new();
+    // The largest series.
+    let mut counts: Vec<(String, usize)> = Vec::new();
+    for s in &slices {
+        match counts.iter_mut().find(|(uid, _)| *uid == s.series) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((s.series.clone(), 1)),
+        }
+    }
+    if counts.len() > 1 {
+        let (uid, n) = counts.iter().max_by_key(|(_, n)| *n).cloned().unwrap();
+        notes.push(format!(
+            "{} series among the files: the largest ({n} images) is shown",
+            counts.len()
+        ));
+        slices.retain(|s| s.series == uid);
+    }
+    if !skipped.is_empty() {
+        notes.push(format!(
+            "skipped {} file(s): {}",
+            skipped.len(),
+            skipped.join("; ")
+        ));
+    }
+    let mut volume = if slices.len() == 1 {
+        let s = slices.pop().unwrap();
+        single_object(&s.name, &s.object)?
+    } else {
+        series(slices)?
+    };
+    volume.notes.extend(notes);
+    Ok(volume)
+}
+
+/// Pixels of every frame as f32 (rescaled), interleaved RGB for colour images.
+fn pixels(name: &str, obj: &Object) -> Result<(usize, usize, usize, usize, Vec<f32>)> {
+    let syntax = obj
+        .meta()
+        .transfer_syntax()
+        .trim_end_matches('\0')
+        .to_string();
+    if syntax == RLE_LOSSLESS {
+        check_rle(name, obj)?;
+    }
+    let decoded = obj.decode_pixel_data().map_err(|e| {
+        let syntax_name = dicom_transfer_syntax_registry::TransferSyntaxRegistry
+            .get(&syntax)
+            .map(|ts| ts.name().to_string())
+            .unwrap_or_else(|| "unknown transfer syntax".to_string());
+        error(
+            name,
+            format!("cannot decode the pixels ({syntax_name}, {syntax}): {e}"),
+        )
+    })?;
+    let (rows, columns) = (decoded.rows() as usize, decoded.columns() as usize);
+    let frames = decoded.number_of_frames() as usize;
+    let samples = decoded.samples_per_pixel() as usize;
+    if rows == 0 || columns == 0 || frames == 0 {
+        return Err(error(name, "the image is empty"));
+    }
+    if rows.saturating_mul(columns).saturating_mul(frames) > MAX_VOXELS {
+        return Err(error(
+            name,
+            format!("{columns}x{rows}x{frames} is too large"),
+        ));
+    }
+    let photometric = decoded.photometric_interpretation().as_str().to_string();
+    let options = ConvertOptions::new().with_modality_lut(if samples == 1 {
+        ModalityLutOption::Default
+    } else {
+        ModalityLutOption::None
+    });
+    let mut data = Vec::with_capacity(rows * columns * frames * samples);
+    for frame in 0..frames {
+        let values: Vec<f32> = decoded
+            .to_vec_frame_with_options(frame as u32, &options)
+            .map_err(|e| error(name, format!("frame {}: {e}", frame + 1)))?;
+        data.extend(values);
+    }
+    let channels = match (samples, photometric.as_str()) {
+        (1, "PALETTE COLOR") => {
+            data = palette_to_rgb(name, obj, &data)?;
+            3
+        }
+        (1, _) => 1,
+        (3, p) if p.starts_with("YBR_FULL") => {
+            // dicom-rs leaves native YBR as it is (its JPEG decoder gives RGB already).
+            for px in data.chunks_exact_mut(3) {
+                let (y, cb, cr) = (px[0], px[1] - 128.0, px[2] - 128.0);
+                px[0] = (y + 1.402 * cr).round().clamp(0.0, 255.0);
+                px[1] = (y - 0.344136 * cb - 0.714136 * cr)
+                    .round()
+                    .clamp(0.0, 255.0);
+                px[2] = (y + 1.772 * cb).round().clamp(0.0, 255.0);
+            }
+            3
+        }
+        (3, _) => 3,
+        (n, p) => {
+            return Err(error(
+                name,
+                format!("{n} samples per pixel ({p}) are not supported"),
+            ))
+        }
+    };
+    Ok((columns, rows, frames, channels, data))
+}
+
+const RLE_LOSSLESS: &str = "1.2.840.10008.1.2.5";
+
+/// dicom-rs's RLE decoder indexes past the end of a short segment (a panic, which in wasm would
+/// kill the engine), so every frame's segments are checked to decode to a whole plane first.
+fn check_rle(name: &str, obj: &Object) -> Result<()> {
+    let rows = int(obj, tags::ROWS).unwrap_or(0).max(0) as usize;
+    let columns = int(obj, tags::COLUMNS).unwrap_or(0).max(0) as usize;
+    let plane = rows * columns;
+    let fragments = obj
+        .element_opt(tags::PIXEL_DATA)
+        .ok()
+        .flatten()
+        .and_then(|e| e.value().fragments())
+        .ok_or_else(|| error(name, "RLE pixel data is not encapsulated"))?;
+    let corrupt = |what: &str| error(name, format!("corrupt RLE pixel data ({what})"));
+    for fragment in fragments {
+        if fragment.len() < 64 {
+            return Err(corrupt("short header"));
+        }
+        let word =
+            |i: usize| u32::from_le_bytes(fragment[4 * i..4 * i + 4].try_into().unwrap()) as usize;
+        let segments = word(0);
+        if !(1..=15).contains(&segments) {
+            return Err(corrupt("segment count"));
+        }
+        let mut bounds: Vec<usize> = (1..=segments).map(word).collect();
+        bounds.push(fragment.len());
+        for pair in bounds.windows(2) {
+            if pair[0] < 64 || pair[0] > pair[1] {
+                return Err(corrupt("segment offsets"));
+            }
+            if packbits_length(&fragment[pair[0]..pair[1]]) < plane {
+                return Err(corrupt("a segment is truncated"));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// How many bytes a PackBits segment decodes to (stopping at its end).
+fn packbits_length(segment: &[u8]) -> usize {
+    let (mut at, mut length) = (0, 0);
+    while at < segment.len() {
+        let n = segment[at] as i8;
+        at += 1;
+        if n >= 0 {
+            let literal = n as usize + 1;
+            length += literal.min(segment.len().saturating_sub(at));
+            at += literal;
+        } else if n != -128 {
+            if at < segment.len() {
+                length += (1 - n as isize) as usize;
+            }
+            at += 1;
+        }
+    }
+    length
+}
+
+/// PALETTE COLOR through its red, green and blue lookup tables, scaled to 0..255.
+fn palette_to_rgb(name: &str, obj: &InMemDicomObject, indices: &[f32]) -> Result<Vec<f32>> {
+    let lut = |descriptor: Tag, data: Tag| -> Result<(Vec<f32>, i64)> {
+        let d = obj
+            .element_opt(descriptor)
+            .ok()
+            .flatten()
+            .and_then(|e| e.to_multi_int::<i64>().ok())
+            .filter(|d| d.len() == 3)
+            .ok_or_else(|| error(name, "palette colour image without a palette descriptor"))?;
+        let bits = d[2];
+        let raw = obj
+            .element_opt(data)
+            .ok()
+            .flatten()
+            .and_then(|e| e.to_bytes().ok())
+            .ok_or_else(|| error(name, "palette colour image without palette data (segmented palettes are not supported)"))?;
+        let table: Vec<f32> = if bits > 8 {
+            raw.chunks_exact(2)
+                .map(|c| (u16::from_le_bytes([c[0], c[1]]) >> 8) as f32)
+                .collect()
+        } else {
+            raw.iter().map(|&v| v as f32).collect()
+        };
+        if table.is_empty() {
+            return Err(error(name, "empty palette"));
+        }
+        Ok((table, d[1]))
+    };
+    let red = lut(
+        tags::RED_PALETTE_COLOR_LOOKUP_TABLE_DESCRIPTOR,
+        tags::RED_PALETTE_COLOR_LOOKUP_TABLE_DATA,
+    )?;
+    let green = lut(
+        tags::GREEN_PALETTE_COLOR_LOOKUP_TABLE_DESCRIPTOR,
+        tags::GREEN_PALETTE_COLOR_LOOKUP_TABLE_DATA,
+    )?;
+    let blue = lut(
+        tags::BLUE_PALETTE_COLOR_LOOKUP_TABLE_DESCRIPTOR,
+        tags::BLUE_PALETTE_COLOR_LOOKUP_TABLE_DATA,
+    )?;
+    let look = |(table, first): &(Vec<f32>, i64), v: f32| {
+        let i = (v as i64 - first).clamp(0, table.len() as i64 - 1) as usize;
+        table[i]
+    };
+    Ok(indices
+        .iter()
+        .flat_map(|&v| [look(&red, v), look(&green, v), look(&blue, v)])
+        .collect())
+}
+
+fn modality(obj: &InMemDicomObject) -> Option<String> {
+    text(obj, tags::MODALITY)
+}
+
+/// Row and column directions (LPS) and (row, column) spacing.
+fn plane(obj: &InMemDicomObject) -> ([f64; 3], [f64; 3], [f64; 2]) {
+    let groups = [
+        (SHARED, tags::PLANE_ORIENTATION_SEQUENCE),
+        (PER_FRAME, tags::PLANE_ORIENTATION_SEQUENCE),
+    ];
+    let orientation = floats_in(obj, &groups, tags::IMAGE_ORIENTATION_PATIENT)
+        .filter(|o| o.len() == 6)
+        .unwrap_or_else(|| vec![1.0, 0.0, 0.0, 0.0, 1.0, 0.0]);
+    let measures = [
+        (SHARED, tags::PIXEL_MEASURES_SEQUENCE),
+        (PER_FRAME, tags::PIXEL_MEASURES_SEQUENCE),
+    ];
+    let spacing = floats_in(obj, &measures, tags::PIXEL_SPACING)
+        .or_else(|| floats(obj, tags::IMAGER_PIXEL_SPACING))
+        .filter(|s| s.len() == 2 && s.iter().all(|v| *v > 0.0))
+        .unwrap_or_else(|| vec![1.0, 1.0]);
+    (
+        [orientation[0], orientation[1], orientation[2]],
+        [orientation[3], orientation[4], orientation[5]],
+        [spacing[0], spacing[1]],
+    )
+}
+
+fn cross(a: [f64; 3], b: [f64; 3]) -> [f64; 3] {
+    [
+        a[1] * b[2] - a[2] * b[1],
+        a[2] * b[0] - a[0] * b[2],
+        a[0] * b[1] - a[1] * b[0],
+    ]
+}
+
+fn dot(a: [f64; 3], b: [f64; 3]) -> f64 {
+    a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
+}
+
+/// DICOM's LPS geometry as a RAS+ affine (x and y negated), as nibabel and dcm2niix give it.
+fn affine_lps_to_ras(
+    row_dir: [f64; 3],
+    col_dir: [f64; 3],
+    spacing: [f64; 2],
+    slice_step: [f64; 3],
+    origin: [f64; 3],
+) -> Affine {
+    let mut a = [[0.0; 4]; 4];
+    for r in 0..3 {
+        let sign = if r < 2 { -1.0 } else { 1.0 };
+        a[r][0] = sign * row_dir[r] * spacing[1];
+        a[r][1] = sign * col_dir[r] * spacing[0];
+        a[r][2] = sign * slice_step[r];
+        a[r][3] = sign * origin[r];
+    }
+    a[3][3] = 1.0;
+    a
+}
+
+fn single_object(name: &str, obj: &Object) -> Result<MedicalVolume> {
+    let (columns, rows, frames, channels, data) = pixels(name, obj)?;
+    let (row_dir, col_dir, spacing) = plane(obj);
+    let normal = cross(row_dir, col_dir);
+    // Multi-frame: the step between the first two frames' positions, else the slice spacing.
+    let frame_positions: Vec<[f64; 3]> = obj
+        .element_opt(PER_FRAME)
+        .ok()
+        .flatten()
+        .and_then(|e| e.items())
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(|item| {
+                    let inner = item
+                        .element_opt(tags::PLANE_POSITION_SEQUENCE)
+                        .ok()??
+                        .items()?
+                        .first()?;
+                    floats(inner, tags::IMAGE_POSITION_PATIENT)
+                        .filter(|p| p.len() == 3)
+                        .map(|p| [p[0], p[1], p[2]])
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let origin = frame_positions
+        .first()
+        .copied()
+        .or_else(|| {
+            floats(obj, tags::IMAGE_POSITION_PATIENT)
+                .filter(|p| p.len() == 3)
+                .map(|p| [p[0], p[1], p[2]])
+        })
+        .unwrap_or([0.0; 3]);
+    let measures = [(SHARED, tags::PIXEL_MEASURES_SEQUENCE)];
+    let thickness = floats_in(obj, &measures, tags::SPACING_BETWEEN_SLICES)
+        .or_else(|| floats_in(obj, &measures, tags::SLICE_THICKNESS))
+        .and_then(|v| v.first().copied())
+        .filter(|v| *v > 0.0)
+        .unwrap_or(1.0);
+    let step = if frame_positions.len() >= 2 && frame_positions.len() == frames {
+        let d = [0, 1, 2].map(|i| frame_positions[1][i] - frame_positions[0][i]);
+        if dot(d, d) > 0.0 {
+            d
+        } else {
+            normal.map(|n| n * thickness)
+        }
+    } else {
+        normal.map(|n| n * thickness)
+    };
+    let affine = affine_lps_to_ras(row_dir, col_dir, spacing, step, origin);
+    let mut volume = MedicalVolume::new(
+        [columns, rows, frames],
+        channels,
+        data,
+        affine,
+        modality(obj),
+        "DICOM",
+    )?;
+    if frames > 1 && frame_positions.len() != frames {
+        volume.notes.push(format!("{frames} frames without per-frame positions: frames are taken as equally spaced slices"));
+    }
+    Ok(volume)
+}
+
+fn series(mut slices: Vec<Slice>) -> Result<MedicalVolume> {
+    let (row_dir, col_dir, spacing) = plane(&slices[0].object);
+    let normal = cross(row_dir, col_dir);
+    let sortable = slices.iter().all(|s| s.position.is_some());
+    if sortable {
+        slices.sort_by(|a, b| {
+            dot(a.position.unwrap(), normal).total_cmp(&dot(b.position.unwrap(), normal))
+        });
+    } else {
+        slices.sort_by_key(|s| s.instance);
+    }
+    let mut data = Vec::new();
+    let mut shape = None;
+    let mut frames_total = 0;
+    for s in &slices {
+        let (columns, rows, frames, channels, pixels) = pixels(&s.name, &s.object)?;
+        match shape {
+            None => shape = Some((columns, rows, channels)),
+            Some(expected) if expected != (columns, rows, channels) => {
+                return Err(error(
+                    &s.name,
+                    format!(
+                        "its images are {columns}x{rows}x{channels}, the series' first are {}x{}x{}: not one volume",
+                        expected.0, expected.1, expected.2
+                    ),
+                ))
+            }
+            Some(_) => {}
+        }
+        frames_total += frames;
+        data.extend(pixels);
+    }
+    let (columns, rows, channels) = shape.expect("at least one slice");
+    let step = match (
+        slices.first().and_then(|s| s.position),
+        slices.last().and_then(|s| s.position),
+    ) {
+        (Some(a), Some(b)) if sortable && frames_total > 1 && a != b => {
+            [0, 1, 2].map(|i| (b[i] - a[i]) / (frames_total - 1) as f64)
+        }
+        _ => {
+            let thickness = floats(&slices[0].object, tags::SLICE_THICKNESS)
+                .and_then(|v| v.first().copied())
+                .filter(|v| *v > 0.0)
+                .unwrap_or(1.0);
+            normal.map(|n| n * thickness)
+        }
+    };
+    let origin = slices[0].position.unwrap_or([0.0; 3]);
+    let affine = affine_lps_to_ras(row_dir, col_dir, spacing, step, origin);
+    let mut volume = MedicalVolume::new(
+        [columns, rows, frames_total],
+        channels,
+        data,
+        affine,
+        modality(&slices[0].object),
+        "DICOM",
+    )?;
+    if !sortable {
+        volume
+            .notes
+            .push("slices without Image Position: ordered by Instance Number".to_string());
+    }
+    Ok(volume)
+}

@@ -1,0 +1,386 @@
+//! NIfTI-1 and NIfTI-2 single files (`.nii`, `.nii.gz`), either byte order: read into a
+//! [`MedicalVolume`] (scl_slope/scl_inter applied; affine from the sform, else the qform, else
+//! the voxel sizes, as nibabel chooses), and label volumes written back with a source affine.
+
+use super::{gunzip_if_needed, Affine, MedicalVolume, SampleType, MAX_VOXELS};
+use crate::error::{Error, Result};
+
+fn decode_error(message: impl std::fmt::Display) -> Error {
+    Error::Decode(format!("NIfTI: {message}"))
+}
+
+struct Reader<'a> {
+    bytes: &'a [u8],
+    big_endian: bool,
+}
+
+impl Reader<'_> {
+    fn raw<const N: usize>(&self, at: usize) -> [u8; N] {
+        self.bytes[at..at + N]
+            .try_into()
+            .expect("header length checked")
+    }
+    fn i16(&self, at: usize) -> i16 {
+        let r = self.raw::<2>(at);
+        if self.big_endian {
+            i16::from_be_bytes(r)
+        } else {
+            i16::from_le_bytes(r)
+        }
+    }
+    fn i32(&self, at: usize) -> i32 {
+        let r = self.raw::<4>(at);
+        if self.big_endian {
+            i32::from_be_bytes(r)
+        } else {
+            i32::from_le_bytes(r)
+        }
+    }
+    fn i64(&self, at: usize) -> i64 {
+        let r = self.raw::<8>(at);
+        if self.big_endian {
+            i64::from_be_bytes(r)
+        } else {
+            i64::from_le_bytes(r)
+        }
+    }
+    fn f32(&self, at: usize) -> f64 {
+        let r = self.raw::<4>(at);
+        (if self.big_endian {
+            f32::from_be_bytes(r)
+        } else {
+            f32::from_le_bytes(r)
+        }) as f64
+    }
+    fn f64(&self, at: usize) -> f64 {
+        let r = self.raw::<8>(at);
+        if self.big_endian {
+            f64::from_be_bytes(r)
+        } else {
+            f64::from_le_bytes(r)
+        }
+    }
+}
+
+/// The header fields daftseg uses, from either version.
+struct Header {
+    version: u8,
+    dims: Vec<i64>,
+    datatype: i16,
+    pixdim: [f64; 8],
+    vox_offset: f64,
+    scl_slope: f64,
+    scl_inter: f64,
+    qform_code: i32,
+    sform_code: i32,
+    quatern: [f64; 6],
+    srow: [[f64; 4]; 3],
+}
+
+fn header(r: &Reader) -> Result<Header> {
+    let nifti2 = r.i32(0) == 540;
+    if nifti2 {
+        if &r.bytes[4..8] != b"n+2\0" {
+            return Err(decode_error("not a single-file NIfTI-2 (magic 'n+2')"));
+        }
+        let dims = (0..8).map(|i| r.i64(16 + 8 * i)).collect();
+        let mut pixdim = [0.0; 8];
+        for (i, p) in pixdim.iter_mut().enumerate() {
+            *p = r.f64(104 + 8 * i);
+        }
+        let mut srow = [[0.0; 4]; 3];
+        for (row, values) in srow.iter_mut().enumerate() {
+            for (c, v) in values.iter_mut().enumerate() {
+                *v = r.f64(400 + 32 * row + 8 * c);
+            }
+        }
+        Ok(Header {
+            version: 2,
+            dims,
+            datatype: r.i16(12),
+            pixdim,
+            vox_offset: r.i64(168) as f64,
+            scl_slope: r.f64(176),
+            scl_inter: r.f64(184),
+            qform_code: r.i32(344),
+            sform_code: r.i32(348),
+            quatern: [352, 360, 368, 376, 384, 392].map(|at| r.f64(at)),
+            srow,
+        })
+    } else {
+        match &r.bytes[344..348] {
+            b"n+1\0" => {}
+            b"ni1\0" => {
+                return Err(decode_error(
+                    "this is the header of a two-file NIfTI (.hdr/.img pair): open a single .nii or .nii.gz",
+                ))
+            }
+            _ => return Err(decode_error("not a NIfTI-1 file (magic 'n+1' missing)")),
+        }
+        let dims = (0..8).map(|i| r.i16(40 + 2 * i) as i64).collect();
+        let mut pixdim = [0.0; 8];
+        for (i, p) in pixdim.iter_mut().enumerate() {
+            *p = r.f32(76 + 4 * i);
+        }
+        let mut srow = [[0.0; 4]; 3];
+        for (row, values) in srow.iter_mut().enumerate() {
+            for (c, v) in values.iter_mut().enumerate() {
+                *v = r.f32(280 + 16 * row + 4 * c);
+            }
+        }
+        Ok(Header {
+            version: 1,
+            dims,
+            datatype: r.i16(70),
+            pixdim,
+            vox_offset: r.f32(108),
+            scl_slope: r.f32(112),
+            scl_inter: r.f32(116),
+            qform_code: r.i16(252) as i32,
+            sform_code: r.i16(254) as i32,
+            quatern: [256, 260, 264, 268, 272, 276].map(|at| r.f32(at)),
+            srow,
+        })
+    }
+}
+
+/// NIfTI's quatern_to_mat44 (nifti1_io.c), as nibabel's `get_qform`.
+fn qform_affine(h: &Header) -> Affine {
+    let [b, c, d, qx, qy, qz] = h.quatern;
+    let a = (1.0 - (b * b + c * c + d * d)).max(0.0).sqrt();
+    let qfac = if h.pixdim[0] < 0.0 { -1.0 } else { 1.0 };
+    let (dx, dy, dz) = (h.pixdim[1], h.pixdim[2], h.pixdim[3] * qfac);
+    [
+        [
+            (a * a + b * b - c * c - d * d) * dx,
+            2.0 * (b * c - a * d) * dy,
+            2.0 * (b * d + a * c) * dz,
+            qx,
+        ],
+        [
+            2.0 * (b * c + a * d) * dx,
+            (a * a + c * c - b * b - d * d) * dy,
+            2.0 * (c * d - a * b) * dz,
+            qy,
+        ],
+        [
+            2.0 * (b * d - a * c) * dx,
+            2.0 * (c * d + a * b) * dy,
+            (a * a + d * d - c * c - b * b) * dz,
+            qz,
+        ],
+        [0.0, 0.0, 0.0, 1.0],
+    ]
+}
+
+fn affine_of(h: &Header) -> Affine {
+    if h.sform_code > 0 {
+        let s = h.srow;
+        [s[0], s[1], s[2], [0.0, 0.0, 0.0, 1.0]]
+    } else if h.qform_code > 0 {
+        qform_affine(h)
+    } else {
+        let p = |i: usize| if h.pixdim[i] > 0.0 { h.pixdim[i] } else { 1.0 };
+        super::diagonal_affine([p(1), p(2), p(3)])
+    }
+}
+
+pub fn read(file: &[u8]) -> Result<MedicalVolume> {
+    let bytes = gunzip_if_needed(file, MAX_VOXELS * 8 + 4096)?;
+    if bytes.len() < 348 {
+        return Err(decode_error("the file is shorter than a NIfTI header"));
+    }
+    let size_le = i32::from_le_bytes(bytes[0..4].try_into().unwrap());
+    let size_be = i32::from_be_bytes(bytes[0..4].try_into().unwrap());
+    let big_endian = match (size_le, size_be) {
+        (348 | 540, _) => false,
+        (_, 348 | 540) => true,
+        _ => {
+            return Err(decode_error(
+                "not a NIfTI file (header size is neither 348 nor 540)",
+            ))
+        }
+    };
+    if (size_le == 540 || size_be == 540) && bytes.len() < 540 {
+        return Err(decode_error("the file is shorter than a NIfTI-2 header"));
+    }
+    let r = Reader {
+        bytes: &bytes,
+        big_endian,
+    };
+    let h = header(&r)?;
+    let ndim = h.dims[0];
+    if !(1..=7).contains(&ndim) {
+        return Err(decode_error(format!("dim[0] = {ndim} is not 1..7")));
+    }
+    let dim = |i: usize| {
+        if (i as i64) <= ndim {
+            h.dims[i].max(0) as usize
+        } else {
+            1
+        }
+    };
+    let (nx, ny, nz) = (dim(1), dim(2), dim(3));
+    let frames: usize = (4..=ndim as usize).map(dim).product();
+    let (sample, channels) = match h.datatype {
+        2 => (SampleType::U8, 1),
+        4 => (SampleType::I16, 1),
+        8 => (SampleType::I32, 1),
+        16 => (SampleType::F32, 1),
+        64 => (SampleType::F64, 1),
+        128 => (SampleType::U8, 3),
+        256 => (SampleType::I8, 1),
+        512 => (SampleType::U16, 1),
+        768 => (SampleType::U32, 1),
+        1024 => (SampleType::I64, 1),
+        1280 => (SampleType::U64, 1),
+        other => {
+            return Err(decode_error(format!(
+                "datatype {other} (complex, RGBA or float128) is not supported"
+            )))
+        }
+    };
+    let voxels = nx
+        .checked_mul(ny)
+        .and_then(|v| v.checked_mul(nz))
+        .filter(|&v| v > 0 && v <= MAX_VOXELS)
+        .ok_or_else(|| decode_error(format!("unsupported size {nx}x{ny}x{nz}")))?;
+    let offset = h.vox_offset as usize;
+    let min_offset = if h.version == 2 { 540 } else { 348 };
+    if offset < min_offset || offset > r.bytes.len() {
+        return Err(decode_error(format!(
+            "voxel data offset {offset} lies outside the file"
+        )));
+    }
+    // 4D and more: the first volume (t = 0), as a viewer shows it first.
+    let mut data = sample.decode(&r.bytes[offset..], voxels * channels, big_endian)?;
+    if h.scl_slope.is_finite() && h.scl_slope != 0.0 && (h.scl_slope != 1.0 || h.scl_inter != 0.0) {
+        let inter = if h.scl_inter.is_finite() {
+            h.scl_inter
+        } else {
+            0.0
+        };
+        for v in &mut data {
+            *v = (*v as f64 * h.scl_slope + inter) as f32;
+        }
+    }
+    let mut volume = MedicalVolume::new(
+        [nx, ny, nz],
+        channels,
+        data,
+        affine_of(&h),
+        None,
+        if h.version == 2 { "NIfTI-2" } else { "NIfTI-1" },
+    )?;
+    if frames > 1 {
+        volume.notes.push(format!(
+            "{frames} volumes in the file (4D): the first one is shown"
+        ));
+    }
+    Ok(volume)
+}
+
+/// A NIfTI-1 label volume (`.nii`, gzip-compressed when `gzip`): uint8, or uint16 beyond 255
+/// labels; `labels` in x-fastest order of size `size`; the affine stored as sform and qform
+/// code 0, so readers (nibabel) take it as written.
+pub fn write_labels(
+    labels: &[u16],
+    size: [usize; 3],
+    affine: &Affine,
+    gzip: bool,
+) -> Result<Vec<u8>> {
+    if labels.len() != size.iter().product::<usize>() {
+        return Err(Error::invalid("label volume does not match its size"));
+    }
+    if size.iter().any(|&n| n > i16::MAX as usize) {
+        return Err(Error::invalid("NIfTI-1 dimensions are limited to 32767"));
+    }
+    let wide = labels.iter().any(|&l| l > 255);
+    let mut h = vec![0u8; 352];
+    h[0..4].copy_from_slice(&348i32.to_le_bytes());
+    let put_i16 =
+        |h: &mut Vec<u8>, at: usize, v: i16| h[at..at + 2].copy_from_slice(&v.to_le_bytes());
+    let put_f32 = |h: &mut Vec<u8>, at: usize, v: f64| {
+        h[at..at + 4].copy_from_slice(&(v as f32).to_le_bytes())
+    };
+    put_i16(&mut h, 40, 3);
+    for (i, &n) in size.iter().enumerate() {
+        put_i16(&mut h, 42 + 2 * i, n as i16);
+    }
+    for i in 3..7 {
+        put_i16(&mut h, 42 + 2 * i, 1);
+    }
+    put_i16(&mut h, 70, if wide { 512 } else { 2 });
+    put_i16(&mut h, 72, if wide { 16 } else { 8 });
+    let spacing = super::spacing_of(affine);
+    put_f32(&mut h, 76, 1.0); // qfac
+    for (i, s) in spacing.iter().enumerate() {
+        put_f32(&mut h, 80 + 4 * i, *s);
+    }
+    put_f32(&mut h, 108, 352.0);
+    put_f32(&mut h, 112, 1.0); // scl_slope: labels are stored as they are
+    h[123] = 2; // xyzt_units: mm
+    put_i16(&mut h, 252, 0);
+    put_i16(&mut h, 254, 2); // sform_code: aligned to the source's space
+    for (row, values) in affine.iter().take(3).enumerate() {
+        for (c, &v) in values.iter().enumerate() {
+            put_f32(&mut h, 280 + 16 * row + 4 * c, v);
+        }
+    }
+    h[148..148 + 21].copy_from_slice(b"daftseg segmentation\0");
+    h[344..348].copy_from_slice(b"n+1\0");
+    if wide {
+        h.extend(labels.iter().flat_map(|l| l.to_le_bytes()));
+    } else {
+        h.extend(labels.iter().map(|&l| l as u8));
+    }
+    if !gzip {
+        return Ok(h);
+    }
+    use std::io::Write;
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder
+        .write_all(&h)
+        .and_then(|_| encoder.finish())
+        .map_err(|e| Error::invalid(format!("cannot compress: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn written_labels_read_back_with_their_affine() {
+        let affine = [
+            [-0.5, 0.0, 0.0, 10.0],
+            [0.0, 0.75, 0.0, -20.0],
+            [0.0, 0.0, 2.0, 30.0],
+            [0.0, 0.0, 0.0, 1.0],
+        ];
+        let labels: Vec<u16> = (0..24).map(|v| (v % 3) as u16).collect();
+        for gzip in [false, true] {
+            let bytes = write_labels(&labels, [4, 3, 2], &affine, gzip).unwrap();
+            let v = read(&bytes).unwrap();
+            assert_eq!((v.width, v.height, v.depth), (4, 3, 2));
+            assert_eq!(v.affine, affine);
+            assert_eq!(v.data, labels.iter().map(|&l| l as f32).collect::<Vec<_>>());
+        }
+    }
+
+    #[test]
+    fn truncated_and_foreign_files_are_errors() {
+        let bytes = write_labels(
+            &[1; 8],
+            [2, 2, 2],
+            &super::super::diagonal_affine([1.0; 3]),
+            false,
+        )
+        .unwrap();
+        assert!(read(&bytes[..bytes.len() - 1])
+            .unwrap_err()
+            .to_string()
+            .contains("truncated"));
+        assert!(read(&bytes[..200]).is_err());
+        assert!(read(b"not a nifti file at all").is_err());
+    }
+}

@@ -1,0 +1,221 @@
+//! Intensity windows: original intensities (HU for CT) to the uint8 the model was trained on. CT
+//! uses the radiology windows LiteMedSAM's CT data was prepared with; MR and everything else the
+//! 0.5-99.5 percentile clip of the volume; the user can set any window/level. The choice is part of
+//! every segmentation request (it changes the pixels the model sees) and the UI shows it.
+
+use serde::{Deserialize, Serialize};
+
+use super::MedicalVolume;
+use crate::error::{Error, Result};
+use crate::volume::GreyVolume;
+
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Window {
+    /// A named CT window (see [`CT_PRESETS`]).
+    Preset { name: CtPreset },
+    /// Clip to the volume's `low`..`high` percentiles (0.5 and 99.5 by default).
+    Percentile { low: f64, high: f64 },
+    /// The user's window: `level` is the centre, `width` the range.
+    Manual { level: f64, width: f64 },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CtPreset {
+    SoftTissue,
+    Lung,
+    Bone,
+    Brain,
+}
+
+/// (preset, width, level) in HU.
+pub const CT_PRESETS: [(CtPreset, f64, f64); 4] = [
+    (CtPreset::SoftTissue, 400.0, 40.0),
+    (CtPreset::Lung, 1500.0, -600.0),
+    (CtPreset::Bone, 1800.0, 400.0),
+    (CtPreset::Brain, 80.0, 40.0),
+];
+
+impl Window {
+    pub const PERCENTILE: Window = Window::Percentile {
+        low: 0.5,
+        high: 99.5,
+    };
+
+    /// The default for a modality: CT soft tissue, everything else the percentile clip.
+    pub fn default_for(modality: Option<&str>) -> Window {
+        match modality.map(|m| m.trim().to_ascii_uppercase()) {
+            Some(m) if m == "CT" => Window::Preset {
+                name: CtPreset::SoftTissue,
+            },
+            _ => Window::PERCENTILE,
+        }
+    }
+
+    /// (level, width) for this volume.
+    pub fn level_width(&self, volume: &MedicalVolume) -> Result<(f64, f64)> {
+        match *self {
+            Window::Preset { name } => {
+                let (_, width, level) = CT_PRESETS
+                    .iter()
+                    .find(|(p, _, _)| *p == name)
+                    .expect("every preset is listed");
+                Ok((*level, *width))
+            }
+            Window::Manual { level, width } => {
+                if !(width > 0.0 && width.is_finite() && level.is_finite()) {
+                    return Err(Error::invalid(format!(
+                        "window width must be a positive number (got {width}, level {level})"
+                    )));
+                }
+                Ok((level, width))
+            }
+            Window::Percentile { low, high } => {
+                if !(0.0..=100.0).contains(&low) || !(0.0..=100.0).contains(&high) || low >= high {
+                    return Err(Error::invalid(format!(
+                        "percentiles must satisfy 0 <= low < high <= 100 (got {low}, {high})"
+                    )));
+                }
+                let (lo, hi) = percentiles(&volume.data, low, high);
+                Ok(((lo + hi) / 2.0, (hi - lo).max(1e-6)))
+            }
+        }
+    }
+
+    pub fn describe(&self, volume: &MedicalVolume) -> String {
+        let lw = self.level_width(volume).ok();
+        match (self, lw) {
+            (Window::Preset { name }, _) => {
+                let (_, w, l) = CT_PRESETS.iter().find(|(p, _, _)| p == name).unwrap();
+                format!("CT {} W{w}/L{l}", preset_name(*name))
+            }
+            (Window::Percentile { low, high }, Some((l, w))) => {
+                format!("percentiles {low}-{high} (W{w:.1}/L{l:.1})")
+            }
+            (Window::Manual { level, width }, _) => format!("W{width}/L{level}"),
+            _ => "invalid window".to_string(),
+        }
+    }
+}
+
+pub fn preset_name(p: CtPreset) -> &'static str {
+    match p {
+        CtPreset::SoftTissue => "soft tissue",
+        CtPreset::Lung => "lung",
+        CtPreset::Bone => "bone",
+        CtPreset::Brain => "brain",
+    }
+}
+
+/// numpy's default (linear) percentiles of all values.
+pub fn percentiles(values: &[f32], low: f64, high: f64) -> (f64, f64) {
+    let mut sorted: Vec<f32> = values.iter().copied().filter(|v| v.is_finite()).collect();
+    if sorted.is_empty() {
+        return (0.0, 0.0);
+    }
+    sorted.sort_unstable_by(f32::total_cmp);
+    let at = |q: f64| {
+        let position = q / 100.0 * (sorted.len() - 1) as f64;
+        let below = position.floor() as usize;
+        let above = (below + 1).min(sorted.len() - 1);
+        let fraction = position - below as f64;
+        let (a, b) = (sorted[below] as f64, sorted[above] as f64);
+        a + (b - a) * fraction
+    };
+    (at(low), at(high))
+}
+
+/// `round((v - (level - width/2)) / width * 255)` clipped to 0..255.
+pub fn apply(values: &[f32], level: f64, width: f64) -> Vec<u8> {
+    let low = level - width / 2.0;
+    values
+        .iter()
+        .map(|&v| {
+            let scaled = (v as f64 - low) / width * 255.0;
+            (scaled + 0.5).floor().clamp(0.0, 255.0) as u8
+        })
+        .collect()
+}
+
+/// The uint8 grey volume the model sees. RGB volumes (colour ultrasound) become grey with
+/// ITU-R BT.601 luma first, because 3D propagation and windowing work on one channel.
+pub fn windowed(volume: &MedicalVolume, window: &Window) -> Result<GreyVolume> {
+    let grey;
+    let values = if volume.channels == 3 {
+        grey = volume
+            .data
+            .chunks_exact(3)
+            .map(|p| 0.299 * p[0] + 0.587 * p[1] + 0.114 * p[2])
+            .collect::<Vec<f32>>();
+        &grey
+    } else {
+        &volume.data
+    };
+    let (level, width) = match window {
+        // The percentiles of what is windowed (the luma for RGB).
+        Window::Percentile { low, high } => {
+            window.level_width(volume)?;
+            let (lo, hi) = percentiles(values, *low, *high);
+            ((lo + hi) / 2.0, (hi - lo).max(1e-6))
+        }
+        _ => window.level_width(volume)?,
+    };
+    GreyVolume::new(
+        volume.depth,
+        volume.height,
+        volume.width,
+        apply(values, level, width),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_match_numpy_linear() {
+        let v: Vec<f32> = (0..=10).map(|x| x as f32).collect();
+        // np.percentile(range(11), [0.5, 99.5]) == [0.05, 9.95]
+        let (lo, hi) = percentiles(&v, 0.5, 99.5);
+        assert!((lo - 0.05).abs() < 1e-9 && (hi - 9.95).abs() < 1e-9);
+    }
+
+    #[test]
+    fn ct_soft_tissue_window_maps_hu() {
+        // W400/L40: -160 HU -> 0, 240 HU -> 255, 40 HU -> 128 (127.5 rounded up).
+        assert_eq!(
+            apply(&[-1000.0, -160.0, 40.0, 240.0, 3000.0], 40.0, 400.0),
+            [0, 0, 128, 255, 255]
+        );
+    }
+
+    #[test]
+    fn bad_windows_are_refused() {
+        let v = MedicalVolume::new(
+            [1, 1, 1],
+            1,
+            vec![0.0],
+            super::super::diagonal_affine([1.0; 3]),
+            None,
+            "t",
+        )
+        .unwrap();
+        assert!(windowed(
+            &v,
+            &Window::Manual {
+                level: 0.0,
+                width: 0.0
+            }
+        )
+        .is_err());
+        assert!(windowed(
+            &v,
+            &Window::Percentile {
+                low: 50.0,
+                high: 10.0
+            }
+        )
+        .is_err());
+    }
+}

@@ -1,0 +1,230 @@
+//! The DICOM, NIfTI and NRRD readers on real files from registry packages, against what pydicom,
+//! nibabel and pynrrd read in them (tests/fixtures/medical/reference.json, written by
+//! models/medical_fixtures.py), plus the errors for files daftseg cannot read.
+
+use std::path::{Path, PathBuf};
+
+use daftseg::medical::{self, dicom, nifti, nrrd, MedicalVolume};
+use serde_json::Value;
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/medical")
+}
+
+fn reference() -> Vec<Value> {
+    let text = std::fs::read_to_string(fixtures().join("reference.json")).unwrap();
+    let json: Value = serde_json::from_str(&text).unwrap();
+    json["files"].as_array().unwrap().clone()
+}
+
+/// Reads a fixture in the source's voxel order (no display reorientation), as the references are.
+fn read_source_order(name: &str) -> daftseg::Result<MedicalVolume> {
+    let path = fixtures().join(name);
+    if path.is_dir() {
+        let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(&path)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .map(|p| {
+                (
+                    p.file_name().unwrap().to_string_lossy().into_owned(),
+                    std::fs::read(&p).unwrap(),
+                )
+            })
+            .collect();
+        files.sort();
+        return dicom::read_series(&files);
+    }
+    let bytes = std::fs::read(&path).unwrap();
+    match medical::sniff(name, &bytes) {
+        Some(medical::VolumeFormat::Dicom) => dicom::read_series(&[(name.to_string(), bytes)]),
+        Some(medical::VolumeFormat::Nifti) => nifti::read(&bytes),
+        Some(medical::VolumeFormat::Nrrd) => nrrd::read(&bytes),
+        other => panic!("{name}: unexpected format {other:?}"),
+    }
+}
+
+/// Lossy JPEG decoders may differ by a few levels (IDCT and colour conversion rounding); every
+/// other file must match exactly (up to f32 rounding).
+fn tolerance(name: &str) -> (f64, f64) {
+    match name {
+        "SC_rgb_jpeg_dcmtk.dcm" | "examples_ybr_color.dcm" | "JPGExtended.dcm" => (3.0, 0.75),
+        _ => (1e-3, 1e-6),
+    }
+}
+
+#[test]
+fn readers_match_the_reference_libraries() {
+    let mut checked = 0;
+    for entry in reference() {
+        let name = entry["name"].as_str().unwrap();
+        let expect = entry["expect"].as_str().unwrap();
+        let result = read_source_order(name);
+        if expect != "image" {
+            let error = result
+                .err()
+                .unwrap_or_else(|| panic!("{name}: read, but should fail"))
+                .to_string();
+            assert!(
+                error.contains(expect),
+                "{name}: error '{error}' should mention '{expect}'"
+            );
+            continue;
+        }
+        let volume = result.unwrap_or_else(|e| panic!("{name}: {e}"));
+        let size: Vec<usize> = entry["size"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap() as usize)
+            .collect();
+        assert_eq!(volume.size().to_vec(), size, "{name}: size");
+        assert_eq!(
+            volume.channels as u64,
+            entry["channels"].as_u64().unwrap(),
+            "{name}: channels"
+        );
+        assert_eq!(
+            volume.modality.as_deref(),
+            entry["modality"].as_str(),
+            "{name}: modality"
+        );
+        assert_eq!(
+            volume.data.len() as u64,
+            entry["count"].as_u64().unwrap(),
+            "{name}: values"
+        );
+        let (max_error, mean_error) = tolerance(name);
+        let positions = entry["at"].as_array().unwrap();
+        let values = entry["values"].as_array().unwrap();
+        let mut total = 0.0;
+        for (at, expected) in positions.iter().zip(values) {
+            let (at, expected) = (at.as_u64().unwrap() as usize, expected.as_f64().unwrap());
+            let got = volume.data[at] as f64;
+            let error = (got - expected).abs();
+            total += error;
+            assert!(
+                error <= max_error * expected.abs().max(1.0),
+                "{name}: value {at} is {got}, reference {expected}"
+            );
+        }
+        assert!(
+            total / positions.len() as f64 <= mean_error * 255.0_f64.max(1.0),
+            "{name}: mean error {}",
+            total / positions.len() as f64
+        );
+        if let Some(affine) = entry.get("affine") {
+            for r in 0..4 {
+                for c in 0..4 {
+                    let expected = affine[r][c].as_f64().unwrap();
+                    assert!(
+                        (volume.affine[r][c] - expected).abs() < 1e-4,
+                        "{name}: affine[{r}][{c}] {} vs {expected}",
+                        volume.affine[r][c]
+                    );
+                }
+            }
+        }
+        if let Some(origin) = entry.get("origin_lps") {
+            // DICOM's LPS origin is RAS+ with x and y negated.
+            for (r, sign) in [-1.0, -1.0, 1.0].iter().enumerate() {
+                let expected = sign * origin[r].as_f64().unwrap();
+                assert!(
+                    (volume.affine[r][3] - expected).abs() < 1e-3,
+                    "{name}: origin {r}"
+                );
+            }
+        }
+        checked += 1;
+    }
+    assert!(checked >= 15, "only {checked} files compared");
+}
+
+#[test]
+fn ct_series_is_sorted_by_position_in_hu_and_shown_axially() {
+    let volume = medical::dicom::read_series(
+        &std::fs::read_dir(fixtures().join("ct_lung1_series"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .map(|p| (p.display().to_string(), std::fs::read(&p).unwrap()))
+            .collect::<Vec<_>>(),
+    )
+    .unwrap();
+    // Air outside the body is about -1000 HU after the -1024 intercept.
+    assert!(volume.data[0] < -900.0, "corner is {} HU", volume.data[0]);
+    // The step between sorted slices is the source's slice spacing.
+    let entry = reference()
+        .into_iter()
+        .find(|e| e["name"] == "ct_lung1_series")
+        .unwrap();
+    let spacing = entry["slice_spacing"].as_f64().unwrap();
+    assert!(
+        (volume.spacing[2] - spacing).abs() < 1e-3,
+        "slice spacing {} vs {spacing}",
+        volume.spacing[2]
+    );
+    let shown = volume.clone().reoriented();
+    // An axial LPS series is already in the display orientation except, maybe, its slice order.
+    assert_eq!(shown.orientation.axes, [0, 1, 2]);
+    assert_eq!(&shown.orientation.flips[..2], &[false, false]);
+}
+
+#[test]
+fn exported_labels_carry_the_source_affine() {
+    // anatomical.nii: big-endian NIfTI-1 with a qform; shown reoriented, exported back.
+    let bytes = std::fs::read(fixtures().join("anatomical.nii")).unwrap();
+    let source = nifti::read(&bytes).unwrap();
+    let shown = medical::read_volume("anatomical.nii", &bytes).unwrap();
+    let labels: Vec<u16> = shown.data.iter().map(|&v| (v > 100.0) as u16).collect();
+    let back = shown.labels_in_source_order(&labels).unwrap();
+    let expected: Vec<u16> = source.data.iter().map(|&v| (v > 100.0) as u16).collect();
+    assert_eq!(back, expected);
+    let written = nifti::write_labels(
+        &back,
+        shown.orientation.source_size,
+        &shown.orientation.source_affine,
+        true,
+    )
+    .unwrap();
+    let reread = nifti::read(&written).unwrap();
+    for r in 0..4 {
+        for c in 0..4 {
+            assert!((reread.affine[r][c] - source.affine[r][c]).abs() < 1e-5);
+        }
+    }
+    assert_eq!(
+        reread.data,
+        expected.iter().map(|&v| v as f32).collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn broken_copies_of_every_medical_fixture_give_errors_not_panics() {
+    for entry in reference() {
+        let name = entry["name"].as_str().unwrap();
+        let path = fixtures().join(name);
+        if path.is_dir() {
+            continue;
+        }
+        let bytes = std::fs::read(&path).unwrap();
+        for cut in [
+            0,
+            10,
+            131,
+            200,
+            348,
+            bytes.len() / 2,
+            bytes.len().saturating_sub(7),
+        ] {
+            let piece = &bytes[..cut.min(bytes.len())];
+            let _ = std::panic::catch_unwind(|| medical::read_volume(name, piece))
+                .unwrap_or_else(|_| panic!("{name} cut at {cut} panicked"));
+        }
+        let mut flipped = bytes.clone();
+        for i in (0..flipped.len()).step_by(97) {
+            flipped[i] ^= 0x5a;
+        }
+        std::panic::catch_unwind(|| medical::read_volume(name, &flipped))
+            .unwrap_or_else(|_| panic!("{name} with flipped bytes panicked"))
+            .ok();
+    }
+}
