@@ -118,6 +118,15 @@ def nrrd_reference(path: Path) -> dict:
             **samples(np.transpose(data, (2, 1, 0)))}
 
 
+def nrrd_percentile_window_sha256(path: Path) -> str:
+    """The uint8 volume (z, y, x) the evaluation set feeds the model for an MR NRRD."""
+    import nrrd
+    from fixtures import percentile_window
+
+    image, _ = nrrd.read(str(path))
+    return hashlib.sha256(np.ascontiguousarray(percentile_window(image).transpose(2, 1, 0)).tobytes()).hexdigest()
+
+
 def ct_series() -> list[dict]:
     """lung1's CT (int16 HU) as a DICOM series: 6 axial slices around the tumour, LPS geometry
     from the NRRD header, shuffled file names so that sorting by position is tested."""
@@ -163,12 +172,22 @@ def ct_series() -> list[dict]:
         # RLE Lossless: half the size in the repository, and the series test reads a codec too.
         ds.compress(RLELossless, stored)
         ds.save_as(folder / f"slice_{order[n]}.dcm", enforce_file_format=True)
-    hu = np.stack([image[:, :, z].T for z in picked]).astype(np.float64)
+    hu = np.stack([image[:, :, z].T for z in picked]).astype(np.float64).clip(-1024, None)
     mask = np.stack([label[:, :, z].T for z in picked]) > 0
     zz, yy, xx = np.nonzero(mask)
+    box = [int(xx.min()), int(yy.min()), int(zz.min()), int(xx.max()), int(yy.max()), int(zz.max())]
+    # What the model sees with the lung window, and the PyTorch reference of the 3D propagation
+    # from the tumour's box (fp16-rounded weights, as shipped).
+    import litemedsam as ref
+    from fixtures import window
+
+    windowed = window(hu, -600, 1500)
+    net = ref.load_litemedsam(fp16_weights=True)
+    segs = ref.segment_3d(ref.Encoder(net), ref.Decoder(net, fp16_constants=True), windowed, np.asarray([box]))
+    np.savez_compressed(OUT / f"{CT_SERIES}_reference.npz", segs=segs.astype(np.uint8), gts=mask.astype(np.uint8))
     return [{"name": CT_SERIES, "expect": "image", "source": f"{PYRAD} lung1_image.nrrd slices {picked} (written as DICOM by this script)",
              "size": [image.shape[0], image.shape[1], len(picked)], "channels": 1, "modality": "CT",
-             "tumour_box3d": [int(xx.min()), int(yy.min()), int(zz.min()), int(xx.max()), int(yy.max()), int(zz.max())],
+             "tumour_box3d": box, "lung_window_sha256": hashlib.sha256(windowed.tobytes()).hexdigest(),
              "origin_lps": (origin + directions[2] * picked[0]).tolist(),
              "slice_spacing": float(np.linalg.norm(directions[2])), **samples(hu.clip(-1024, None))}]
 
@@ -188,6 +207,7 @@ def main() -> None:
                 entry.update(nifti_reference(src))
             else:
                 entry.update(nrrd_reference(src))
+                entry["percentile_window_sha256"] = nrrd_percentile_window_sha256(src)
         entries.append(entry)
         print(name, entry.get("size"), expect)
     entries += ct_series()

@@ -94,6 +94,15 @@ pub fn read_case(bytes: &[u8]) -> Result<Case> {
 /// `segs` (row-major labels of the given shape) as compressed NPZ bytes: uint8, or uint16 when
 /// a label exceeds 255.
 pub fn write_segs(shape: &[usize], labels: &[u16]) -> Result<Vec<u8>> {
+    write_segs_with_spacing(shape, labels, None)
+}
+
+/// `segs`, and `spacing` (x, y, z, as the challenge stores it) when known.
+pub fn write_segs_with_spacing(
+    shape: &[usize],
+    labels: &[u16],
+    spacing: Option<[f64; 3]>,
+) -> Result<Vec<u8>> {
     let mut npz = NpzWriter::new_compressed(Cursor::new(Vec::new()));
     if labels.iter().all(|&v| v <= u8::MAX as u16) {
         let segs = ArrayD::from_shape_vec(shape, labels.iter().map(|&v| v as u8).collect())
@@ -102,6 +111,10 @@ pub fn write_segs(shape: &[usize], labels: &[u16]) -> Result<Vec<u8>> {
     } else {
         let segs = ArrayD::from_shape_vec(shape, labels.to_vec()).map_err(npz_error)?;
         npz.add_array("segs", &segs).map_err(npz_error)?;
+    }
+    if let Some(spacing) = spacing {
+        npz.add_array("spacing", &ndarray::arr1(&spacing))
+            .map_err(npz_error)?;
     }
     Ok(npz.finish().map_err(npz_error)?.into_inner())
 }

@@ -25,3 +25,80 @@ pub fn label_png(labels: &LabelMap) -> Result<Vec<u8>> {
         None => Err(Error::invalid("label map size does not match its data")),
     }
 }
+
+/// How a label volume leaves the app.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VolumeExport {
+    /// NIfTI-1 in the source's voxel order with the source's affine (`.nii`, or `.nii.gz`).
+    Nifti { gzip: bool },
+    /// The challenge's NPZ: `segs` in the displayed (z, y, x) order, plus `spacing` (x, y, z).
+    Npz,
+    /// One displayed slice as a label PNG.
+    PngSlice { z: usize },
+}
+
+impl VolumeExport {
+    /// From an output file name: `.nii.gz`, `.nii`, `.npz`, or `.png` (with the slice).
+    pub fn from_file_name(name: &str, slice: Option<usize>) -> Result<VolumeExport> {
+        let lower = name.to_ascii_lowercase();
+        Ok(if lower.ends_with(".nii.gz") {
+            VolumeExport::Nifti { gzip: true }
+        } else if lower.ends_with(".nii") {
+            VolumeExport::Nifti { gzip: false }
+        } else if lower.ends_with(".npz") {
+            VolumeExport::Npz
+        } else if lower.ends_with(".png") {
+            VolumeExport::PngSlice {
+                z: slice.unwrap_or(0),
+            }
+        } else {
+            return Err(Error::invalid(format!(
+                "{name}: a volume's labels are written as .nii.gz, .nii, .npz or .png (one slice)"
+            )));
+        })
+    }
+}
+
+/// The bytes of a label volume (`depth * height * width`, displayed order) of `volume`.
+pub fn export_volume_labels(
+    volume: &crate::medical::MedicalVolume,
+    labels: &[u16],
+    format: VolumeExport,
+) -> Result<Vec<u8>> {
+    let plane = volume.width * volume.height;
+    if labels.len() != plane * volume.depth {
+        return Err(Error::invalid(format!(
+            "{} labels for a {}x{}x{} volume",
+            labels.len(),
+            volume.width,
+            volume.height,
+            volume.depth
+        )));
+    }
+    match format {
+        VolumeExport::Nifti { gzip } => crate::medical::nifti::write_labels(
+            &volume.labels_in_source_order(labels)?,
+            volume.orientation.source_size,
+            &volume.orientation.source_affine,
+            gzip,
+        ),
+        VolumeExport::Npz => crate::challenge::write_segs_with_spacing(
+            &[volume.depth, volume.height, volume.width],
+            labels,
+            Some(volume.spacing),
+        ),
+        VolumeExport::PngSlice { z } => {
+            if z >= volume.depth {
+                return Err(Error::invalid(format!(
+                    "slice {z} is outside the volume's {} slices",
+                    volume.depth
+                )));
+            }
+            label_png(&LabelMap {
+                width: volume.width,
+                height: volume.height,
+                labels: labels[z * plane..(z + 1) * plane].to_vec(),
+            })
+        }
+    }
+}

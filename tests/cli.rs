@@ -353,3 +353,125 @@ fn segment_3d_challenge_npz_gives_segs() {
         expected.as_slice().unwrap().to_vec()
     );
 }
+
+fn medical(name: &str) -> PathBuf {
+    fixture(&format!("medical/{name}"))
+}
+
+#[test]
+fn dicom_ct_series_segments_in_3d_like_pytorch_and_exports_nifti_with_its_geometry() {
+    let reference: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(medical("reference.json")).unwrap()).unwrap();
+    let entry = reference["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "ct_lung1_series")
+        .unwrap()
+        .clone();
+    let b: Vec<String> = entry["tumour_box3d"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.to_string())
+        .collect();
+    let out = tmp("ct_series_seg.nii.gz");
+    let output = daftseg(&[
+        "segment",
+        medical("ct_lung1_series").to_str().unwrap(),
+        "--box3d",
+        &b.join(","),
+        "--window",
+        "lung",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let log = stderr(&output);
+    assert!(output.status.success(), "{log}");
+    assert!(
+        log.contains("modality CT") && log.contains("W1500/L-600"),
+        "{log}"
+    );
+    let seg = daftseg::medical::nifti::read(&std::fs::read(&out).unwrap()).unwrap();
+    assert_eq!(seg.size(), [512, 512, 6]);
+    // The DICOM origin (LPS) as RAS+.
+    let origin = entry["origin_lps"].as_array().unwrap();
+    for (r, sign) in [-1.0, -1.0, 1.0].iter().enumerate() {
+        assert!((seg.affine[r][3] - sign * origin[r].as_f64().unwrap()).abs() < 1e-2);
+    }
+    let mut npz =
+        NpzReader::new(std::fs::File::open(medical("ct_lung1_series_reference.npz")).unwrap())
+            .unwrap();
+    let expected: Array3<u8> = npz.by_name("segs").unwrap();
+    let (mut both, mut ours, mut theirs) = (0usize, 0usize, 0usize);
+    for (&a, &b) in seg.data.iter().zip(expected.iter()) {
+        let (a, b) = (a > 0.0, b > 0);
+        both += (a && b) as usize;
+        ours += a as usize;
+        theirs += b as usize;
+    }
+    let dsc = 2.0 * both as f64 / (ours + theirs) as f64;
+    assert!(
+        theirs > 500 && dsc >= 0.98,
+        "DSC {dsc} against PyTorch ({ours} vs {theirs} voxels)"
+    );
+}
+
+#[test]
+fn volume_inputs_refuse_bad_requests_clearly() {
+    let series = medical("ct_lung1_series");
+    let series = series.to_str().unwrap();
+    let out = tmp("bad.nii.gz");
+    let out = out.to_str().unwrap();
+    assert_clean_failure(&daftseg(&["segment", series, "--out", out]), "--box3d");
+    assert_clean_failure(
+        &daftseg(&["segment", series, "--box3d", "1,2,3", "--out", out]),
+        "6 values",
+    );
+    assert_clean_failure(
+        &daftseg(&[
+            "segment",
+            series,
+            "--box3d",
+            "10,10,0,20,20,2",
+            "--window",
+            "sunny",
+            "--out",
+            out,
+        ]),
+        "window",
+    );
+    assert_clean_failure(
+        &daftseg(&[
+            "segment",
+            series,
+            "--box3d",
+            "10,10,0,20,20,2",
+            "--out",
+            "seg.txt",
+        ]),
+        ".nii.gz",
+    );
+    assert_clean_failure(
+        &daftseg(&[
+            "segment",
+            series,
+            "--box3d",
+            "10,10,7,20,20,9",
+            "--out",
+            out,
+        ]),
+        "outside",
+    );
+    assert_clean_failure(
+        &daftseg(&[
+            "segment",
+            medical("MR_small_jpeg_ls_lossless.dcm").to_str().unwrap(),
+            "--box3d",
+            "1,1,0,9,9,0",
+            "--out",
+            out,
+        ]),
+        "JPEG-LS",
+    );
+}

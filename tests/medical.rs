@@ -228,3 +228,39 @@ fn broken_copies_of_every_medical_fixture_give_errors_not_panics() {
             .ok();
     }
 }
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+#[test]
+fn windows_give_the_pixels_the_python_pipeline_feeds_the_model() {
+    use daftseg::medical::window::{windowed, CtPreset, Window};
+    for entry in reference() {
+        let name = entry["name"].as_str().unwrap();
+        let (window, expected) = if let Some(hash) = entry.get("percentile_window_sha256") {
+            (Window::PERCENTILE, hash)
+        } else if let Some(hash) = entry.get("lung_window_sha256") {
+            (
+                Window::Preset {
+                    name: CtPreset::Lung,
+                },
+                hash,
+            )
+        } else {
+            continue;
+        };
+        let path = fixtures().join(name);
+        let volume = if path.is_dir() {
+            read_source_order(name).unwrap().reoriented()
+        } else {
+            medical::read_volume(name, &std::fs::read(&path).unwrap()).unwrap()
+        };
+        let grey = windowed(&volume, &window).unwrap();
+        assert_eq!(sha256_hex(&grey.data), expected.as_str().unwrap(), "{name}");
+    }
+}

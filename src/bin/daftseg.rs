@@ -10,14 +10,17 @@ use clap::{Parser, Subcommand};
 use daftseg::challenge::{read_case, read_labels, read_spacing, write_segs, Case};
 use daftseg::decode::decode_image;
 use daftseg::error::{Error, Result};
-use daftseg::export::label_png;
+use daftseg::export::{export_volume_labels, label_png, VolumeExport};
 use daftseg::manifest::Manifest;
+use daftseg::medical::window::{windowed, Window};
+use daftseg::medical::{dicom, read_volume, sniff, MedicalVolume, VolumeFormat};
 use daftseg::metrics::{score_case, LabelVolume};
 use daftseg::model::SamModel;
 use daftseg::native::{load_manifest, load_model, read};
 use daftseg::preprocess::{box_to_model_frame, prepare, validate_box, BoxPrompt};
 use daftseg::router::{route, Modality, RouteRequest};
 use daftseg::segment::{Clock, Segmenter};
+use daftseg::volume::Box3d;
 
 #[derive(Parser)]
 #[command(
@@ -39,18 +42,36 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Segment an image (PNG/JPEG/BMP/TIFF) with boxes, or a challenge NPZ case.
+    /// Segment an image (PNG/JPEG/BMP/TIFF) with boxes, a challenge NPZ case, or a medical
+    /// volume (DICOM file or series folder, NIfTI, NRRD) with 3D boxes.
     Segment {
-        /// Image file, a CVPR24 challenge 2D case (.npz with `imgs` and `boxes`), or a folder of
-        /// such cases (then --out is a folder, and a CSV of timings goes to stdout).
+        /// Image file, a CVPR24 challenge case (.npz with `imgs` and `boxes`), a folder of such
+        /// cases (then --out is a folder, and a CSV of timings goes to stdout), a DICOM / NIfTI /
+        /// NRRD volume, or a folder of DICOM files (one series).
         input: PathBuf,
         /// A box prompt `x_min,y_min,x_max,y_max` in pixels (maxima included); repeat for more
         /// objects: box i becomes label i, later boxes overwrite earlier ones.
         #[arg(long = "box", value_parser = parse_box)]
         boxes: Vec<BoxPrompt>,
-        /// Output: a PNG label mask for images, an NPZ with `segs` for NPZ cases.
+        /// For volumes: a 3D box `x_min,y_min,z_min,x_max,y_max,z_max` in voxels of the volume as
+        /// daftseg shows it (`daftseg segment VOLUME --info` prints its size); repeat for more.
+        #[arg(long = "box3d", value_parser = parse_box3d)]
+        boxes3d: Vec<Box3d>,
+        /// For volumes: the intensity window, `soft_tissue`, `lung`, `bone`, `brain` (CT, in HU),
+        /// `percentile` (0.5-99.5), `percentile:LOW-HIGH` or `WIDTH/LEVEL`. Default: soft tissue
+        /// for CT, the percentiles otherwise.
+        #[arg(long, allow_hyphen_values = true)]
+        window: Option<String>,
+        /// For volumes given a .png output: which slice to write.
         #[arg(long)]
-        out: PathBuf,
+        slice: Option<usize>,
+        /// Print the volume's size, spacing, modality and default window, and stop.
+        #[arg(long)]
+        info: bool,
+        /// Output: a PNG label mask for images, an NPZ with `segs` for NPZ cases; for volumes
+        /// .nii.gz / .nii (the source's geometry), .npz (`segs` and `spacing`) or .png (one slice).
+        #[arg(long)]
+        out: Option<PathBuf>,
         /// Use this model instead of the router's choice.
         #[arg(long)]
         model: Option<String>,
@@ -117,6 +138,124 @@ fn parse_box(text: &str) -> std::result::Result<BoxPrompt, String> {
             v.len()
         )
     })
+}
+
+fn parse_box3d(text: &str) -> std::result::Result<Box3d, String> {
+    let values: Vec<i64> = text
+        .split(',')
+        .map(|v| {
+            v.trim()
+                .parse::<i64>()
+                .map_err(|_| format!("'{v}' is not an integer"))
+        })
+        .collect::<std::result::Result<_, _>>()?;
+    <[i64; 6]>::try_from(values).map_err(|v| {
+        format!(
+            "a 3D box has 6 values x_min,y_min,z_min,x_max,y_max,z_max, got {}",
+            v.len()
+        )
+    })
+}
+
+/// A volume file, or a folder of DICOM files (no NPZ cases in it).
+fn is_volume_input(input: &Path) -> bool {
+    if input.is_dir() {
+        return npz_files(input, "cases").is_err();
+    }
+    let name = file_name(input);
+    let head = std::fs::read(input)
+        .map(|b| b[..b.len().min(1024)].to_vec())
+        .unwrap_or_default();
+    matches!(
+        sniff(&name, &head),
+        Some(VolumeFormat::Dicom | VolumeFormat::Nifti | VolumeFormat::Nrrd)
+    )
+}
+
+/// Reads a volume file or a DICOM folder in the display orientation.
+fn read_volume_input(input: &Path) -> Result<MedicalVolume> {
+    if input.is_dir() {
+        let mut files = Vec::new();
+        let mut paths: Vec<PathBuf> = std::fs::read_dir(input)
+            .map_err(|e| Error::io(input.display(), e))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.is_file())
+            .collect();
+        paths.sort();
+        for path in paths {
+            files.push((file_name(&path), read(&path)?));
+        }
+        return Ok(dicom::read_series(&files)?.reoriented());
+    }
+    read_volume(&file_name(input), &read(input)?)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn segment_volume_input(
+    manifest: &Manifest,
+    base: &Path,
+    input: &Path,
+    boxes: &[Box3d],
+    window: Option<&str>,
+    out: Option<&Path>,
+    slice: Option<usize>,
+    model: Option<&str>,
+    info: bool,
+) -> Result<()> {
+    let volume = read_volume_input(input)?;
+    let window = match window {
+        Some(text) => Window::parse(text)?,
+        None => Window::default_for(volume.modality.as_deref()),
+    };
+    eprintln!(
+        "{} volume {}x{}x{} (x, y, z), spacing {:.3}x{:.3}x{:.3} mm, modality {}, window {}",
+        volume.format,
+        volume.width,
+        volume.height,
+        volume.depth,
+        volume.spacing[0],
+        volume.spacing[1],
+        volume.spacing[2],
+        volume.modality.as_deref().unwrap_or("not given"),
+        window.describe(&volume)
+    );
+    for note in &volume.notes {
+        eprintln!("note: {note}");
+    }
+    if info {
+        return Ok(());
+    }
+    if boxes.is_empty() {
+        return Err(Error::invalid(
+            "give at least one --box3d x_min,y_min,z_min,x_max,y_max,z_max",
+        ));
+    }
+    let out = out.ok_or_else(|| Error::invalid("give --out (.nii.gz, .nii, .npz or .png)"))?;
+    let format = VolumeExport::from_file_name(&file_name(out), slice)?;
+    let grey = windowed(&volume, &window)?;
+    let chosen = route(
+        manifest,
+        &RouteRequest {
+            model,
+            metadata_modality: volume.modality.as_deref(),
+            file_name: Some(&file_name(input)),
+        },
+    )?;
+    eprintln!("model: {} ({})", chosen.model_id, chosen.reason);
+    let sam = load_model(manifest, base, &chosen.model_id)?;
+    let mut segmenter = Segmenter::default();
+    let mut report = |done: usize, total: usize| {
+        eprint!("\r3D: {done}/{total} slices");
+        if done == total {
+            eprintln!();
+        }
+        true
+    };
+    let labels = segmenter.segment_3d(&sam, &grey, boxes, &mut report)?;
+    write(out, &export_volume_labels(&volume, &labels, format)?)?;
+    let voxels = labels.iter().filter(|&&l| l > 0).count();
+    eprintln!("wrote {} ({voxels} labelled voxels)", out.display());
+    Ok(())
 }
 
 fn manifest_path(explicit: Option<PathBuf>) -> PathBuf {
@@ -510,10 +649,33 @@ fn run(cli: Cli) -> Result<()> {
         Command::Segment {
             input,
             boxes,
+            boxes3d,
+            window,
+            slice,
+            info,
             out,
             model,
         } => {
             let (manifest, base) = load()?;
+            if is_volume_input(&input) {
+                if !boxes.is_empty() {
+                    return Err(Error::invalid(
+                        "a volume takes 3D boxes: --box3d x_min,y_min,z_min,x_max,y_max,z_max",
+                    ));
+                }
+                return segment_volume_input(
+                    &manifest,
+                    &base,
+                    &input,
+                    &boxes3d,
+                    window.as_deref(),
+                    out.as_deref(),
+                    slice,
+                    model.as_deref(),
+                    info,
+                );
+            }
+            let out = out.ok_or_else(|| Error::invalid("give --out"))?;
             if input.is_dir() {
                 if !boxes.is_empty() {
                     return Err(Error::invalid(

@@ -53,6 +53,39 @@ impl Window {
         }
     }
 
+    /// From the command line: a CT preset (`soft_tissue`, `lung`, `bone`, `brain`), `percentile`
+    /// (0.5-99.5), `percentile:LOW-HIGH`, or `WIDTH/LEVEL` (e.g. `400/40`).
+    pub fn parse(text: &str) -> Result<Window> {
+        let text = text.trim().to_ascii_lowercase().replace('-', "_");
+        for (preset, _, _) in CT_PRESETS {
+            if preset_name(preset).replace(' ', "_") == text {
+                return Ok(Window::Preset { name: preset });
+            }
+        }
+        if text == "percentile" {
+            return Ok(Window::PERCENTILE);
+        }
+        let bad = || {
+            Error::invalid(format!(
+                "window '{text}': use soft_tissue, lung, bone, brain, percentile, percentile:LOW_HIGH or WIDTH/LEVEL"
+            ))
+        };
+        if let Some(range) = text.strip_prefix("percentile:") {
+            let (low, high) = range.split_once('_').ok_or_else(bad)?;
+            return Ok(Window::Percentile {
+                low: low.parse().map_err(|_| bad())?,
+                high: high.parse().map_err(|_| bad())?,
+            });
+        }
+        let (width, level) = text.split_once('/').ok_or_else(bad)?;
+        // "-600" became "_600" above.
+        let number = |v: &str| v.replace('_', "-").parse::<f64>().map_err(|_| bad());
+        Ok(Window::Manual {
+            width: number(width)?,
+            level: number(level)?,
+        })
+    }
+
     /// (level, width) for this volume.
     pub fn level_width(&self, volume: &MedicalVolume) -> Result<(f64, f64)> {
         match *self {
