@@ -133,8 +133,10 @@ pub struct Route {
     pub reason: String,
 }
 
+/// Only role "modality" is routed to; a "candidate" (a fine-tuned model that did not beat the
+/// general one on held-out data) is there for the user to choose explicitly.
 fn serves(entry: &ModelEntry, modality: Modality) -> bool {
-    entry.role != "general"
+    entry.role == "modality"
         && entry
             .modalities
             .iter()
@@ -173,11 +175,23 @@ pub fn route(manifest: &Manifest, request: &RouteRequest) -> Result<Route> {
                 modality: Some(m),
                 reason: format!("modality {m} from {source}; '{}' is fine-tuned for {m}", entry.id),
             },
-            None => Route {
-                model_id: general.id.clone(),
-                modality: Some(m),
-                reason: format!("modality {m} from {source}; no model is fine-tuned for {m}, using the general model"),
-            },
+            None => {
+                let candidate = manifest.models.iter().find(|e| {
+                    e.role == "candidate" && e.modalities.iter().any(|x| Modality::parse(x) == Some(m))
+                });
+                let reason = match candidate {
+                    Some(c) => format!(
+                        "modality {m} from {source}; '{}' (fine-tuned for {m}) did not beat the general model on held-out data, so the general model is used (choose '{}' to try it)",
+                        c.id, c.id
+                    ),
+                    None => format!("modality {m} from {source}; no model is fine-tuned for {m}, using the general model"),
+                };
+                Route {
+                    model_id: general.id.clone(),
+                    modality: Some(m),
+                    reason,
+                }
+            }
         },
         None => Route {
             model_id: general.id.clone(),

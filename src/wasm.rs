@@ -12,7 +12,10 @@ use wasm_bindgen::prelude::*;
 use crate::decode::{decode_image, RgbImage};
 use crate::error::Error;
 use crate::export::label_png;
+use crate::export::{export_volume_labels, VolumeExport};
 use crate::manifest::Manifest;
+use crate::medical::window::{windowed, Window};
+use crate::medical::{dicom, read_volume, sniff, MedicalVolume, VolumeFormat};
 use crate::model::SamModel;
 use crate::postprocess::LabelMap;
 use crate::preprocess::{prepare, validate_box};
@@ -48,7 +51,30 @@ struct EncodeInfo {
     cached_embeddings: usize,
 }
 
-/// One engine per worker: the manifest, the loaded models, the current image and the cache.
+#[derive(Serialize)]
+struct VolumeInfo {
+    width: usize,
+    height: usize,
+    depth: usize,
+    channels: usize,
+    spacing: [f64; 3],
+    modality: Option<String>,
+    format: String,
+    notes: Vec<String>,
+    window: Window,
+    window_label: String,
+}
+
+#[derive(Serialize)]
+struct WindowInfo {
+    window: Window,
+    label: String,
+    level: f64,
+    width: f64,
+}
+
+/// One engine per worker: the manifest, the loaded models, the current image (a file, or the
+/// shown slice of the current volume) and the cache.
 #[wasm_bindgen]
 pub struct Engine {
     manifest: Manifest,
@@ -57,6 +83,8 @@ pub struct Engine {
     image: Option<RgbImage>,
     encoded: Option<(String, EncodedImage)>,
     bench_embedding: Option<crate::model::Embedding>,
+    /// The open volume, its window and the uint8 volume the model sees through that window.
+    volume: Option<(MedicalVolume, Window, GreyVolume)>,
 }
 
 #[wasm_bindgen]
@@ -70,6 +98,7 @@ impl Engine {
             image: None,
             encoded: None,
             bench_embedding: None,
+            volume: None,
         })
     }
 
@@ -202,32 +231,153 @@ impl Engine {
         boxes: Vec<f64>,
         progress: Option<js_sys::Function>,
     ) -> Result<Vec<u16>, JsError> {
-        if !boxes.len().is_multiple_of(6) || boxes.iter().any(|v| !v.is_finite()) {
-            return Err(Error::invalid("3D boxes are 6 finite numbers each").into());
-        }
-        let boxes: Vec<Box3d> = boxes
-            .chunks_exact(6)
-            .map(|b| [0, 1, 2, 3, 4, 5].map(|i| b[i].round() as i64))
-            .collect();
+        let boxes = boxes_3d(&boxes)?;
         let volume = GreyVolume::new(depth, height, width, voxels)?;
         let model = self
             .models
             .get(model_id)
             .ok_or_else(|| Error::model(model_id, "not loaded"))?;
-        let mut report = |done: usize, total: usize| match &progress {
-            Some(f) => f
-                .call2(
-                    &JsValue::NULL,
-                    &JsValue::from(done as u32),
-                    &JsValue::from(total as u32),
-                )
-                .map(|r| r.as_bool() != Some(false))
-                .unwrap_or(false),
-            None => true,
-        };
+        let mut report = js_progress(progress);
         Ok(self
             .segmenter
             .segment_3d(model, &volume, &boxes, &mut report)?)
+    }
+
+    /// Open a volume: one DICOM, NIfTI, NRRD or challenge NPZ file, or several DICOM files of a
+    /// series (`names[i]` names `files[i]`, a `Uint8Array`). The default window follows the
+    /// modality. Returns its size, spacing, modality, window and notes.
+    pub fn open_volume(
+        &mut self,
+        names: Vec<String>,
+        files: js_sys::Array,
+    ) -> Result<JsValue, JsError> {
+        if names.is_empty() || names.len() != files.length() as usize {
+            return Err(Error::invalid("give one name per file").into());
+        }
+        let mut inputs = Vec::with_capacity(names.len());
+        for (i, name) in names.into_iter().enumerate() {
+            let value = files.get(i as u32);
+            if !value.is_instance_of::<js_sys::Uint8Array>() {
+                return Err(Error::invalid(format!("file {} is not a Uint8Array", i + 1)).into());
+            }
+            inputs.push((name, js_sys::Uint8Array::from(value).to_vec()));
+        }
+        let volume = if inputs.len() == 1 {
+            let (name, bytes) = &inputs[0];
+            read_volume(name, bytes)?
+        } else {
+            if let Some((name, _)) = inputs.iter().find(|(n, b)| {
+                matches!(
+                    sniff(n, b),
+                    Some(VolumeFormat::Nifti | VolumeFormat::Nrrd | VolumeFormat::Npz)
+                )
+            }) {
+                return Err(Error::invalid(format!(
+                    "{name}: several files open as one DICOM series; open NIfTI, NRRD and NPZ files one at a time"
+                ))
+                .into());
+            }
+            dicom::read_series(&inputs)?.reoriented()
+        };
+        let window = Window::default_for(volume.modality.as_deref());
+        let grey = windowed(&volume, &window)?;
+        let info = VolumeInfo {
+            width: volume.width,
+            height: volume.height,
+            depth: volume.depth,
+            channels: volume.channels,
+            spacing: volume.spacing,
+            modality: volume.modality.clone(),
+            format: volume.format.clone(),
+            notes: volume.notes.clone(),
+            window,
+            window_label: window.describe(&volume),
+        };
+        self.volume = Some((volume, window, grey));
+        self.image = None;
+        self.encoded = None;
+        to_js(&info)
+    }
+
+    /// Change the open volume's window (`{kind: "preset", name: "lung"}`, `{kind: "percentile",
+    /// low, high}`, `{kind: "manual", level, width}`): what is shown and what the model sees.
+    pub fn set_window(&mut self, window: JsValue) -> Result<JsValue, JsError> {
+        let window: Window = serde_wasm_bindgen::from_value(window)
+            .map_err(|e| Error::invalid(format!("window: {e}")))?;
+        let (volume, current, grey) = self
+            .volume
+            .as_mut()
+            .ok_or_else(|| Error::invalid("no volume is open"))?;
+        let (level, width) = window.level_width(volume)?;
+        *grey = windowed(volume, &window)?;
+        *current = window;
+        self.encoded = None;
+        to_js(&WindowInfo {
+            window,
+            label: window.describe(volume),
+            level,
+            width,
+        })
+    }
+
+    /// Show slice `z` of the open volume: it becomes the current image (boxes drawn on it are
+    /// segmented in 2D). Returns its RGBA pixels.
+    pub fn select_slice(&mut self, z: usize) -> Result<Vec<u8>, JsError> {
+        let (_, _, grey) = self
+            .volume
+            .as_ref()
+            .ok_or_else(|| Error::invalid("no volume is open"))?;
+        if z >= grey.depth {
+            return Err(Error::invalid(format!(
+                "slice {z} is outside the volume's {} slices",
+                grey.depth
+            ))
+            .into());
+        }
+        let image = RgbImage::from_grey(grey.width, grey.height, grey.slice(z))?;
+        self.image = Some(image);
+        self.encoded = None;
+        self.image_rgba()
+    }
+
+    /// 3D segmentation of the open volume (through its current window) with boxes
+    /// `[x_min, y_min, z_min, x_max, y_max, z_max]`; `progress(done, total)` after every slice,
+    /// returning `false` cancels. Returns the label volume (`depth * height * width`).
+    pub fn segment_open_volume(
+        &mut self,
+        model_id: &str,
+        boxes: Vec<f64>,
+        progress: Option<js_sys::Function>,
+    ) -> Result<Vec<u16>, JsError> {
+        let boxes = boxes_3d(&boxes)?;
+        let (_, _, grey) = self
+            .volume
+            .as_ref()
+            .ok_or_else(|| Error::invalid("no volume is open"))?;
+        let model = self
+            .models
+            .get(model_id)
+            .ok_or_else(|| Error::model(model_id, "not loaded"))?;
+        let mut report = js_progress(progress);
+        Ok(self
+            .segmenter
+            .segment_3d(model, grey, &boxes, &mut report)?)
+    }
+
+    /// The open volume's labels as a file: `.nii.gz` / `.nii` (the source's geometry), `.npz`
+    /// (`segs`, `spacing`) or `.png` (slice `slice`), chosen by `file_name`'s ending.
+    pub fn export_volume(
+        &self,
+        labels: Vec<u16>,
+        file_name: &str,
+        slice: Option<usize>,
+    ) -> Result<Vec<u8>, JsError> {
+        let (volume, _, _) = self
+            .volume
+            .as_ref()
+            .ok_or_else(|| Error::invalid("no volume is open"))?;
+        let format = VolumeExport::from_file_name(file_name, slice)?;
+        Ok(export_volume_labels(volume, &labels, format)?)
     }
 
     /// Forget every cached embedding (benchmarks time each case on its own).
@@ -272,6 +422,31 @@ impl Engine {
             height,
             labels,
         })?)
+    }
+}
+
+fn boxes_3d(values: &[f64]) -> Result<Vec<Box3d>, Error> {
+    if !values.len().is_multiple_of(6) || values.iter().any(|v| !v.is_finite()) {
+        return Err(Error::invalid("3D boxes are 6 finite numbers each"));
+    }
+    Ok(values
+        .chunks_exact(6)
+        .map(|b| [0, 1, 2, 3, 4, 5].map(|i| b[i].round() as i64))
+        .collect())
+}
+
+/// A JS progress callback as the core's: `false` from JS (or a throw) cancels.
+fn js_progress(progress: Option<js_sys::Function>) -> impl FnMut(usize, usize) -> bool {
+    move |done: usize, total: usize| match &progress {
+        Some(f) => f
+            .call2(
+                &JsValue::NULL,
+                &JsValue::from(done as u32),
+                &JsValue::from(total as u32),
+            )
+            .map(|r| r.as_bool() != Some(false))
+            .unwrap_or(false),
+        None => true,
     }
 }
 

@@ -19,6 +19,8 @@ const state = {
   view: { scale: 1, x: 0, y: 0 },
   mode: 'draw',
   nextId: 1,
+  // An open volume: { info, z, labels (3D result, Uint16Array) | null, labelsWindow, window, windowLabel }.
+  volume: null,
 };
 const overlay = document.createElement('canvas');
 let drag = null;
@@ -35,6 +37,8 @@ function refreshStatus() {
   else if (state.pending > 0) setStatus('working…', 'busy');
   else setStatus(state.image ? 'loading…' : 'open an image to start', state.image ? 'busy' : '');
   $('export-mask').disabled = $('export-overlay').disabled = !ready || state.objects.length === 0;
+  $('export-nifti').disabled = $('export-npz').disabled = !state.volume?.labels || state.pending > 0;
+  $('segment-3d').disabled = !ready || !state.volume || state.objects.length === 0;
   $('undo').disabled = state.undo.length === 0;
   $('redo').disabled = state.redo.length === 0;
 }
@@ -73,16 +77,25 @@ function renderOverlay() {
   overlay.height = height;
   const octx = overlay.getContext('2d');
   const data = octx.createImageData(width, height);
-  for (const object of state.objects) {
-    if (!object.mask) continue;
-    const [r, g, b] = [1, 3, 5].map((i) => parseInt(object.color.slice(i, i + 2), 16));
-    for (let p = 0; p < object.mask.length; p++) {
-      if (object.mask[p]) {
-        data.data[4 * p] = r;
-        data.data[4 * p + 1] = g;
-        data.data[4 * p + 2] = b;
-        data.data[4 * p + 3] = 255;
-      }
+  const rgb = (color) => [1, 3, 5].map((i) => parseInt(color.slice(i, i + 2), 16));
+  const paint = (p, [r, g, b]) => {
+    data.data[4 * p] = r;
+    data.data[4 * p + 1] = g;
+    data.data[4 * p + 2] = b;
+    data.data[4 * p + 3] = 255;
+  };
+  const volume = state.volume;
+  if (volume?.labels) {
+    // The 3D result on the shown slice: label i is object i's colour.
+    const plane = width * height;
+    const slice = volume.labels.subarray(volume.z * plane, (volume.z + 1) * plane);
+    const colors = state.objects.map((o) => rgb(o.color));
+    for (let p = 0; p < plane; p++) if (slice[p]) paint(p, colors[slice[p] - 1] ?? [255, 255, 255]);
+  } else {
+    for (const object of state.objects) {
+      if (!object.mask || (volume && object.slice !== volume.z)) continue;
+      const color = rgb(object.color);
+      for (let p = 0; p < object.mask.length; p++) if (object.mask[p]) paint(p, color);
     }
   }
   octx.putImageData(data, 0, 0);
@@ -99,7 +112,8 @@ function draw() {
   ctx.drawImage(overlay, 0, 0);
   ctx.globalAlpha = 1;
   ctx.setTransform(1, 0, 0, 1, 0, 0);
-  const boxes = state.objects.map((o) => ({ box: o.box, color: o.color, selected: o.id === state.selected }));
+  const shown = state.objects.filter((o) => !state.volume || (o.z0 <= state.volume.z && state.volume.z <= o.z1));
+  const boxes = shown.map((o) => ({ box: o.box, color: o.color, selected: o.id === state.selected }));
   if (drag && drag.kind === 'new') boxes.push({ box: normalised(drag.box), color: '#ffffff', selected: true });
   for (const { box, color, selected } of boxes) {
     const [x0, y0] = toCanvas(box[0], box[1]);
@@ -122,7 +136,10 @@ function renderList() {
     swatch.style.background = object.color;
     const label = document.createElement('span');
     const area = object.mask ? object.mask.reduce((s, v) => s + v, 0) : 0;
-    label.textContent = `label ${i + 1}: ${object.mask ? `${area} px` : 'segmenting…'}`;
+    const range = state.volume ? ` slices ${object.z0}–${object.z1},` : '';
+    label.textContent = `label ${i + 1}:${range} ${object.mask ? `${area} px` : 'segmenting…'}`;
+    item.dataset.z0 = object.z0 ?? '';
+    item.dataset.z1 = object.z1 ?? '';
     const remove = document.createElement('button');
     remove.textContent = '✕';
     remove.title = 'Delete this object';
@@ -151,10 +168,12 @@ const snapshot = () => state.objects.map((o) => ({ ...o }));
 function remember() {
   state.undo.push(snapshot());
   state.redo = [];
+  if (state.volume) state.volume.labels = null; // boxes changed: the 3D result is out of date
 }
 function restore(objects) {
   state.objects = objects;
-  for (const object of state.objects) if (!object.mask) segment(object);
+  if (state.volume) state.volume.labels = null;
+  for (const object of state.objects) if (!object.mask && (!state.volume || object.slice === state.volume.z)) segment(object);
   changed();
 }
 function undo() {
@@ -174,6 +193,7 @@ function removeObject(id) {
   changed();
 }
 function segment(object) {
+  if (state.volume) object.slice = state.volume.z; // a 2D preview on the shown slice
   send({ type: 'segment', objectId: object.id, box: object.box });
 }
 function normalised([x0, y0, x1, y1]) {
@@ -206,6 +226,10 @@ canvas.addEventListener('pointerdown', (event) => {
     drag = { kind: 'pan', start: point, view: { ...state.view } };
     return;
   }
+  if (event.shiftKey && state.volume) {
+    drag = { kind: 'window', start: point, width: Number($('window-width').value), level: Number($('window-level').value) };
+    return;
+  }
   const [ix, iy] = toImage(...point).map(Math.floor);
   const target = state.mode === 'edit' ? hit(point) : null;
   if (target) {
@@ -222,6 +246,12 @@ canvas.addEventListener('pointermove', (event) => {
   if (drag.kind === 'pan') {
     state.view.x = drag.view.x + point[0] - drag.start[0];
     state.view.y = drag.view.y + point[1] - drag.start[1];
+  } else if (drag.kind === 'window') {
+    // Right: wider; down: higher level; one canvas pixel moves by 1/256 of the window.
+    const step = Math.max(drag.width, 1) / 256;
+    $('window-width').value = Math.max(1, drag.width + (point[0] - drag.start[0]) * step).toFixed(1);
+    $('window-level').value = (drag.level + (point[1] - drag.start[1]) * step).toFixed(1);
+    return;
   } else {
     const [ix, iy] = toImage(...point).map(Math.floor);
     if (drag.kind === 'new') {
@@ -243,11 +273,16 @@ canvas.addEventListener('pointerup', () => {
   if (!drag) return;
   const done = drag;
   drag = null;
+  if (done.kind === 'window') {
+    setManualWindow();
+    return;
+  }
   if (done.kind === 'new') {
     const box = clampBox(done.box);
     if (box[2] - box[0] >= 2 && box[3] - box[1] >= 2) {
       remember();
-      const object = { id: state.nextId, color: COLORS[(state.nextId - 1) % COLORS.length], box, mask: null };
+      const z = state.volume ? state.volume.z : undefined;
+      const object = { id: state.nextId, color: COLORS[(state.nextId - 1) % COLORS.length], box, mask: null, z0: z, z1: z };
       state.nextId += 1;
       state.objects.push(object);
       state.selected = object.id;
@@ -267,6 +302,10 @@ canvas.addEventListener('contextmenu', (event) => event.preventDefault());
 canvas.addEventListener('wheel', (event) => {
   if (!state.image) return;
   event.preventDefault();
+  if (state.volume && !event.ctrlKey) {
+    showSlice(state.volume.z + Math.sign(event.deltaY));
+    return;
+  }
   const [cx, cy] = eventPoint(event);
   const factor = Math.exp(-event.deltaY * 0.0015);
   const [ix, iy] = toImage(cx, cy);
@@ -276,16 +315,42 @@ canvas.addEventListener('wheel', (event) => {
   draw();
 }, { passive: false });
 
-// ---- files ----
-async function openFile(file) {
-  if (!file) return;
-  const bytes = await file.arrayBuffer();
-  send({ type: 'open', name: file.name, bytes }, [bytes]);
+// ---- files: an image, or a volume (one file, or the DICOM files of a series) ----
+const IMAGE_FILE = /\.(png|jpe?g|bmp|tiff?)$/i;
+async function openFiles(list) {
+  const files = [...list].filter((f) => f.size > 0 && !f.name.startsWith('.') && f.name !== 'DICOMDIR');
+  if (files.length === 0) return;
+  if (files.length === 1 && IMAGE_FILE.test(files[0].name)) {
+    const bytes = await files[0].arrayBuffer();
+    send({ type: 'open', name: files[0].name, bytes }, [bytes]);
+    return;
+  }
+  const buffers = await Promise.all(files.map((f) => f.arrayBuffer()));
+  send({ type: 'openVolume', names: files.map((f) => f.name), buffers }, buffers);
 }
-$('open-file').addEventListener('change', (event) => {
-  openFile(event.target.files[0]);
-  event.target.value = '';
-});
+for (const input of ['open-file', 'open-folder']) {
+  $(input).addEventListener('change', (event) => {
+    openFiles(event.target.files);
+    event.target.value = '';
+  });
+}
+// A dropped folder: every file in it (and its subfolders).
+async function droppedFiles(items) {
+  const files = [];
+  const walk = async (entry) => {
+    if (entry.isFile) files.push(await new Promise((resolve, reject) => entry.file(resolve, reject)));
+    else if (entry.isDirectory) {
+      const reader = entry.createReader();
+      for (;;) {
+        const batch = await new Promise((resolve, reject) => reader.readEntries(resolve, reject));
+        if (batch.length === 0) break;
+        for (const child of batch) await walk(child);
+      }
+    }
+  };
+  for (const entry of [...items].map((item) => item.webkitGetAsEntry?.()).filter(Boolean)) await walk(entry);
+  return files;
+}
 stage.addEventListener('dragover', (event) => {
   event.preventDefault();
   stage.classList.add('dragging');
@@ -294,7 +359,9 @@ stage.addEventListener('dragleave', () => stage.classList.remove('dragging'));
 stage.addEventListener('drop', (event) => {
   event.preventDefault();
   stage.classList.remove('dragging');
-  openFile(event.dataTransfer.files[0]);
+  const items = event.dataTransfer.items;
+  if (items && [...items].some((item) => item.webkitGetAsEntry?.()?.isDirectory)) droppedFiles(items).then(openFiles);
+  else openFiles(event.dataTransfer.files);
 });
 
 // ---- export ----
@@ -309,6 +376,10 @@ function download(blob, name) {
 const baseName = () => state.image.name.replace(/\.[^.]+$/, '');
 $('export-mask').onclick = () => {
   const { width, height } = state.image;
+  if (state.volume?.labels) {
+    exportVolume(`_slice${state.volume.z}_mask.png`, state.volume.z);
+    return;
+  }
   const labels = new Uint16Array(width * height);
   state.objects.forEach((object, i) => {
     if (!object.mask) return;
@@ -326,6 +397,73 @@ $('export-overlay').onclick = () => {
   octx.drawImage(overlay, 0, 0);
   out.toBlob((blob) => download(blob, `${baseName()}_overlay.png`), 'image/png');
 };
+
+// ---- volumes: slices, window, z-ranges, 3D ----
+let sliceWanted = null; // the slider moves faster than slices arrive: keep only the latest
+let sliceInFlight = false;
+function showSlice(z) {
+  if (!state.volume) return;
+  const clamped = Math.max(0, Math.min(state.volume.info.depth - 1, z));
+  $('slice').value = clamped;
+  if (sliceInFlight) {
+    sliceWanted = clamped;
+    return;
+  }
+  sliceInFlight = true;
+  send({ type: 'slice', z: clamped });
+}
+function showWindow(window, label) {
+  state.volume.window = window;
+  state.volume.windowLabel = label;
+  $('window-preset').value = window.kind === 'preset' ? window.name : window.kind;
+  $('window-label').textContent = label;
+}
+function requestWindow(window) {
+  send({ type: 'setWindow', window, z: state.volume.z });
+}
+function setManualWindow() {
+  const width = Number($('window-width').value);
+  const level = Number($('window-level').value);
+  requestWindow({ kind: 'manual', width, level });
+}
+$('slice').oninput = (event) => showSlice(Number(event.target.value));
+$('window-preset').onchange = (event) => {
+  const value = event.target.value;
+  if (value === 'manual') setManualWindow();
+  else if (value === 'percentile') requestWindow({ kind: 'percentile', low: 0.5, high: 99.5 });
+  else requestWindow({ kind: 'preset', name: value });
+};
+$('window-width').onchange = setManualWindow;
+$('window-level').onchange = setManualWindow;
+function setRangeEnd(end) {
+  const object = state.objects.find((o) => o.id === state.selected);
+  if (!object || !state.volume) return;
+  remember();
+  const z = state.volume.z;
+  if (end === 'top') object.z1 = z;
+  else object.z0 = z;
+  if (object.z0 > object.z1) [object.z0, object.z1] = [object.z1, object.z0];
+  changed();
+}
+$('z-top').onclick = () => setRangeEnd('top');
+$('z-bottom').onclick = () => setRangeEnd('bottom');
+let cancel3d = null;
+$('segment-3d').onclick = () => {
+  const boxes = state.objects.flatMap((o) => [o.box[0], o.box[1], o.z0, o.box[2], o.box[3], o.z1]);
+  // Cancel needs memory shared with the worker (the page is cross-origin isolated).
+  cancel3d = self.crossOriginIsolated ? new Int32Array(new SharedArrayBuffer(4)) : null;
+  $('cancel-3d').hidden = !cancel3d;
+  send({ type: 'segment3d', boxes, cancel: cancel3d ? cancel3d.buffer : new ArrayBuffer(4), window: state.volume.windowLabel });
+};
+$('cancel-3d').onclick = () => {
+  if (cancel3d) Atomics.store(cancel3d, 0, 1);
+};
+function exportVolume(suffix, slice) {
+  const labels = state.volume.labels.slice();
+  send({ type: 'exportVolume', labels: labels.buffer, name: `${baseName()}${suffix}`, slice }, [labels.buffer]);
+}
+$('export-nifti').onclick = () => exportVolume('_seg.nii.gz');
+$('export-npz').onclick = () => exportVolume('_seg.npz');
 
 // ---- controls ----
 for (const mode of ['draw', 'edit']) {
@@ -380,9 +518,74 @@ worker.onmessage = async ({ data }) => {
       if (data.fraction !== null) $('progress').value = data.fraction;
       setStatus(data.fraction === null ? `${data.stage}…` : `${data.stage}: ${Math.round(100 * data.fraction)}%`, 'busy');
       return;
+    case 'volume': {
+      const { info } = data;
+      const pixels = new ImageData(new Uint8ClampedArray(data.rgba.buffer), info.width, info.height);
+      state.image = { name: data.name.replace(/\.nii\.gz$/i, '.nii'), width: info.width, height: info.height, bitmap: await createImageBitmap(pixels) };
+      state.volume = { info, z: data.z, labels: null, labelsWindow: null };
+      state.encoded = false;
+      state.objects = [];
+      state.undo = [];
+      state.redo = [];
+      state.selected = null;
+      $('volume-bar').hidden = false;
+      $('volume-help').hidden = false;
+      $('slice').max = info.depth - 1;
+      $('slice').value = data.z;
+      $('slice-label').textContent = `${data.z} / ${info.depth - 1}`;
+      showWindow(info.window, info.window_label);
+      const [level, width] = info.window_label.match(/W(-?[\d.]+)\/L(-?[\d.]+)/)?.slice(1).reverse() ?? ['', ''];
+      $('window-width').value = width;
+      $('window-level').value = level;
+      const spacing = info.spacing.map((v) => v.toFixed(2)).join(' × ');
+      $('volume-notes').textContent = [`${info.format} ${info.width}×${info.height}×${info.depth}, ${spacing} mm, modality ${info.modality ?? 'not given'}`, ...info.notes].join(' · ');
+      stage.classList.add('has-image');
+      fit();
+      changed();
+      break;
+    }
+    case 'slice':
+    case 'window': {
+      if (!state.volume) break;
+      const { width, height } = state.image;
+      const pixels = new ImageData(new Uint8ClampedArray(data.rgba.buffer), width, height);
+      state.image.bitmap = await createImageBitmap(pixels);
+      state.volume.z = data.z;
+      $('slice-label').textContent = `${data.z} / ${state.volume.info.depth - 1}`;
+      if (data.type === 'window') {
+        showWindow(data.applied.window, data.applied.label);
+        $('window-width').value = Number(data.applied.width.toFixed(2));
+        $('window-level').value = Number(data.applied.level.toFixed(2));
+      } else {
+        sliceInFlight = false;
+        if (sliceWanted !== null && sliceWanted !== data.z) {
+          const next = sliceWanted;
+          sliceWanted = null;
+          showSlice(next);
+        }
+        sliceWanted = null;
+      }
+      changed();
+      break;
+    }
+    case 'labels3d':
+      state.volume.labels = data.labels;
+      state.volume.labelsWindow = data.window;
+      $('cancel-3d').hidden = true;
+      $('progress').hidden = true;
+      $('timings').textContent = `3D: ${(data.ms / 1000).toFixed(1)} s, window ${data.window}`;
+      changed();
+      break;
+    case 'file':
+      download(new Blob([data.bytes]), data.name);
+      break;
     case 'image': {
       const pixels = new ImageData(new Uint8ClampedArray(data.rgba.buffer), data.width, data.height);
       state.image = { name: data.name, width: data.width, height: data.height, bitmap: await createImageBitmap(pixels) };
+      state.volume = null;
+      $('volume-bar').hidden = true;
+      $('volume-help').hidden = true;
+      $('volume-notes').textContent = '';
       state.encoded = false;
       state.objects = [];
       state.undo = [];
@@ -418,12 +621,14 @@ worker.onmessage = async ({ data }) => {
     case 'error':
       state.error = data.message;
       if (data.job === 'segment') state.objects = state.objects.filter((o) => o.id !== data.objectId);
+      if (data.job === 'slice') sliceInFlight = false;
+      $('cancel-3d').hidden = true;
       $('progress').hidden = true;
       changed();
       break;
     case 'idle':
       state.pending -= 1;
-      if (data.job !== 'open' || !state.error) refreshStatus();
+      if (!['open', 'openVolume'].includes(data.job) || !state.error) refreshStatus();
       break;
   }
   refreshStatus();

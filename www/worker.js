@@ -9,6 +9,7 @@ let manifest = null;
 let currentModel = null;
 let fileName = '';
 let override = '';
+let modality = null; // from the file's metadata (a DICOM Modality tag)
 
 const post = (message, transfer = []) => self.postMessage(message, transfer);
 const hex = (buffer) => [...new Uint8Array(buffer)].map((b) => b.toString(16).padStart(2, '0')).join('');
@@ -67,7 +68,7 @@ async function ensureModel(id) {
 }
 
 async function routeAndEncode() {
-  const route = engine.route(fileName, null, override || null);
+  const route = engine.route(fileName, modality, override || null);
   post({ type: 'route', route });
   await ensureModel(route.model_id);
   currentModel = route.model_id;
@@ -89,9 +90,45 @@ const handlers = {
   async open({ name, bytes }) {
     const info = engine.open_image(new Uint8Array(bytes));
     fileName = name;
+    modality = null;
     const rgba = engine.image_rgba();
     post({ type: 'image', name, width: info.width, height: info.height, rgba }, [rgba.buffer]);
     await routeAndEncode();
+  },
+  // A volume: one DICOM / NIfTI / NRRD / NPZ file, or the DICOM files of a series.
+  async openVolume({ names, buffers }) {
+    const info = engine.open_volume(names, buffers.map((b) => new Uint8Array(b)));
+    fileName = names[0];
+    modality = info.modality ?? null;
+    const z = Math.floor(info.depth / 2);
+    const rgba = engine.select_slice(z);
+    const name = names.length > 1 ? `${names.length} DICOM files` : names[0];
+    post({ type: 'volume', name, info, z, rgba }, [rgba.buffer]);
+    await routeAndEncode();
+  },
+  async slice({ z }) {
+    const rgba = engine.select_slice(z);
+    post({ type: 'slice', z, rgba }, [rgba.buffer]);
+  },
+  async setWindow({ window, z }) {
+    const applied = engine.set_window(window);
+    const rgba = engine.select_slice(z);
+    post({ type: 'window', applied, z, rgba }, [rgba.buffer]);
+  },
+  // 3D propagation of every box over its slice range; `cancel` is shared with the page, which
+  // sets it to 1 to stop between two slices.
+  async segment3d({ boxes, cancel, window }) {
+    const flag = new Int32Array(cancel);
+    const started = performance.now();
+    const labels = engine.segment_open_volume(currentModel, new Float64Array(boxes), (done, total) => {
+      post({ type: 'progress', stage: `3D: slice ${done} of ${total}`, fraction: done / total });
+      return Atomics.load(flag, 0) === 0;
+    });
+    post({ type: 'labels3d', labels, window, ms: performance.now() - started }, [labels.buffer]);
+  },
+  async exportVolume({ labels, name, slice }) {
+    const bytes = engine.export_volume(new Uint16Array(labels), name, slice ?? undefined);
+    post({ type: 'file', name, bytes }, [bytes.buffer]);
   },
   async setModel({ model }) {
     override = model;

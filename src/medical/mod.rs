@@ -253,11 +253,8 @@ fn display_axes(affine: &Affine) -> ([usize; 3], [bool; 3]) {
     let mut used = [false; 3];
     // Greedy by the strongest alignment first, so oblique scans still get a permutation.
     let mut pairs: Vec<(f64, usize, usize)> = Vec::new();
-    for voxel_axis in 0..3 {
-        let norm = (0..3)
-            .map(|r| affine[r][voxel_axis].powi(2))
-            .sum::<f64>()
-            .sqrt();
+    let spacing = spacing_of(affine);
+    for (voxel_axis, &norm) in spacing.iter().enumerate() {
         if norm == 0.0 {
             return ([0, 1, 2], [false; 3]);
         }

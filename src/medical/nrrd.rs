@@ -162,7 +162,6 @@ pub fn read(file: &[u8]) -> Result<MedicalVolume> {
         field("space directions"),
         field("space origin"),
         field("spacings"),
-        colour,
     )?;
     MedicalVolume::new(size, channels, data, affine, None, "NRRD")
 }
@@ -172,20 +171,14 @@ fn geometry(
     directions: Option<&str>,
     origin: Option<&str>,
     spacings: Option<&str>,
-    colour: bool,
 ) -> Result<Affine> {
     let mut affine = super::diagonal_affine([1.0; 3]);
     if let Some(directions) = directions {
+        // A colour axis has the direction "none" and drops out here.
         let dirs: Vec<Vec<f64>> = vectors(directions)?.into_iter().flatten().collect();
-        let _ = colour; // the colour axis is the "none" entry
         for (axis, d) in dirs.iter().take(3).enumerate() {
-            for (row, v) in d.iter().take(3).enumerate() {
-                affine[row][axis] = *v;
-            }
-            if d.len() < 3 {
-                for row in d.len()..3 {
-                    affine[row][axis] = 0.0;
-                }
+            for (row, values) in affine.iter_mut().take(3).enumerate() {
+                values[axis] = d.get(row).copied().unwrap_or(0.0);
             }
         }
         if dirs.len() == 2 {
@@ -215,10 +208,10 @@ fn geometry(
         "left-anterior-superior" | "las" => [true, false, false],
         _ => [false, false, false], // right-anterior-superior, or unknown (kept as is)
     };
-    for (row, f) in flip.iter().enumerate() {
-        if *f {
-            for c in 0..4 {
-                affine[row][c] = -affine[row][c];
+    for (values, f) in affine.iter_mut().zip(flip) {
+        if f {
+            for v in values.iter_mut() {
+                *v = -*v;
             }
         }
     }

@@ -1,0 +1,167 @@
+// Volumes in the page (Chromium): a real CT series (DICOM files of pyradiomics' lung1 CT) opens
+// with its CT window, one box with a slice range is propagated in 3D with a progress bar, and the
+// exported NIfTI matches PyTorch's run of the same algorithm and carries the DICOM geometry; a
+// NIfTI MR volume opens with the percentile window; a corrupt DICOM gives an error.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execSync } from 'node:child_process';
+import { readFileSync, readdirSync } from 'node:fs';
+import { gunzipSync } from 'node:zlib';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+import { startServer } from '../../scripts/serve.mjs';
+import { readNpz } from '../../scripts/npz.mjs';
+import { fixture } from './helpers.mjs';
+
+const TIMEOUT = 300_000;
+let server;
+let origin;
+let browser;
+
+before(async () => {
+  server = await startServer({ port: 0 });
+  origin = `http://127.0.0.1:${server.address().port}`;
+  const executablePath = execSync('command -v chromium', { shell: '/bin/bash' }).toString().trim();
+  browser = await chromium.launch({
+    executablePath,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  server?.close();
+});
+
+async function openApp() {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, acceptDownloads: true });
+  const page = await context.newPage();
+  const problems = [];
+  const foreign = [];
+  page.on('console', (message) => {
+    if (message.type() === 'error') problems.push(`console: ${message.text()}`);
+  });
+  page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
+  context.on('request', (request) => {
+    const url = request.url();
+    if (!url.startsWith(`${origin}/`) && !url.startsWith('blob:') && !url.startsWith('data:')) foreign.push(url);
+  });
+  await page.goto(`${origin}/`);
+  return { page, problems, foreign };
+}
+
+const waitStatus = (page, text) =>
+  page.waitForFunction((t) => document.querySelector('#status').textContent.startsWith(t), text, { timeout: TIMEOUT });
+
+async function showSlice(page, z) {
+  await page.locator('#slice').fill(String(z));
+  await page.waitForFunction((want) => document.querySelector('#slice-label').textContent.startsWith(`${want} /`), z, { timeout: TIMEOUT });
+  await waitStatus(page, 'ready');
+}
+
+async function drawBox(page, box, width, height) {
+  const view = await page.evaluate(() => {
+    const canvas = document.querySelector('#viewer');
+    const rect = canvas.getBoundingClientRect();
+    return { left: rect.left, top: rect.top, cssScale: rect.width / canvas.width, cw: canvas.width, ch: canvas.height };
+  });
+  const scale = Math.min(view.cw / width, view.ch / height);
+  const offX = (view.cw - width * scale) / 2;
+  const offY = (view.ch - height * scale) / 2;
+  const screen = (x, y) => [view.left + (offX + (x + 0.5) * scale) * view.cssScale, view.top + (offY + (y + 0.5) * scale) * view.cssScale];
+  const [x0, y0] = screen(box[0], box[1]);
+  const [x1, y1] = screen(box[2], box[3]);
+  await page.mouse.move(x0, y0);
+  await page.mouse.down();
+  await page.mouse.move(x1, y1, { steps: 6 });
+  await page.mouse.up();
+  await page.waitForFunction(() => document.querySelector('#object-list li')?.dataset.mask === '1', null, { timeout: TIMEOUT });
+}
+
+/** A NIfTI-1 label file (as daftseg writes it): dims, affine rows, labels. */
+function readNifti(bytes) {
+  const buf = Buffer.from(bytes[0] === 0x1f ? gunzipSync(bytes) : bytes);
+  const dims = [0, 1, 2].map((i) => buf.readInt16LE(42 + 2 * i));
+  const datatype = buf.readInt16LE(70);
+  const offset = buf.readFloatLE(108);
+  const srow = [0, 1, 2].map((r) => [0, 1, 2, 3].map((c) => buf.readFloatLE(280 + 16 * r + 4 * c)));
+  const count = dims[0] * dims[1] * dims[2];
+  const labels = datatype === 2 ? new Uint8Array(buf.buffer, buf.byteOffset + offset, count) : null;
+  return { dims, srow, labels };
+}
+
+test('a DICOM CT series: window, 3D propagation with progress, NIfTI export equal to PyTorch', { timeout: TIMEOUT * 3 }, async () => {
+  const reference = JSON.parse(readFileSync(fixture('medical/reference.json'), 'utf8')).files.find((f) => f.name === 'ct_lung1_series');
+  const folder = fileURLToPath(fixture('medical/ct_lung1_series'));
+  const { page, problems, foreign } = await openApp();
+  await page.setInputFiles('#open-file', readdirSync(folder).map((name) => `${folder}/${name}`));
+  await waitStatus(page, 'ready');
+  assert.equal(await page.locator('#volume-bar').isVisible(), true);
+  assert.equal(await page.locator('#slice').getAttribute('max'), '5');
+  assert.match(await page.locator('#window-label').textContent(), /CT soft tissue W400\/L40/);
+  assert.match(await page.locator('#model-name').textContent(), /modality CT from the file's metadata/);
+  assert.match(await page.locator('#volume-notes').textContent(), /DICOM 512×512×6, 0\.57 × 0\.57 × 5\.00 mm, modality CT/);
+
+  await page.selectOption('#window-preset', 'lung');
+  await page.waitForFunction(() => document.querySelector('#window-label').textContent.includes('lung W1500/L-600'), null, { timeout: TIMEOUT });
+  await waitStatus(page, 'ready');
+
+  const [x0, y0, z0, x1, y1, z1] = reference.tumour_box3d;
+  await showSlice(page, z0);
+  await drawBox(page, [x0, y0, x1, y1], 512, 512);
+  await page.click('#z-bottom');
+  await showSlice(page, z1);
+  await page.click('#z-top');
+  const item = page.locator('#object-list li').first();
+  assert.deepEqual([await item.getAttribute('data-z0'), await item.getAttribute('data-z1')], [String(z0), String(z1)]);
+
+  const sawProgress = page.waitForFunction(() => /3D: slice \d+ of \d+/.test(document.querySelector('#status').textContent), null, { timeout: TIMEOUT });
+  await page.click('#segment-3d');
+  await sawProgress;
+  await page.waitForFunction(() => !document.querySelector('#export-nifti').disabled, null, { timeout: TIMEOUT });
+
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click('#export-nifti')]);
+  assert.match(download.suggestedFilename(), /_seg\.nii\.gz$/);
+  const nifti = readNifti(readFileSync(await download.path()));
+  assert.deepEqual(nifti.dims, [512, 512, 6]);
+  // The DICOM origin (LPS) as RAS+.
+  const origin3 = reference.origin_lps;
+  assert.ok(Math.abs(nifti.srow[0][3] + origin3[0]) < 1e-2 && Math.abs(nifti.srow[1][3] + origin3[1]) < 1e-2 && Math.abs(nifti.srow[2][3] - origin3[2]) < 1e-2, `origin ${nifti.srow.map((r) => r[3])}`);
+  const expected = readNpz(readFileSync(fixture('medical/ct_lung1_series_reference.npz'))).segs.data;
+  let both = 0;
+  let ours = 0;
+  let theirs = 0;
+  for (let i = 0; i < expected.length; i++) {
+    both += nifti.labels[i] > 0 && expected[i] > 0;
+    ours += nifti.labels[i] > 0;
+    theirs += expected[i] > 0;
+  }
+  const dsc = (2 * both) / (ours + theirs);
+  assert.ok(theirs > 500 && dsc >= 0.98, `DSC ${dsc.toFixed(4)} against PyTorch (${ours} vs ${theirs} voxels)`);
+  assert.deepEqual(foreign, []);
+  assert.deepEqual(problems, []);
+  await page.close();
+});
+
+test('a NIfTI MR volume opens with the percentile window; a corrupt DICOM gives an error', { timeout: TIMEOUT * 2 }, async () => {
+  const { page, problems } = await openApp();
+  await page.setInputFiles('#open-file', { name: 'broken.dcm', mimeType: 'application/dicom', buffer: Buffer.alloc(200, 7) });
+  await waitStatus(page, 'error');
+  assert.match(await page.locator('#status').textContent(), /DICOM/);
+  await page.setInputFiles('#open-file', fileURLToPath(fixture('medical/example4d.nii.gz')));
+  await waitStatus(page, 'ready');
+  assert.equal(await page.locator('#slice').getAttribute('max'), '23');
+  assert.match(await page.locator('#window-label').textContent(), /percentiles 0\.5-99\.5/);
+  assert.match(await page.locator('#volume-notes').textContent(), /NIfTI-1 128×96×24.*first one is shown/);
+  // Shift+drag changes the window to a manual one.
+  const box = await page.locator('#viewer').boundingBox();
+  await page.keyboard.down('Shift');
+  await page.mouse.move(box.x + 300, box.y + 300);
+  await page.mouse.down();
+  await page.mouse.move(box.x + 400, box.y + 320, { steps: 4 });
+  await page.mouse.up();
+  await page.keyboard.up('Shift');
+  await page.waitForFunction(() => /^W[\d.]+\/L[\d.]+$/.test(document.querySelector('#window-label').textContent), null, { timeout: TIMEOUT });
+  assert.deepEqual(problems, []);
+  await page.close();
+});
