@@ -8,8 +8,8 @@ encoder a modality's default is mean IoU >= 0.85 with the worst box >= 0.6.
 
 Candidates that need no training (there is no GPU in this project's sessions, and CPU
 distillation was measured not to converge, see docs/MODELS.md):
-- the teacher's own weights at 192 and 128 px input (TinyViT rebuilt for that size; the 24x24 or
-  32x32... embedding is upsampled bilinearly to 64x64), with its encoder time on one CPU thread;
+- the teacher's own weights at 192 and 128 px input (TinyViT rebuilt for that size; its 48x48 or
+  32x32 embedding is upsampled bilinearly to 64x64), with its encoder time on one CPU thread;
 - the floor: one average embedding (of the training images) for every image, so the decoder only
   has the box.
 """
@@ -43,6 +43,18 @@ def encoder_at(size: int, net) -> torch.nn.Module:
     missing, unexpected = tiny.load_state_dict(net.image_encoder.state_dict(), strict=False)
     # Only the attention-bias index buffers depend on the size; they are rebuilt by the constructor.
     assert all("attention_bias_idxs" in k for k in missing + unexpected), (missing, unexpected)
+
+    def forward_features(x):
+        # The vendored TinyViT reshapes to a fixed 64x64 grid; at other sizes the grid is
+        # size / 4 on a side.
+        x = tiny.patch_embed(x)
+        for layer in tiny.layers:
+            x = layer(x)
+        b, n, c = x.size()
+        side = int(round(n ** 0.5))
+        return tiny.neck(x.view(b, side, side, c).permute(0, 3, 1, 2))
+
+    tiny.forward_features = forward_features
     return tiny.eval()
 
 

@@ -171,32 +171,12 @@ def model_id(modality: str) -> str:
 
 
 def export(args) -> None:
-    from export import export_graph, store_weights_as_fp16
+    """The fine-tuned decoder as ONNX next to LiteMedSAM's encoder, with the parity check of
+    models/import_model.py (the same path users' own checkpoints take)."""
+    import import_model
 
-    net = ref.load_litemedsam(fp16_weights=True)
-    state = torch.load(CACHE / args.modality / "checkpoint.pt", map_location="cpu", weights_only=False)
-    net.mask_decoder.load_state_dict(state["mask_decoder"])
-    # Round like the shipped general model: fp16 storage, f32 compute.
-    net.load_state_dict(ref.round_to_fp16(net.state_dict()))
-    decoder = ref.Decoder(net, fp16_constants=True).eval()
-    torch.manual_seed(0)
-    embedding, box = torch.rand(1, 256, 64, 64), torch.tensor([[40.0, 60.0, 180.0, 200.0]])
-    graph = store_weights_as_fp16(export_graph(decoder, (embedding, box), ["embedding", "box"], ["low_res_logits", "iou"]))
-    out = MODELS_DIR / model_id(args.modality)
-    out.mkdir(exist_ok=True)
-    path = out / "decoder.onnx"
-    path.write_bytes(graph.SerializeToString(deterministic=True))
-    # Parity: onnxruntime on the written file against PyTorch on the same weights.
-    import onnxruntime as ort
-
-    with torch.no_grad():
-        logits, _ = decoder(embedding, box)
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    ort_logits = session.run(None, {"embedding": embedding.numpy(), "box": box.numpy()})[0]
-    err = float(np.abs(ort_logits - logits.numpy()).max())
-    print(f"{path}: sha256 {sha256(path)}, onnxruntime vs PyTorch max |diff| {err:.1e}")
-    if err > 1e-3:
-        raise SystemExit("parity check failed")
+    net, _ = import_model.load_network(CACHE / args.modality / "checkpoint.pt")
+    import_model.write_pair(net, model_id(args.modality), decoder_only=True)
 
 
 def main() -> None:

@@ -26,6 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import finetune  # noqa: E402
+import import_model  # noqa: E402
 import litemedsam as ref  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -40,24 +41,16 @@ def run(args) -> str:
 
 
 def entry(modality: str, role: str, scores: dict | None) -> dict:
-    general = next(m for m in json.loads((MODELS / "manifest.json").read_text())["models"] if m["id"] == "litemedsam")
     decoder = MODELS / finetune.model_id(modality) / "decoder.onnx"
+    general = next(m for m in json.loads((MODELS / "manifest.json").read_text())["models"] if m["id"] == "litemedsam")
     runs = [json.loads(line) for line in finetune.RUNS.read_text().splitlines() if json.loads(line)["modality"] == modality]
-    e = {
-        **{k: general[k] for k in ("architecture", "input_size", "embedding_shape", "weights", "preprocess", "postprocess", "license")},
-        "id": finetune.model_id(modality),
-        "name": f"DAFT {modality} (LiteMedSAM encoder, {modality}-fine-tuned decoder)",
-        "role": role,
-        "modalities": [modality],
-        "encoder": general["encoder"],
-        "decoder": {"file": f"{decoder.parent.name}/decoder.onnx", "sha256": ref.sha256_file(decoder), "bytes": decoder.stat().st_size},
-        "source": f"LiteMedSAM's decoder fine-tuned on {finetune.MODALITIES[modality]} ({modality} training patient) by "
-                  f"`{runs[-1]['command']}` ({runs[-1]['steps']} steps, data sha256 {runs[-1]['data_sha256'][:12]}); "
-                  f"exported by `models/finetune.py export --modality {modality}`",
-    }
-    if scores:
-        e["heldout"] = scores
-    return e
+    files = {"encoder": general["encoder"],
+             "decoder": {"file": f"{decoder.parent.name}/decoder.onnx", "sha256": ref.sha256_file(decoder), "bytes": decoder.stat().st_size}}
+    source = (f"LiteMedSAM's decoder fine-tuned on {finetune.MODALITIES[modality]} ({modality} training patient) by "
+              f"`{runs[-1]['command']}` ({runs[-1]['steps']} steps, data sha256 {runs[-1]['data_sha256'][:12]}); "
+              f"exported by `models/finetune.py export --modality {modality}`")
+    return import_model.manifest_entry(finetune.model_id(modality), f"DAFT {modality} (LiteMedSAM encoder, {modality}-fine-tuned decoder)",
+                                       role, [modality], files, general["license"], source, {"heldout": scores} if scores else None)
 
 
 def main() -> None:

@@ -22,8 +22,6 @@ pub mod router;
 pub mod segment;
 pub mod volume;
 
-#[cfg(target_arch = "wasm32")]
-mod libc_shim;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod native;
 #[cfg(target_arch = "wasm32")]

@@ -509,7 +509,11 @@ worker.onmessage = async ({ data }) => {
       for (const model of data.manifest.models) {
         const option = document.createElement('option');
         option.value = model.id;
-        option.textContent = model.name;
+        // The zoo's measured quality, so a choice is an informed one.
+        const heldout = model.heldout?.all;
+        const score = heldout ? ` (held-out DSC ${heldout.modality.dsc} vs general ${heldout.general.dsc})` : '';
+        option.textContent = `${model.name}${model.role === 'candidate' ? ', explicit choice only' : ''}`;
+        option.title = `${model.role}: ${model.modalities.join(', ')}${score}`;
         $('model-select').append(option);
       }
       break;

@@ -2,8 +2,8 @@
 //! (sorted along the slice normal by Image Position, else by Instance Number). Rescale
 //! slope/intercept is applied (CT in HU), YBR is converted to RGB and palettes are looked up.
 //! Transfer syntaxes: those dicom-rs decodes in pure Rust (so also in wasm): uncompressed,
-//! deflated, RLE, JPEG baseline/extended/lossless, JPEG 2000. Others (JPEG-LS, JPEG XL, video)
-//! are refused with the syntax's name.
+//! deflated, RLE, JPEG baseline/extended (8-bit)/lossless, and natively JPEG 2000. Others
+//! (JPEG-LS, 12-bit JPEG, JPEG XL, video) are refused with the syntax's name.
 
 use std::io::Cursor;
 
@@ -175,9 +175,15 @@ fn pixels(name: &str, obj: &Object) -> Result<(usize, usize, usize, usize, Vec<f
             .get(&syntax)
             .map(|ts| ts.name().to_string())
             .unwrap_or_else(|| "unknown transfer syntax".to_string());
+        // openjp2 does not run in wasm (see Cargo.toml): say so rather than "could not decode".
+        let hint = if cfg!(target_arch = "wasm32") && syntax.starts_with("1.2.840.10008.1.2.4.9") {
+            "; JPEG 2000 is decoded by the daftseg command line, not yet in the browser"
+        } else {
+            ""
+        };
         error(
             name,
-            format!("cannot decode the pixels ({syntax_name}, {syntax}): {e}"),
+            format!("cannot decode the pixels ({syntax_name}, {syntax}): {e}{hint}"),
         )
     })?;
     let (rows, columns) = (decoded.rows() as usize, decoded.columns() as usize);

@@ -117,6 +117,33 @@ test('a CT slice segmented in the page equals PyTorch LiteMedSAM', { timeout: TI
   await page.close();
 });
 
+test('the router picks the modality model, shows why, and the user can override it', { timeout: TIMEOUT * 3 }, async () => {
+  const { page, problems } = await openApp();
+  const manifest = JSON.parse(readFileSync(new URL('../../models/manifest.json', import.meta.url), 'utf8'));
+  await page.waitForFunction((n) => document.querySelectorAll('#model-select option').length === n, manifest.models.length + 1, { timeout: TIMEOUT });
+  const options = await page.locator('#model-select option').evaluateAll((list) => list.map((o) => o.value));
+  assert.deepEqual(options, ['', ...manifest.models.map((m) => m.id)]);
+  const nuclei = cases().find((c) => c.name === 'microscopy_nuclei');
+  await openFile(page, fileURLToPath(fixture(nuclei.image)));
+  await waitReady(page);
+  const routed = manifest.models.find((m) => m.role === 'modality' && m.modalities.includes('Microscopy'));
+  assert.match(await page.locator('#model-name').textContent(), new RegExp(`^${routed.id}: modality Microscopy from the file name; '${routed.id}' is fine-tuned`));
+  await drawBox(page, nuclei.boxes[0], nuclei.width, nuclei.height);
+  // Override: the general model, then a candidate that only an explicit choice reaches.
+  const candidate = manifest.models.find((m) => m.role === 'candidate');
+  for (const id of ['litemedsam', candidate.id]) {
+    await page.selectOption('#model-select', id);
+    await page.waitForFunction((want) => document.querySelector('#model-name').textContent.startsWith(`${want}: chosen by the user`), id, { timeout: TIMEOUT });
+    await waitReady(page);
+    assert.equal(await page.locator('#object-list li[data-mask="1"]').count(), 1, `the box is segmented again by ${id}`);
+  }
+  await page.selectOption('#model-select', '');
+  await page.waitForFunction((want) => document.querySelector('#model-name').textContent.startsWith(`${want}:`), routed.id, { timeout: TIMEOUT });
+  await waitReady(page);
+  assert.deepEqual(problems, []);
+  await page.close();
+});
+
 test('a corrupt file shows an error and the next file still works', { timeout: TIMEOUT * 2 }, async () => {
   const { page, problems } = await openApp();
   await page.setInputFiles('#open-file', { name: 'broken.png', mimeType: 'image/png', buffer: Buffer.from('this is not a PNG') });

@@ -91,3 +91,55 @@ test('a real MR volume propagates in 3D like the PyTorch reference inside wasm',
   assert.throws(() => engine.segment_volume(entry.id, depth, height, width, npz.imgs.data, Float64Array.of(1, 2, 3)), /6 finite numbers/);
   assert.throws(() => engine.segment_volume(entry.id, depth, height, width + 1, npz.imgs.data, boxes), /does not match/);
 });
+
+test('DICOM codecs decode inside wasm: RLE and big-endian give the uncompressed file pixels; JPEG 2000 and JPEG-LS are refused by name', () => {
+  const engine = new Engine(manifestText);
+  const open = (name) => {
+    engine.open_volume([name], [new Uint8Array(readFileSync(fixture(`medical/${name}`)))]);
+    return engine.select_slice(0);
+  };
+  const plain = open('MR_small.dcm');
+  for (const name of ['MR_small_RLE.dcm', 'MR_small_bigendian.dcm']) {
+    assert.deepEqual(Array.from(open(name)), Array.from(plain), name);
+  }
+  assert.throws(() => open('MR_small_jpeg_ls_lossless.dcm'), /JPEG-LS/);
+  assert.throws(() => open('MR_small_jp2klossless.dcm'), /JPEG 2000 is decoded by the daftseg command line/);
+  // JPEG baseline (YBR, 30 frames of ultrasound) decodes in wasm too.
+  const us = engine.open_volume(['examples_ybr_color.dcm'], [new Uint8Array(readFileSync(fixture('medical/examples_ybr_color.dcm')))]);
+  assert.deepEqual([us.width, us.height, us.depth, us.channels, us.modality], [320, 240, 30, 3, 'US']);
+  const info = engine.open_volume(['CT_small.dcm'], [new Uint8Array(readFileSync(fixture('medical/CT_small.dcm')))]);
+  assert.equal(info.modality, 'CT');
+  assert.match(info.window_label, /soft tissue W400\/L40/);
+  const lung = engine.set_window({ kind: 'preset', name: 'lung' });
+  assert.deepEqual([lung.level, lung.width], [-600, 1500]);
+  assert.throws(() => engine.set_window({ kind: 'manual', level: 0, width: -5 }), /window width/);
+  assert.throws(() => engine.set_window({ kind: 'sunny' }), /window/);
+  assert.throws(() => engine.select_slice(1), /outside/);
+  assert.throws(() => engine.open_volume(['a.dcm'], [new Uint8Array(300)]), /DICOM/);
+  assert.throws(() => engine.open_volume(['a.dcm', 'b.dcm'], [new Uint8Array(3)]), /one name per file/);
+  assert.throws(() => engine.open_volume(['a.dcm'], ['not bytes']), /Uint8Array/);
+  assert.throws(() => engine.export_volume(new Uint16Array(3), 'x.nii.gz'), /labels for a/);
+  assert.throws(() => engine.export_volume(new Uint16Array(128 * 128), 'x.txt'), /\.nii\.gz/);
+});
+
+test('the router sends each modality to the model that won on held-out data, and says why', () => {
+  const engine = new Engine(manifestText);
+  const winners = manifest.models.filter((m) => m.role === 'modality');
+  assert.ok(manifest.models.length >= 4, 'the general model and at least three modality models');
+  for (const model of manifest.models.filter((m) => m.role !== 'general')) {
+    assert.ok(model.heldout?.all, `${model.id} has no held-out scores`);
+    const won = model.heldout.all.modality.dsc > model.heldout.all.general.dsc;
+    assert.equal(model.role, won ? 'modality' : 'candidate', `${model.id}: role must follow its held-out result`);
+  }
+  for (const model of winners) {
+    const route = engine.route(`2DBox_${model.modalities[0]}_x.npz`, null, null);
+    assert.equal(route.model_id, model.id);
+    assert.match(route.reason, /is fine-tuned for/);
+  }
+  for (const model of manifest.models.filter((m) => m.role === 'candidate')) {
+    const route = engine.route(`2DBox_${model.modalities[0]}_x.npz`, null, null);
+    assert.equal(route.model_id, 'litemedsam');
+    assert.match(route.reason, new RegExp(`'${model.id}'.*did not beat the general model`));
+    assert.equal(engine.route('x.png', null, model.id).model_id, model.id, 'the user can still choose it');
+  }
+});
