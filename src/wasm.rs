@@ -14,7 +14,7 @@ use crate::error::Error;
 use crate::export::label_png;
 use crate::export::{export_volume_labels, VolumeExport};
 use crate::manifest::Manifest;
-use crate::medical::window::{windowed, Window};
+use crate::medical::window::{windowed, windowed_rgb_slice, Window};
 use crate::medical::{dicom, read_volume, sniff, MedicalVolume, VolumeFormat};
 use crate::model::SamModel;
 use crate::postprocess::LabelMap;
@@ -279,7 +279,7 @@ impl Engine {
             }
             dicom::read_series(&inputs)?.reoriented()
         };
-        let window = Window::default_for(volume.modality.as_deref());
+        let window = Window::default_for(&volume);
         let grey = windowed(&volume, &window)?;
         let info = VolumeInfo {
             width: volume.width,
@@ -323,7 +323,7 @@ impl Engine {
     /// Show slice `z` of the open volume: it becomes the current image (boxes drawn on it are
     /// segmented in 2D). Returns its RGBA pixels.
     pub fn select_slice(&mut self, z: usize) -> Result<Vec<u8>, JsError> {
-        let (_, _, grey) = self
+        let (volume, window, grey) = self
             .volume
             .as_ref()
             .ok_or_else(|| Error::invalid("no volume is open"))?;
@@ -334,7 +334,12 @@ impl Engine {
             ))
             .into());
         }
-        let image = RgbImage::from_grey(grey.width, grey.height, grey.slice(z))?;
+        // Colour stays colour in 2D; grey volumes are shown as the model sees them.
+        let image = if volume.channels == 3 {
+            windowed_rgb_slice(volume, window, z)?
+        } else {
+            RgbImage::from_grey(grey.width, grey.height, grey.slice(z))?
+        };
         self.image = Some(image);
         self.encoded = None;
         self.image_rgba()

@@ -205,7 +205,7 @@ fn segment_volume_input(
     let volume = read_volume_input(input)?;
     let window = match window {
         Some(text) => Window::parse(text)?,
-        None => Window::default_for(volume.modality.as_deref()),
+        None => Window::default_for(&volume),
     };
     eprintln!(
         "{} volume {}x{}x{} (x, y, z), spacing {:.3}x{:.3}x{:.3} mm, modality {}, window {}",

@@ -6,6 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::MedicalVolume;
+use crate::decode::RgbImage;
 use crate::error::{Error, Result};
 use crate::volume::GreyVolume;
 
@@ -43,14 +44,29 @@ impl Window {
         high: 99.5,
     };
 
-    /// The default for a modality: CT soft tissue, everything else the percentile clip.
-    pub fn default_for(modality: Option<&str>) -> Window {
-        match modality.map(|m| m.trim().to_ascii_uppercase()) {
-            Some(m) if m == "CT" => Window::Preset {
+    /// The identity on 0..255: for data that already are 8-bit display values (the challenge's
+    /// NPZ, colour images).
+    pub const IDENTITY: Window = Window::Manual {
+        level: 127.5,
+        width: 255.0,
+    };
+
+    /// The default for a volume: CT soft tissue; the identity for 8-bit display data (NPZ cases,
+    /// colour); the percentile clip for everything else.
+    pub fn default_for(volume: &MedicalVolume) -> Window {
+        if volume
+            .modality
+            .as_deref()
+            .is_some_and(|m| m.trim().eq_ignore_ascii_case("CT"))
+        {
+            return Window::Preset {
                 name: CtPreset::SoftTissue,
-            },
-            _ => Window::PERCENTILE,
+            };
         }
+        if volume.format == "NPZ" || volume.channels == 3 {
+            return Window::IDENTITY;
+        }
+        Window::PERCENTILE
     }
 
     /// From the command line: a CT preset (`soft_tissue`, `lung`, `bone`, `brain`), `percentile`
@@ -199,6 +215,26 @@ pub fn windowed(volume: &MedicalVolume, window: &Window) -> Result<GreyVolume> {
         volume.height,
         volume.width,
         apply(values, level, width),
+    )
+}
+
+/// Slice `z` of a colour volume through the window, channel by channel (the model sees colour
+/// in 2D; 3D propagation uses the luma of [`windowed`]).
+pub fn windowed_rgb_slice(volume: &MedicalVolume, window: &Window, z: usize) -> Result<RgbImage> {
+    if volume.channels != 3 || z >= volume.depth {
+        return Err(Error::invalid("not a colour volume slice"));
+    }
+    let (level, width) = match window {
+        Window::Percentile { low, high } => {
+            let (lo, hi) = percentiles(&volume.data, *low, *high);
+            ((lo + hi) / 2.0, (hi - lo).max(1e-6))
+        }
+        _ => window.level_width(volume)?,
+    };
+    RgbImage::new(
+        volume.width,
+        volume.height,
+        apply(volume.slice(z), level, width),
     )
 }
 

@@ -107,6 +107,12 @@ test('DICOM codecs decode inside wasm: RLE and big-endian give the uncompressed 
   // JPEG baseline (YBR, 30 frames of ultrasound) decodes in wasm too.
   const us = engine.open_volume(['examples_ybr_color.dcm'], [new Uint8Array(readFileSync(fixture('medical/examples_ybr_color.dcm')))]);
   assert.deepEqual([us.width, us.height, us.depth, us.channels, us.modality], [320, 240, 30, 3, 'US']);
+  // Colour data are 8-bit display values: the identity window, and slices stay in colour for 2D.
+  assert.equal(us.window_label, 'W255/L127.5');
+  const frame = engine.select_slice(0);
+  let coloured = 0;
+  for (let p = 0; p < frame.length; p += 4) coloured += frame[p] !== frame[p + 1];
+  assert.ok(coloured > 1000, `only ${coloured} coloured pixels`);
   const info = engine.open_volume(['CT_small.dcm'], [new Uint8Array(readFileSync(fixture('medical/CT_small.dcm')))]);
   assert.equal(info.modality, 'CT');
   assert.match(info.window_label, /soft tissue W400\/L40/);
