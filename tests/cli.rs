@@ -475,3 +475,47 @@ fn volume_inputs_refuse_bad_requests_clearly() {
         "JPEG-LS",
     );
 }
+
+#[test]
+fn the_shipped_zoo_routes_by_held_out_result_and_segments_with_the_modality_model() {
+    // The shipped manifest: microscopy's fine-tuned decoder beat the general model on held-out
+    // patients and is routed to; CT's did not and is only an explicit choice.
+    let routed = |args: &[&str]| {
+        let mut all = vec!["route"];
+        all.extend_from_slice(args);
+        let output = daftseg(&all);
+        assert!(output.status.success(), "{}", stderr(&output));
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    let microscopy = routed(&["2DBox_Microscopy_0001.npz"]);
+    assert!(
+        microscopy.contains("model: daft-microscopy"),
+        "{microscopy}"
+    );
+    let ct = routed(&["scan.dcm", "--modality", "CT"]);
+    assert!(
+        ct.contains("model: litemedsam") && ct.contains("'daft-ct'") && ct.contains("did not beat"),
+        "{ct}"
+    );
+    assert!(routed(&["scan.dcm", "--model", "daft-ct"]).contains("model: daft-ct"));
+
+    // The routed model really segments: the nuclei image through daft-microscopy.
+    let out = tmp("nuclei_zoo.png");
+    let output = daftseg(&[
+        "segment",
+        fixture("images/microscopy_nuclei.png").to_str().unwrap(),
+        "--box",
+        "410,443,441,466",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("model: daft-microscopy"),
+        "{}",
+        stderr(&output)
+    );
+    let mask = image::open(&out).unwrap().to_luma8();
+    let area = mask.pixels().filter(|p| p.0[0] == 1).count();
+    assert!(area > 100 && area < 32 * 24, "nucleus mask of {area} px");
+}
