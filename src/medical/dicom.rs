@@ -354,6 +354,16 @@ fn modality(obj: &InMemDicomObject) -> Option<String> {
     text(obj, tags::MODALITY)
 }
 
+/// MONOCHROME1 (X-ray, mammography): the windows invert it for display and for the model.
+fn mark_monochrome1(volume: &mut MedicalVolume, obj: &InMemDicomObject) {
+    if text(obj, tags::PHOTOMETRIC_INTERPRETATION).as_deref() == Some("MONOCHROME1") {
+        volume.inverted = true;
+        volume
+            .notes
+            .push("MONOCHROME1: shown inverted (bright = dense), as viewers do".to_string());
+    }
+}
+
 /// Row and column directions (LPS) and (row, column) spacing.
 fn plane(obj: &InMemDicomObject) -> ([f64; 3], [f64; 3], [f64; 2]) {
     let groups = [
@@ -473,6 +483,7 @@ fn single_object(name: &str, obj: &Object) -> Result<MedicalVolume> {
     if frames > 1 && frame_positions.len() != frames {
         volume.notes.push(format!("{frames} frames without per-frame positions: frames are taken as equally spaced slices"));
     }
+    mark_monochrome1(&mut volume, obj);
     Ok(volume)
 }
 
@@ -539,5 +550,6 @@ fn series(mut slices: Vec<Slice>) -> Result<MedicalVolume> {
             .notes
             .push("slices without Image Position: ordered by Instance Number".to_string());
     }
+    mark_monochrome1(&mut volume, &slices[0].object);
     Ok(volume)
 }

@@ -59,6 +59,9 @@ pub struct MedicalVolume {
     /// Anything the user should know about how the file was read (4D volume cut to its first
     /// frame, several series in a folder, ...).
     pub notes: Vec<String>,
+    /// DICOM MONOCHROME1: low values are bright. Windows invert it, so the model and the user
+    /// see bright bone and dense tissue as in every other image.
+    pub inverted: bool,
     pub orientation: Reorientation,
 }
 
@@ -116,6 +119,7 @@ impl MedicalVolume {
             modality,
             format: format.to_string(),
             notes: Vec::new(),
+            inverted: false,
             orientation: Reorientation {
                 axes: [0, 1, 2],
                 flips: [false; 3],

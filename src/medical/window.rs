@@ -210,12 +210,11 @@ pub fn windowed(volume: &MedicalVolume, window: &Window) -> Result<GreyVolume> {
         }
         _ => window.level_width(volume)?,
     };
-    GreyVolume::new(
-        volume.depth,
-        volume.height,
-        volume.width,
-        apply(values, level, width),
-    )
+    let mut grey = apply(values, level, width);
+    if volume.inverted {
+        grey.iter_mut().for_each(|v| *v = 255 - *v);
+    }
+    GreyVolume::new(volume.depth, volume.height, volume.width, grey)
 }
 
 /// Slice `z` of a colour volume through the window, channel by channel (the model sees colour
@@ -257,6 +256,21 @@ mod tests {
             apply(&[-1000.0, -160.0, 40.0, 240.0, 3000.0], 40.0, 400.0),
             [0, 0, 128, 255, 255]
         );
+    }
+
+    #[test]
+    fn monochrome1_is_inverted_after_windowing() {
+        let mut v = MedicalVolume::new(
+            [2, 1, 1],
+            1,
+            vec![0.0, 255.0],
+            super::super::diagonal_affine([1.0; 3]),
+            None,
+            "t",
+        )
+        .unwrap();
+        v.inverted = true;
+        assert_eq!(windowed(&v, &Window::IDENTITY).unwrap().data, [255, 0]);
     }
 
     #[test]
