@@ -5,8 +5,9 @@
 //! Each next slice's box is the previous slice's mask brought to the 256 frame (resized like the
 //! image with INTER_AREA, padded), its bounding box widened by 3 px per side and clipped to
 //! [0, 256]; when that mask is empty, the original 2D box. No early stop. Later boxes overwrite
-//! earlier ones. Slice embeddings go through the segmenter's cache, so a slice is encoded once
-//! for all boxes while the cache holds the volume's slices.
+//! earlier ones. All boxes advance together (see [`Segmenter::segment_3d`]), so a slice is
+//! encoded at most twice however many boxes cross it, and once while the embedding cache holds
+//! the volume's slices.
 
 use crate::decode::RgbImage;
 use crate::error::{Error, Result};
@@ -119,6 +120,12 @@ pub fn box_from_previous_mask(
 
 impl Segmenter {
     /// Label volume (`depth * height * width`): box i paints label i, later boxes overwrite.
+    ///
+    /// All boxes advance together, slice by slice: first every box's upward run (z_mid..=z_max)
+    /// in increasing z, then every downward run (z_mid-1 down to z_min) in decreasing z. Each box
+    /// still sees exactly the prompts the reference's box-by-box loop gives it (its own previous
+    /// slice's mask), but a slice is encoded once per sweep however many boxes cross it: at most
+    /// twice in all, and once when the volume's slices fit in the embedding cache.
     pub fn segment_3d(
         &mut self,
         model: &SamModel,
@@ -142,46 +149,100 @@ impl Segmenter {
         let total: usize = boxes.iter().map(|b| (b[5] - b[2] + 1) as usize).sum();
         let mut done = 0;
         let mut labels = vec![0u16; volume.data.len()];
-        for (i, b) in boxes.iter().enumerate() {
-            let label = i + 1;
-            // The reference keeps masks in a uint8 volume holding the label.
-            let value = label.min(255) as u8;
-            let box_2d = box_to_model_frame([b[0], b[1], b[3], b[4]], h, w);
-            let (z_min, z_max) = (b[2] as usize, b[5] as usize);
-            let z_mid = (z_min + z_max) / 2;
-            let mut masks: Vec<Option<Vec<bool>>> = vec![None; volume.depth];
-            let order = (z_mid..=z_max).chain((z_min..z_mid).rev());
-            for z in order {
-                let neighbour = if z == z_mid {
+        if boxes.is_empty() {
+            return Ok(labels);
+        }
+        let mut runs: Vec<Run> = boxes
+            .iter()
+            .map(|b| {
+                let (z_min, z_max) = (b[2] as usize, b[5] as usize);
+                Run {
+                    box_2d: box_to_model_frame([b[0], b[1], b[3], b[4]], h, w),
+                    z_min,
+                    z_mid: (z_min + z_max) / 2,
+                    z_max,
+                    previous: None,
+                    middle: None,
+                }
+            })
+            .collect();
+        let up_start = runs.iter().map(|r| r.z_mid).min().unwrap_or(0);
+        let up_end = runs.iter().map(|r| r.z_max).max().unwrap_or(0);
+        let down_start = runs.iter().map(|r| r.z_mid).max().unwrap_or(0);
+        let down_end = runs.iter().map(|r| r.z_min).min().unwrap_or(0);
+        let upward = (up_start..=up_end).map(|z| (z, true));
+        let downward = (down_end..down_start).rev().map(|z| (z, false));
+        for (z, up) in upward.chain(downward) {
+            let active: Vec<usize> = (0..runs.len())
+                .filter(|&i| {
+                    let r = &runs[i];
+                    if up {
+                        r.z_mid <= z && z <= r.z_max
+                    } else {
+                        r.z_min <= z && z < r.z_mid
+                    }
+                })
+                .collect();
+            if active.is_empty() {
+                continue;
+            }
+            let slice = RgbImage::from_grey(w, h, volume.slice(z))?;
+            let (encoded, _) = self.encode(model, &slice)?;
+            for i in active {
+                let label = i + 1;
+                // The reference keeps masks in a uint8 volume holding the label.
+                let value = label.min(255) as u8;
+                let run = &mut runs[i];
+                let neighbour = if z == run.z_mid {
                     None
-                } else if z > z_mid {
-                    masks[z - 1].as_ref()
+                } else if up {
+                    run.previous.as_ref()
+                } else if z + 1 == run.z_mid {
+                    run.middle.as_ref()
                 } else {
-                    masks[z + 1].as_ref()
+                    run.previous.as_ref()
                 };
                 let prompt = neighbour
                     .and_then(|m| box_from_previous_mask(m, value, h, w))
-                    .unwrap_or(box_2d);
-                let slice = RgbImage::from_grey(w, h, volume.slice(z))?;
-                let (encoded, _) = self.encode(model, &slice)?;
-                masks[z] = Some(decode_in_frame(model, &encoded, prompt)?.0);
+                    .unwrap_or(run.box_2d);
+                let mask = decode_in_frame(model, &encoded, prompt)?.0;
+                // Later boxes overwrite earlier ones: the highest label wins, whatever the order
+                // in which the sweeps reach a voxel.
+                for (l, &m) in labels[z * plane..(z + 1) * plane].iter_mut().zip(&mask) {
+                    if m && *l < label as u16 {
+                        *l = label as u16;
+                    }
+                }
+                if z == run.z_mid {
+                    run.middle = Some(mask.clone());
+                }
+                run.previous = Some(mask);
                 done += 1;
                 if !progress(done, total) {
                     return Err(Error::invalid("cancelled"));
                 }
             }
-            for (z, mask) in masks.iter().enumerate() {
-                if let Some(mask) = mask {
-                    for (l, &m) in labels[z * plane..(z + 1) * plane].iter_mut().zip(mask) {
-                        if m {
-                            *l = label as u16;
-                        }
-                    }
+            if up && runs.iter().all(|r| z >= r.z_max) {
+                // Every upward run has ended; the downward sweep starts from each middle mask.
+                for r in &mut runs {
+                    r.previous = None;
                 }
             }
         }
         Ok(labels)
     }
+}
+
+/// One box's propagation state.
+struct Run {
+    box_2d: [f32; 4],
+    z_min: usize,
+    z_mid: usize,
+    z_max: usize,
+    /// The mask of the slice this box segmented last in the current sweep.
+    previous: Option<Vec<bool>>,
+    /// Its mask on z_mid, where its downward run starts from.
+    middle: Option<Vec<bool>>,
 }
 
 #[cfg(test)]

@@ -241,6 +241,19 @@ fn three_d_propagation_equals_the_reference_algorithm() {
         "each slice must be encoded once"
     );
 
+    // With a cache of two embeddings, far fewer than the slices, the boxes advancing together
+    // still encode each slice at most twice (once per sweep) and give the same labels.
+    let mut small = Segmenter::new(2 * 4 * 256 * 64 * 64);
+    let again = small
+        .segment_3d(model(), &case.volume, &case.boxes, &mut |_, _| true)
+        .unwrap();
+    assert_eq!(again, labels);
+    assert!(
+        small.cache.misses <= 2 * slices,
+        "{} encodes for {slices} slices",
+        small.cache.misses
+    );
+
     // Cancelling stops with an error and nothing else.
     let mut cancel = |done: usize, _| done < 3;
     let cancelled =

@@ -137,7 +137,9 @@ function renderList() {
     const label = document.createElement('span');
     const area = object.mask ? object.mask.reduce((s, v) => s + v, 0) : 0;
     const range = state.volume ? ` slices ${object.z0}–${object.z1},` : '';
-    label.textContent = `label ${i + 1}:${range} ${object.mask ? `${area} px` : 'segmenting…'}`;
+    let size = object.mask ? `${area} px` : 'segmenting…';
+    if (state.volume?.labels) size = `${state.volume.labels.reduce((n, v) => n + (v === i + 1), 0)} voxels in 3D`;
+    label.textContent = `label ${i + 1}:${range} ${size}`;
     item.dataset.z0 = object.z0 ?? '';
     item.dataset.z1 = object.z1 ?? '';
     const remove = document.createElement('button');
@@ -497,10 +499,13 @@ document.addEventListener('keydown', (event) => {
     removeObject(state.selected);
   }
 });
-window.addEventListener('resize', () => {
+// The stage changes size with the window, and with the header and volume bar as their text
+// wraps; the canvas (absolutely positioned, so it never sizes the stage) follows.
+new ResizeObserver(() => {
   resizeCanvas();
-  fit();
-});
+  if (state.image) fit();
+  else draw();
+}).observe(stage);
 
 // ---- messages from the worker ----
 worker.onmessage = async ({ data }) => {

@@ -120,6 +120,8 @@ test('a DICOM CT series: window, 3D propagation with progress, NIfTI export equa
   await sawProgress;
   await page.waitForFunction(() => !document.querySelector('#export-nifti').disabled, null, { timeout: TIMEOUT });
 
+  await showSlice(page, z0 + 1);
+  if (process.env.DAFTSEG_SCREENSHOT_VOLUME) await page.screenshot({ path: process.env.DAFTSEG_SCREENSHOT_VOLUME });
   const [download] = await Promise.all([page.waitForEvent('download'), page.click('#export-nifti')]);
   assert.match(download.suggestedFilename(), /_seg\.nii\.gz$/);
   const nifti = readNifti(readFileSync(await download.path()));
