@@ -63,6 +63,8 @@ struct VolumeInfo {
     notes: Vec<String>,
     window: Window,
     window_label: String,
+    /// Boxes that came with the file (challenge NPZ), `[x0, y0, z0, x1, y1, z1]` each.
+    boxes: Vec<Box3d>,
 }
 
 #[derive(Serialize)]
@@ -292,6 +294,7 @@ impl Engine {
             notes: volume.notes.clone(),
             window,
             window_label: window.describe(&volume),
+            boxes: volume.boxes.clone(),
         };
         self.volume = Some((volume, window, grey));
         self.image = None;

@@ -138,6 +138,7 @@ function renderList() {
     const area = object.mask ? object.mask.reduce((s, v) => s + v, 0) : 0;
     const range = state.volume ? ` slices ${object.z0}–${object.z1},` : '';
     let size = object.mask ? `${area} px` : 'segmenting…';
+    if (state.volume && !object.mask && object.slice === undefined) size = 'no 2D preview';
     if (state.volume?.labels) size = `${state.volume.labels.reduce((n, v) => n + (v === i + 1), 0)} voxels in 3D`;
     label.textContent = `label ${i + 1}:${range} ${size}`;
     item.dataset.z0 = object.z0 ?? '';
@@ -537,6 +538,11 @@ worker.onmessage = async ({ data }) => {
       state.undo = [];
       state.redo = [];
       state.selected = null;
+      // A challenge case brings its boxes: one object each, with its slice range.
+      for (const [x0, y0, z0, x1, y1, z1] of info.boxes) {
+        const id = state.nextId++;
+        state.objects.push({ id, color: COLORS[(id - 1) % COLORS.length], box: [x0, y0, x1, y1], mask: null, z0, z1 });
+      }
       $('volume-bar').hidden = false;
       $('volume-help').hidden = false;
       $('slice').max = info.depth - 1;
@@ -613,6 +619,11 @@ worker.onmessage = async ({ data }) => {
       break;
     case 'encoded':
       state.encoded = true;
+      // A case's own boxes get their 2D preview once, on the slice shown first.
+      if (state.volume && !state.volume.previewed) {
+        state.volume.previewed = true;
+        for (const object of state.objects) if (object.z0 <= state.volume.z && state.volume.z <= object.z1) segment(object);
+      }
       $('progress').hidden = true;
       $('timings').textContent = `encode ${Math.round(data.ms)} ms${data.cacheHit ? ' (cached)' : ''}`;
       break;

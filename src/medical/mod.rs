@@ -62,6 +62,8 @@ pub struct MedicalVolume {
     /// DICOM MONOCHROME1: low values are bright. Windows invert it, so the model and the user
     /// see bright bone and dense tissue as in every other image.
     pub inverted: bool,
+    /// Boxes that came with the file (a challenge NPZ case), `[x0, y0, z0, x1, y1, z1]`.
+    pub boxes: Vec<crate::volume::Box3d>,
     pub orientation: Reorientation,
 }
 
@@ -120,6 +122,7 @@ impl MedicalVolume {
             format: format.to_string(),
             notes: Vec::new(),
             inverted: false,
+            boxes: Vec::new(),
             orientation: Reorientation {
                 axes: [0, 1, 2],
                 flips: [false; 3],
@@ -347,14 +350,20 @@ fn npz_volume(bytes: &[u8]) -> Result<MedicalVolume> {
         Case::TwoD(case) => {
             let image = case.image;
             let data = image.data.iter().map(|&v| v as f32).collect();
-            MedicalVolume::new(
+            let mut volume = MedicalVolume::new(
                 [image.width, image.height, 1],
                 3,
                 data,
                 diagonal_affine([1.0; 3]),
                 None,
                 "NPZ",
-            )
+            )?;
+            volume.boxes = case
+                .boxes
+                .iter()
+                .map(|b| [b[0], b[1], 0, b[2], b[3], 0])
+                .collect();
+            Ok(volume)
         }
         Case::ThreeD(case) => {
             let v = case.volume;
@@ -362,14 +371,16 @@ fn npz_volume(bytes: &[u8]) -> Result<MedicalVolume> {
                 Some([x, y, z]) => [*x, *y, *z],
                 _ => [1.0; 3],
             };
-            MedicalVolume::new(
+            let mut volume = MedicalVolume::new(
                 [v.width, v.height, v.depth],
                 1,
                 v.data.iter().map(|&x| x as f32).collect(),
                 diagonal_affine(spacing),
                 None,
                 "NPZ",
-            )
+            )?;
+            volume.boxes = case.boxes;
+            Ok(volume)
         }
     }
 }

@@ -167,3 +167,28 @@ test('a NIfTI MR volume opens with the percentile window; a corrupt DICOM gives 
   assert.deepEqual(problems, []);
   await page.close();
 });
+
+test('a challenge 3D NPZ opens with its boxes, and Segment 3D in the page gives PyTorch\'s segs', { timeout: TIMEOUT * 3 }, async () => {
+  const { page, problems } = await openApp();
+  const golden = readNpz(readFileSync(fixture('golden/3d_mr_brain.npz')));
+  const [depth, height, width] = golden.imgs.shape;
+  await page.setInputFiles('#open-file', fileURLToPath(fixture('golden/3d_mr_brain.npz')));
+  await waitStatus(page, 'ready');
+  const boxes = golden.boxes.data;
+  assert.equal(await page.locator('#object-list li').count(), boxes.length / 6);
+  const first = page.locator('#object-list li').first();
+  assert.deepEqual([await first.getAttribute('data-z0'), await first.getAttribute('data-z1')], [String(boxes[2]), String(boxes[5])]);
+  assert.match(await page.locator('#window-label').textContent(), /W255\/L127\.5/, 'NPZ data are shown and segmented as stored');
+  await page.waitForFunction(() => !document.querySelector('#segment-3d').disabled, null, { timeout: TIMEOUT });
+  await page.click('#segment-3d');
+  await page.waitForFunction(() => !document.querySelector('#export-npz').disabled, null, { timeout: TIMEOUT });
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click('#export-npz')]);
+  const exported = readNpz(readFileSync(await download.path()));
+  assert.deepEqual(exported.segs.shape, [depth, height, width]);
+  const expected = golden.segs.data;
+  let differing = 0;
+  for (let i = 0; i < expected.length; i++) differing += exported.segs.data[i] !== expected[i];
+  assert.equal(differing, 0, `${differing} voxels differ from PyTorch's segs`);
+  assert.deepEqual(problems, []);
+  await page.close();
+});
