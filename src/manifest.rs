@@ -42,7 +42,10 @@ pub struct ModelFile {
     pub bytes: u64,
 }
 
-pub const SUPPORTED_ARCHITECTURES: &[&str] = &["litemedsam-tinyvit"];
+/// Architectures with LiteMedSAM's contract (image `[1,3,256,256]` -> embedding `[1,256,64,64]`,
+/// the same decoder and pre/post-processing): the teacher, and EfficientViT students with a SAM
+/// neck (models/distill.py).
+pub const SUPPORTED_ARCHITECTURES: &[&str] = &["litemedsam-tinyvit", "efficientvit-b0-sam-neck"];
 
 impl Manifest {
     pub fn parse(json: &str) -> Result<Self> {

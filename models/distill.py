@@ -1,0 +1,200 @@
+"""The EfficientViT student pipeline: an EfficientViT-B0 backbone (timm's architecture, random
+initialisation: no pretrained weights are reachable) with a SAM-style neck giving LiteMedSAM's
+[1, 256, 64, 64] embedding, distilled from cached teacher embeddings, exported to ONNX and run by
+daftseg's tract engine with LiteMedSAM's decoder unchanged.
+
+    models/.venv/bin/python models/distill.py cache                   # teacher embeddings
+    models/.venv/bin/python models/distill.py train --minutes 10       # resumable, logged
+    models/.venv/bin/python models/distill.py export                   # models/.cache/distill/student.onnx
+    daftseg --manifest models/.cache/distill/manifest.json bench --model efficientvit-student  # tract
+    models/.venv/bin/python models/distill.py evaluate                 # gate numbers on held-out images
+
+Training images are the training patients' slices only (every axial slice of pyradiomics lung1
+and brain1 with flips, stardist's top half in crops); the gate is measured on the held-out 2D
+cases as in models/fast_encoders.py. Loss: embedding MSE. Every run appends to
+models/runs/distill.jsonl. The student is not shipped: it would have to pass the gate of
+docs/MODELS.md first.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent / "data"))
+import build_eval_set as evalset  # noqa: E402
+import fast_encoders  # noqa: E402
+import finetune  # noqa: E402
+import litemedsam as ref  # noqa: E402
+
+CACHE = Path(__file__).resolve().parent / ".cache" / "distill"
+RUNS = Path(__file__).resolve().parent / "runs" / "distill.jsonl"
+
+
+class Student(nn.Module):
+    """EfficientViT-B0 features at strides 4-32, each projected to 64 channels and resized to the
+    64x64 grid, summed, then SAM's neck shape (3x3 convs to 256 channels)."""
+
+    def __init__(self):
+        super().__init__()
+        import timm
+
+        self.backbone = timm.create_model("efficientvit_b0", pretrained=False, features_only=True)
+        self.lateral = nn.ModuleList(nn.Conv2d(c, 64, 1) for c in self.backbone.feature_info.channels())
+        self.neck = nn.Sequential(nn.Conv2d(64, 256, 3, padding=1), nn.GroupNorm(1, 256), nn.GELU(),
+                                  nn.Conv2d(256, 256, 3, padding=1))
+
+    def forward(self, image):
+        fused = 0
+        for lateral, feature in zip(self.lateral, self.backbone(image)):
+            fused = fused + F.interpolate(lateral(feature), size=(64, 64), mode="bilinear", align_corners=False)
+        return self.neck(fused)
+
+
+def training_images():
+    for name, modality in (("lung1", "CT"), ("brain1", "MR")):
+        windowed, _, _ = evalset.load_volume(name, modality)
+        for z in range(windowed.shape[2]):
+            grey = np.ascontiguousarray(windowed[:, :, z].T)
+            yield grey
+            yield np.ascontiguousarray(grey[:, ::-1])
+    for grey, _ in finetune.training_images("Microscopy"):
+        h, w = grey.shape
+        for y in range(0, h - 127, 64):
+            for x in range(0, w - 127, 64):
+                yield np.ascontiguousarray(grey[y:y + 128, x:x + 128])
+
+
+def cache(args) -> None:
+    import onnxruntime as ort
+
+    manifest = json.loads((finetune.MODELS_DIR / "manifest.json").read_text())
+    general = next(m for m in manifest["models"] if m["id"] == "litemedsam")
+    session = ort.InferenceSession(str(finetune.MODELS_DIR / general["encoder"]["file"]), providers=["CPUExecutionProvider"])
+    inputs, targets = [], []
+    for grey in training_images():
+        _, tensor = ref.preprocess(ref.to_rgb_uint8(grey))
+        (embedding,) = session.run(None, {"image": tensor.numpy()})
+        inputs.append(tensor.numpy()[0].astype(np.float16))
+        targets.append(embedding[0].astype(np.float16))
+    CACHE.mkdir(parents=True, exist_ok=True)
+    np.savez(CACHE / "teacher.npz", inputs=np.stack(inputs), targets=np.stack(targets))
+    print(f"{len(inputs)} teacher embeddings -> {CACHE / 'teacher.npz'}")
+
+
+def train(args) -> None:
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    data = np.load(CACHE / "teacher.npz")
+    inputs, targets = data["inputs"], data["targets"]
+    student = Student()
+    optimizer = torch.optim.AdamW(student.parameters(), lr=args.lr, weight_decay=0.01)
+    ckpt = CACHE / "student.pt"
+    step, losses = 0, []
+    if ckpt.exists() and not args.restart:
+        state = torch.load(ckpt, map_location="cpu", weights_only=False)
+        student.load_state_dict(state["student"])
+        optimizer.load_state_dict(state["optimizer"])
+        step, losses = state["step"], state["losses"]
+    rng = np.random.default_rng(step)
+    student.train()
+    started = time.time()
+    while time.time() - started < args.minutes * 60:
+        pick = rng.choice(len(inputs), size=args.batch)
+        x = torch.from_numpy(inputs[pick].astype(np.float32))
+        y = torch.from_numpy(targets[pick].astype(np.float32))
+        loss = F.mse_loss(student(x), y)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+        step += 1
+        if step % 50 == 0:
+            print(f"step {step} loss {np.mean(losses[-50:]):.4f} ({time.time() - started:.0f} s)", flush=True)
+    torch.save({"student": student.state_dict(), "optimizer": optimizer.state_dict(), "step": step, "losses": losses}, ckpt)
+    RUNS.parent.mkdir(parents=True, exist_ok=True)
+    with RUNS.open("a") as log:
+        log.write(json.dumps({"date": time.strftime("%Y-%m-%d"), "command": " ".join(sys.argv), "images": int(len(inputs)),
+                              "data_sha256": finetune.sha256(CACHE / "teacher.npz"), "steps": step, "batch": args.batch,
+                              "lr": args.lr, "loss_first50": float(np.mean(losses[:50])), "loss_last50": float(np.mean(losses[-50:])),
+                              "seconds_this_run": round(time.time() - started, 1)}) + "\n")
+
+
+def load_student() -> Student:
+    student = Student()
+    student.load_state_dict(torch.load(CACHE / "student.pt", map_location="cpu", weights_only=False)["student"])
+    return student.eval()
+
+
+def export(args) -> None:
+    from export import export_graph, run_onnx
+
+    student = load_student()
+    image = torch.rand(1, 3, 256, 256)
+    graph = export_graph(student, (image,), ["image"], ["embedding"])
+    data = graph.SerializeToString(deterministic=True)
+    path = CACHE / "student.onnx"
+    path.write_bytes(data)
+    with torch.no_grad():
+        expected = student(image).numpy()
+    (got,) = run_onnx(data, {"image": image.numpy()})
+    print(f"{path}: {len(data)} bytes, onnxruntime vs PyTorch max |diff| {float(np.abs(got - expected).max()):.1e}")
+    # A manifest for daftseg (tract): the student with LiteMedSAM's decoder, to run
+    # `daftseg --manifest models/.cache/distill/manifest.json bench --model efficientvit-student`.
+    general = next(m for m in json.loads((finetune.MODELS_DIR / "manifest.json").read_text())["models"] if m["id"] == "litemedsam")
+    entry = {**general, "id": "efficientvit-student", "name": "EfficientViT-B0 student (not shipped)", "role": "candidate",
+             "architecture": "efficientvit-b0-sam-neck",
+             "encoder": {"file": "student.onnx", "sha256": ref.sha256_file(path), "bytes": len(data)},
+             "decoder": {**general["decoder"], "file": f"../../{general['decoder']['file']}"}}
+    general = {**general, "encoder": {**general["encoder"], "file": f"../../{general['encoder']['file']}"},
+               "decoder": entry["decoder"]}
+    (CACHE / "manifest.json").write_text(json.dumps({"version": 1, "models": [general, entry]}, indent=1))
+
+
+def evaluate(args) -> None:
+    torch.set_num_threads(1)
+    net = ref.load_litemedsam(fp16_weights=True)
+    decoder = ref.Decoder(net, fp16_constants=True).eval()
+    teacher, student = net.image_encoder.eval(), load_student()
+    split = json.loads((fast_encoders.DATA / "split.json").read_text())
+    ious, seconds = [], []
+    for case in [c for c in split["heldout"] if c.startswith("2D")]:
+        with np.load(fast_encoders.DATA / "imgs" / f"{case}.npz") as npz:
+            img, boxes = npz["imgs"], npz["boxes"]
+        reference = fast_encoders.masks(decoder, fast_encoders.embed(teacher, img, 256), img, boxes)
+        started = time.perf_counter()
+        embedding = fast_encoders.embed(student, img, 256)
+        seconds.append(time.perf_counter() - started)
+        ious += [fast_encoders.iou(a, b) for a, b in zip(fast_encoders.masks(decoder, embedding, img, boxes), reference)]
+    mean, worst = statistics.mean(ious), min(ious)
+    print(f"student: {len(ious)} held-out boxes, mean IoU {mean:.3f}, worst {worst:.3f}, "
+          f"encoder {statistics.mean(seconds):.3f} s (PyTorch, 1 thread); gate {'passed' if mean >= 0.85 and worst >= 0.6 else 'not passed'}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("cache")
+    t = sub.add_parser("train")
+    t.add_argument("--minutes", type=float, default=10)
+    t.add_argument("--batch", type=int, default=8)
+    t.add_argument("--lr", type=float, default=1e-3)
+    t.add_argument("--threads", type=int, default=2)
+    t.add_argument("--restart", action="store_true")
+    sub.add_parser("export")
+    sub.add_parser("evaluate")
+    args = parser.parse_args()
+    {"cache": cache, "train": train, "export": export, "evaluate": evaluate}[args.command](args)
+
+
+if __name__ == "__main__":
+    main()
