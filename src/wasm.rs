@@ -14,7 +14,7 @@ use crate::error::Error;
 use crate::export::label_png;
 use crate::export::{export_volume_labels, VolumeExport};
 use crate::manifest::Manifest;
-use crate::medical::window::{windowed, windowed_rgb_slice, Window};
+use crate::medical::window::{windowed, Window, Windowed};
 use crate::medical::{dicom, read_volume, sniff, MedicalVolume, VolumeFormat};
 use crate::model::SamModel;
 use crate::postprocess::LabelMap;
@@ -85,8 +85,8 @@ pub struct Engine {
     image: Option<RgbImage>,
     encoded: Option<(String, EncodedImage)>,
     bench_embedding: Option<crate::model::Embedding>,
-    /// The open volume, its window and the uint8 volume the model sees through that window.
-    volume: Option<(MedicalVolume, Window, GreyVolume)>,
+    /// The open volume and the window it is seen through (with the uint8 volume the model sees).
+    volume: Option<(MedicalVolume, Windowed)>,
 }
 
 #[wasm_bindgen]
@@ -281,8 +281,7 @@ impl Engine {
             }
             dicom::read_series(&inputs)?.reoriented()
         };
-        let window = Window::default_for(&volume);
-        let grey = windowed(&volume, &window)?;
+        let view = windowed(&volume, &Window::default_for(&volume))?;
         let info = VolumeInfo {
             width: volume.width,
             height: volume.height,
@@ -292,11 +291,11 @@ impl Engine {
             modality: volume.modality.clone(),
             format: volume.format.clone(),
             notes: volume.notes.clone(),
-            window,
-            window_label: window.describe(&volume),
+            window: view.window,
+            window_label: view.label(),
             boxes: volume.boxes.clone(),
         };
-        self.volume = Some((volume, window, grey));
+        self.volume = Some((volume, view));
         self.image = None;
         self.encoded = None;
         to_js(&info)
@@ -307,43 +306,28 @@ impl Engine {
     pub fn set_window(&mut self, window: JsValue) -> Result<JsValue, JsError> {
         let window: Window = serde_wasm_bindgen::from_value(window)
             .map_err(|e| Error::invalid(format!("window: {e}")))?;
-        let (volume, current, grey) = self
+        let (volume, view) = self
             .volume
             .as_mut()
             .ok_or_else(|| Error::invalid("no volume is open"))?;
-        let (level, width) = window.level_width(volume)?;
-        *grey = windowed(volume, &window)?;
-        *current = window;
+        *view = windowed(volume, &window)?;
         self.encoded = None;
         to_js(&WindowInfo {
             window,
-            label: window.describe(volume),
-            level,
-            width,
+            label: view.label(),
+            level: view.level,
+            width: view.width,
         })
     }
 
     /// Show slice `z` of the open volume: it becomes the current image (boxes drawn on it are
     /// segmented in 2D). Returns its RGBA pixels.
     pub fn select_slice(&mut self, z: usize) -> Result<Vec<u8>, JsError> {
-        let (volume, window, grey) = self
+        let (volume, view) = self
             .volume
             .as_ref()
             .ok_or_else(|| Error::invalid("no volume is open"))?;
-        if z >= grey.depth {
-            return Err(Error::invalid(format!(
-                "slice {z} is outside the volume's {} slices",
-                grey.depth
-            ))
-            .into());
-        }
-        // Colour stays colour in 2D; grey volumes are shown as the model sees them.
-        let image = if volume.channels == 3 {
-            windowed_rgb_slice(volume, window, z)?
-        } else {
-            RgbImage::from_grey(grey.width, grey.height, grey.slice(z))?
-        };
-        self.image = Some(image);
+        self.image = Some(view.slice_image(volume, z)?);
         self.encoded = None;
         self.image_rgba()
     }
@@ -358,7 +342,7 @@ impl Engine {
         progress: Option<js_sys::Function>,
     ) -> Result<Vec<u16>, JsError> {
         let boxes = boxes_3d(&boxes)?;
-        let (_, _, grey) = self
+        let (_, view) = self
             .volume
             .as_ref()
             .ok_or_else(|| Error::invalid("no volume is open"))?;
@@ -369,7 +353,7 @@ impl Engine {
         let mut report = js_progress(progress);
         Ok(self
             .segmenter
-            .segment_3d(model, grey, &boxes, &mut report)?)
+            .segment_3d(model, &view.grey, &boxes, &mut report)?)
     }
 
     /// The open volume's labels as a file: `.nii.gz` / `.nii` (the source's geometry), `.npz`
@@ -380,7 +364,7 @@ impl Engine {
         file_name: &str,
         slice: Option<usize>,
     ) -> Result<Vec<u8>, JsError> {
-        let (volume, _, _) = self
+        let (volume, _) = self
             .volume
             .as_ref()
             .ok_or_else(|| Error::invalid("no volume is open"))?;

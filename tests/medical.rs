@@ -260,7 +260,7 @@ fn windows_give_the_pixels_the_python_pipeline_feeds_the_model() {
         } else {
             medical::read_volume(name, &std::fs::read(&path).unwrap()).unwrap()
         };
-        let grey = windowed(&volume, &window).unwrap();
+        let grey = windowed(&volume, &window).unwrap().grey;
         assert_eq!(sha256_hex(&grey.data), expected.as_str().unwrap(), "{name}");
     }
 }

@@ -123,7 +123,8 @@ enum Command {
     },
 }
 
-fn parse_box(text: &str) -> std::result::Result<BoxPrompt, String> {
+/// `N` comma-separated integers; `layout` names them in the error.
+fn parse_ints<const N: usize>(text: &str, layout: &str) -> std::result::Result<[i64; N], String> {
     let values: Vec<i64> = text
         .split(',')
         .map(|v| {
@@ -132,29 +133,18 @@ fn parse_box(text: &str) -> std::result::Result<BoxPrompt, String> {
                 .map_err(|_| format!("'{v}' is not an integer"))
         })
         .collect::<std::result::Result<_, _>>()?;
-    <[i64; 4]>::try_from(values).map_err(|v| {
-        format!(
-            "a box has 4 values x_min,y_min,x_max,y_max, got {}",
-            v.len()
-        )
-    })
+    <[i64; N]>::try_from(values).map_err(|v| format!("{layout}, got {}", v.len()))
+}
+
+fn parse_box(text: &str) -> std::result::Result<BoxPrompt, String> {
+    parse_ints(text, "a box has 4 values x_min,y_min,x_max,y_max")
 }
 
 fn parse_box3d(text: &str) -> std::result::Result<Box3d, String> {
-    let values: Vec<i64> = text
-        .split(',')
-        .map(|v| {
-            v.trim()
-                .parse::<i64>()
-                .map_err(|_| format!("'{v}' is not an integer"))
-        })
-        .collect::<std::result::Result<_, _>>()?;
-    <[i64; 6]>::try_from(values).map_err(|v| {
-        format!(
-            "a 3D box has 6 values x_min,y_min,z_min,x_max,y_max,z_max, got {}",
-            v.len()
-        )
-    })
+    parse_ints(
+        text,
+        "a 3D box has 6 values x_min,y_min,z_min,x_max,y_max,z_max",
+    )
 }
 
 /// A volume file, or a folder of DICOM files (no NPZ cases in it).
@@ -163,9 +153,12 @@ fn is_volume_input(input: &Path) -> bool {
         return npz_files(input, "cases").is_err();
     }
     let name = file_name(input);
-    let head = std::fs::read(input)
-        .map(|b| b[..b.len().min(1024)].to_vec())
-        .unwrap_or_default();
+    // The first bytes are enough to tell; the file is read in full once, later.
+    let mut head = Vec::new();
+    if let Ok(file) = std::fs::File::open(input) {
+        use std::io::Read;
+        let _ = file.take(1024).read_to_end(&mut head);
+    }
     matches!(
         sniff(&name, &head),
         Some(VolumeFormat::Dicom | VolumeFormat::Nifti | VolumeFormat::Nrrd)
@@ -207,6 +200,7 @@ fn segment_volume_input(
         Some(text) => Window::parse(text)?,
         None => Window::default_for(&volume),
     };
+    let view = windowed(&volume, &window)?;
     eprintln!(
         "{} volume {}x{}x{} (x, y, z), spacing {:.3}x{:.3}x{:.3} mm, modality {}, window {}",
         volume.format,
@@ -217,7 +211,7 @@ fn segment_volume_input(
         volume.spacing[1],
         volume.spacing[2],
         volume.modality.as_deref().unwrap_or("not given"),
-        window.describe(&volume)
+        view.label()
     );
     for note in &volume.notes {
         eprintln!("note: {note}");
@@ -232,7 +226,6 @@ fn segment_volume_input(
     }
     let out = out.ok_or_else(|| Error::invalid("give --out (.nii.gz, .nii, .npz or .png)"))?;
     let format = VolumeExport::from_file_name(&file_name(out), slice)?;
-    let grey = windowed(&volume, &window)?;
     let chosen = route(
         manifest,
         &RouteRequest {
@@ -251,7 +244,7 @@ fn segment_volume_input(
         }
         true
     };
-    let labels = segmenter.segment_3d(&sam, &grey, boxes, &mut report)?;
+    let labels = segmenter.segment_3d(&sam, &view.grey, boxes, &mut report)?;
     write(out, &export_volume_labels(&volume, &labels, format)?)?;
     let voxels = labels.iter().filter(|&&l| l > 0).count();
     eprintln!("wrote {} ({voxels} labelled voxels)", out.display());

@@ -146,20 +146,9 @@ impl MedicalVolume {
         let source = self.size();
         let size = [source[axes[0]], source[axes[1]], source[axes[2]]];
         let c = self.channels;
-        let mut data = vec![0f32; self.data.len()];
-        let mut index = [0usize; 3];
-        let mut out = 0;
-        for z in 0..size[2] {
-            for y in 0..size[1] {
-                for x in 0..size[0] {
-                    for (a, &v) in [x, y, z].iter().enumerate() {
-                        index[axes[a]] = if flips[a] { size[a] - 1 - v } else { v };
-                    }
-                    let at = ((index[2] * source[1] + index[1]) * source[0] + index[0]) * c;
-                    data[out..out + c].copy_from_slice(&self.data[at..at + c]);
-                    out += c;
-                }
-            }
+        let mut data = Vec::with_capacity(self.data.len());
+        for at in source_indices(axes, flips, size, source) {
+            data.extend_from_slice(&self.data[at * c..(at + 1) * c]);
         }
         // New voxel v maps to source voxel s with s[axes[a]] = flip ? n-1-v[a] : v[a].
         let mut voxel_to_source = [[0.0; 4]; 4];
@@ -200,27 +189,14 @@ impl MedicalVolume {
                 self.width * self.height * self.depth
             )));
         }
-        let Reorientation {
-            axes,
-            flips,
-            source_size,
-            ..
-        } = &self.orientation;
-        let size = self.size();
+        let o = &self.orientation;
         let mut out = vec![T::default(); labels.len()];
-        let mut index = [0usize; 3];
-        let mut at = 0;
-        for z in 0..size[2] {
-            for y in 0..size[1] {
-                for x in 0..size[0] {
-                    for (a, &v) in [x, y, z].iter().enumerate() {
-                        index[axes[a]] = if flips[a] { size[a] - 1 - v } else { v };
-                    }
-                    out[(index[2] * source_size[1] + index[1]) * source_size[0] + index[0]] =
-                        labels[at];
-                    at += 1;
-                }
-            }
+        for (&label, at) in
+            labels
+                .iter()
+                .zip(source_indices(o.axes, o.flips, self.size(), o.source_size))
+        {
+            out[at] = label;
         }
         Ok(out)
     }
@@ -230,6 +206,28 @@ impl MedicalVolume {
         let plane = self.height * self.width * self.channels;
         &self.data[z * plane..(z + 1) * plane]
     }
+}
+
+/// For each voxel of the displayed grid (`size`, x fastest), its index in the source's grid:
+/// display axis `a` is source axis `axes[a]`, reversed when `flips[a]`. Both directions of the
+/// reorientation (reading and exporting) walk this one mapping.
+fn source_indices(
+    axes: [usize; 3],
+    flips: [bool; 3],
+    size: [usize; 3],
+    source: [usize; 3],
+) -> impl Iterator<Item = usize> {
+    (0..size[2]).flat_map(move |z| {
+        (0..size[1]).flat_map(move |y| {
+            (0..size[0]).map(move |x| {
+                let mut index = [0usize; 3];
+                for (a, v) in [x, y, z].into_iter().enumerate() {
+                    index[axes[a]] = if flips[a] { size[a] - 1 - v } else { v };
+                }
+                (index[2] * source[1] + index[1]) * source[0] + index[0]
+            })
+        })
+    })
 }
 
 /// The voxel size along each voxel axis: the affine's column norms.

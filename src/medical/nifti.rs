@@ -14,51 +14,31 @@ struct Reader<'a> {
     big_endian: bool,
 }
 
+/// One header field of type `$t` at a byte offset, in the file's byte order.
+macro_rules! field {
+    ($name:ident, $t:ty) => {
+        fn $name(&self, at: usize) -> $t {
+            let raw = self.bytes[at..at + std::mem::size_of::<$t>()]
+                .try_into()
+                .expect("header length checked");
+            if self.big_endian {
+                <$t>::from_be_bytes(raw)
+            } else {
+                <$t>::from_le_bytes(raw)
+            }
+        }
+    };
+}
+
 impl Reader<'_> {
-    fn raw<const N: usize>(&self, at: usize) -> [u8; N] {
-        self.bytes[at..at + N]
-            .try_into()
-            .expect("header length checked")
-    }
-    fn i16(&self, at: usize) -> i16 {
-        let r = self.raw::<2>(at);
-        if self.big_endian {
-            i16::from_be_bytes(r)
-        } else {
-            i16::from_le_bytes(r)
-        }
-    }
-    fn i32(&self, at: usize) -> i32 {
-        let r = self.raw::<4>(at);
-        if self.big_endian {
-            i32::from_be_bytes(r)
-        } else {
-            i32::from_le_bytes(r)
-        }
-    }
-    fn i64(&self, at: usize) -> i64 {
-        let r = self.raw::<8>(at);
-        if self.big_endian {
-            i64::from_be_bytes(r)
-        } else {
-            i64::from_le_bytes(r)
-        }
-    }
+    field!(i16, i16);
+    field!(i32, i32);
+    field!(i64, i64);
+    field!(f32_raw, f32);
+    field!(f64, f64);
+
     fn f32(&self, at: usize) -> f64 {
-        let r = self.raw::<4>(at);
-        (if self.big_endian {
-            f32::from_be_bytes(r)
-        } else {
-            f32::from_le_bytes(r)
-        }) as f64
-    }
-    fn f64(&self, at: usize) -> f64 {
-        let r = self.raw::<8>(at);
-        if self.big_endian {
-            f64::from_be_bytes(r)
-        } else {
-            f64::from_le_bytes(r)
-        }
+        self.f32_raw(at) as f64
     }
 }
 

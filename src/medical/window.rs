@@ -102,48 +102,58 @@ impl Window {
         })
     }
 
-    /// (level, width) for this volume.
-    pub fn level_width(&self, volume: &MedicalVolume) -> Result<(f64, f64)> {
+    /// Rejects windows that cannot be applied (non-positive width, bad percentiles).
+    fn check(&self) -> Result<()> {
         match *self {
+            Window::Preset { .. } => Ok(()),
+            Window::Manual { level, width } => {
+                if width > 0.0 && width.is_finite() && level.is_finite() {
+                    Ok(())
+                } else {
+                    Err(Error::invalid(format!(
+                        "window width must be a positive number (got {width}, level {level})"
+                    )))
+                }
+            }
+            Window::Percentile { low, high } => {
+                if (0.0..=100.0).contains(&low) && (0.0..=100.0).contains(&high) && low < high {
+                    Ok(())
+                } else {
+                    Err(Error::invalid(format!(
+                        "percentiles must satisfy 0 <= low < high <= 100 (got {low}, {high})"
+                    )))
+                }
+            }
+        }
+    }
+
+    /// (level, width) over `values`: the percentiles are computed here, once per window.
+    fn resolve(&self, values: &[f32]) -> Result<(f64, f64)> {
+        self.check()?;
+        Ok(match *self {
             Window::Preset { name } => {
                 let (_, width, level) = CT_PRESETS
                     .iter()
                     .find(|(p, _, _)| *p == name)
                     .expect("every preset is listed");
-                Ok((*level, *width))
+                (*level, *width)
             }
-            Window::Manual { level, width } => {
-                if !(width > 0.0 && width.is_finite() && level.is_finite()) {
-                    return Err(Error::invalid(format!(
-                        "window width must be a positive number (got {width}, level {level})"
-                    )));
-                }
-                Ok((level, width))
-            }
+            Window::Manual { level, width } => (level, width),
             Window::Percentile { low, high } => {
-                if !(0.0..=100.0).contains(&low) || !(0.0..=100.0).contains(&high) || low >= high {
-                    return Err(Error::invalid(format!(
-                        "percentiles must satisfy 0 <= low < high <= 100 (got {low}, {high})"
-                    )));
-                }
-                let (lo, hi) = percentiles(&volume.data, low, high);
-                Ok(((lo + hi) / 2.0, (hi - lo).max(1e-6)))
+                let (lo, hi) = percentiles(values, low, high);
+                ((lo + hi) / 2.0, (hi - lo).max(1e-6))
             }
-        }
+        })
     }
 
-    pub fn describe(&self, volume: &MedicalVolume) -> String {
-        let lw = self.level_width(volume).ok();
-        match (self, lw) {
-            (Window::Preset { name }, _) => {
-                let (_, w, l) = CT_PRESETS.iter().find(|(p, _, _)| p == name).unwrap();
-                format!("CT {} W{w}/L{l}", preset_name(*name))
+    /// What the UI and the CLI show, given the resolved level and width.
+    pub fn describe(&self, level: f64, width: f64) -> String {
+        match self {
+            Window::Preset { name } => format!("CT {} W{width}/L{level}", preset_name(*name)),
+            Window::Percentile { low, high } => {
+                format!("percentiles {low}-{high} (W{width:.1}/L{level:.1})")
             }
-            (Window::Percentile { low, high }, Some((l, w))) => {
-                format!("percentiles {low}-{high} (W{w:.1}/L{l:.1})")
-            }
-            (Window::Manual { level, width }, _) => format!("W{width}/L{level}"),
-            _ => "invalid window".to_string(),
+            Window::Manual { .. } => format!("W{width}/L{level}"),
         }
     }
 }
@@ -157,20 +167,25 @@ pub fn preset_name(p: CtPreset) -> &'static str {
     }
 }
 
-/// numpy's default (linear) percentiles of all values.
+/// numpy's default (linear) percentiles of all values. Selection, not a sort: a volume can have
+/// hundreds of millions of voxels.
 pub fn percentiles(values: &[f32], low: f64, high: f64) -> (f64, f64) {
-    let mut sorted: Vec<f32> = values.iter().copied().filter(|v| v.is_finite()).collect();
-    if sorted.is_empty() {
+    let mut finite: Vec<f32> = values.iter().copied().filter(|v| v.is_finite()).collect();
+    if finite.is_empty() {
         return (0.0, 0.0);
     }
-    sorted.sort_unstable_by(f32::total_cmp);
-    let at = |q: f64| {
-        let position = q / 100.0 * (sorted.len() - 1) as f64;
+    let last = finite.len() - 1;
+    let mut at = |q: f64| {
+        let position = q / 100.0 * last as f64;
         let below = position.floor() as usize;
-        let above = (below + 1).min(sorted.len() - 1);
-        let fraction = position - below as f64;
-        let (a, b) = (sorted[below] as f64, sorted[above] as f64);
-        a + (b - a) * fraction
+        let a = *finite.select_nth_unstable_by(below, f32::total_cmp).1 as f64;
+        // The next value up is the smallest of the part above `below`.
+        let b = finite[below + 1..]
+            .iter()
+            .copied()
+            .min_by(f32::total_cmp)
+            .map_or(a, |v| v as f64);
+        a + (b - a) * (position - below as f64)
     };
     (at(low), at(high))
 }
@@ -187,54 +202,67 @@ pub fn apply(values: &[f32], level: f64, width: f64) -> Vec<u8> {
         .collect()
 }
 
-/// The uint8 grey volume the model sees. RGB volumes (colour ultrasound) become grey with
-/// ITU-R BT.601 luma first, because 3D propagation and windowing work on one channel.
-pub fn windowed(volume: &MedicalVolume, window: &Window) -> Result<GreyVolume> {
-    let grey;
+/// A window resolved for one volume: the uint8 grey volume the model sees, and the level and
+/// width it was made with (so slices and labels never recompute the percentiles).
+#[derive(Clone, Debug)]
+pub struct Windowed {
+    pub window: Window,
+    pub level: f64,
+    pub width: f64,
+    pub grey: GreyVolume,
+}
+
+impl Windowed {
+    pub fn label(&self) -> String {
+        self.window.describe(self.level, self.width)
+    }
+
+    /// Slice `z` as the model sees it in 2D: colour volumes stay in colour (each channel through
+    /// the same window), grey ones are the windowed grey slice.
+    pub fn slice_image(&self, volume: &MedicalVolume, z: usize) -> Result<RgbImage> {
+        if z >= self.grey.depth {
+            return Err(Error::invalid(format!(
+                "slice {z} is outside the volume's {} slices",
+                self.grey.depth
+            )));
+        }
+        if volume.channels == 3 {
+            RgbImage::new(
+                volume.width,
+                volume.height,
+                apply(volume.slice(z), self.level, self.width),
+            )
+        } else {
+            RgbImage::from_grey(self.grey.width, self.grey.height, self.grey.slice(z))
+        }
+    }
+}
+
+/// The volume through `window`. RGB volumes (colour ultrasound) are windowed on their ITU-R
+/// BT.601 luma, because 3D propagation works on one channel.
+pub fn windowed(volume: &MedicalVolume, window: &Window) -> Result<Windowed> {
+    let luma;
     let values = if volume.channels == 3 {
-        grey = volume
+        luma = volume
             .data
             .chunks_exact(3)
             .map(|p| 0.299 * p[0] + 0.587 * p[1] + 0.114 * p[2])
             .collect::<Vec<f32>>();
-        &grey
+        &luma
     } else {
         &volume.data
     };
-    let (level, width) = match window {
-        // The percentiles of what is windowed (the luma for RGB).
-        Window::Percentile { low, high } => {
-            window.level_width(volume)?;
-            let (lo, hi) = percentiles(values, *low, *high);
-            ((lo + hi) / 2.0, (hi - lo).max(1e-6))
-        }
-        _ => window.level_width(volume)?,
-    };
+    let (level, width) = window.resolve(values)?;
     let mut grey = apply(values, level, width);
     if volume.inverted {
         grey.iter_mut().for_each(|v| *v = 255 - *v);
     }
-    GreyVolume::new(volume.depth, volume.height, volume.width, grey)
-}
-
-/// Slice `z` of a colour volume through the window, channel by channel (the model sees colour
-/// in 2D; 3D propagation uses the luma of [`windowed`]).
-pub fn windowed_rgb_slice(volume: &MedicalVolume, window: &Window, z: usize) -> Result<RgbImage> {
-    if volume.channels != 3 || z >= volume.depth {
-        return Err(Error::invalid("not a colour volume slice"));
-    }
-    let (level, width) = match window {
-        Window::Percentile { low, high } => {
-            let (lo, hi) = percentiles(&volume.data, *low, *high);
-            ((lo + hi) / 2.0, (hi - lo).max(1e-6))
-        }
-        _ => window.level_width(volume)?,
-    };
-    RgbImage::new(
-        volume.width,
-        volume.height,
-        apply(volume.slice(z), level, width),
-    )
+    Ok(Windowed {
+        window: *window,
+        level,
+        width,
+        grey: GreyVolume::new(volume.depth, volume.height, volume.width, grey)?,
+    })
 }
 
 #[cfg(test)]
@@ -247,6 +275,11 @@ mod tests {
         // np.percentile(range(11), [0.5, 99.5]) == [0.05, 9.95]
         let (lo, hi) = percentiles(&v, 0.5, 99.5);
         assert!((lo - 0.05).abs() < 1e-9 && (hi - 9.95).abs() < 1e-9);
+        // Order and repeats do not matter: np.percentile([3, 9, 1, 3, 7, 3], [25, 90]) == [3, 8].
+        assert_eq!(
+            percentiles(&[3.0, 9.0, 1.0, 3.0, 7.0, 3.0], 25.0, 90.0),
+            (3.0, 8.0)
+        );
     }
 
     #[test]
@@ -270,7 +303,7 @@ mod tests {
         )
         .unwrap();
         v.inverted = true;
-        assert_eq!(windowed(&v, &Window::IDENTITY).unwrap().data, [255, 0]);
+        assert_eq!(windowed(&v, &Window::IDENTITY).unwrap().grey.data, [255, 0]);
     }
 
     #[test]

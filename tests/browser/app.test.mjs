@@ -4,12 +4,10 @@
 // on; a second visit takes the models from the cache.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
 import { startServer } from '../../scripts/serve.mjs';
-import { fixture, cases, pngLabels, iou } from './helpers.mjs';
+import { fixture, cases, pngLabels, iou, launchChromium, dragBox } from './helpers.mjs';
 
 const TIMEOUT = 240_000; // a cold wasm encoder run on a loaded 2-core machine
 let server;
@@ -21,11 +19,7 @@ const requests = [];
 before(async () => {
   server = await startServer({ port: 0 });
   origin = `http://127.0.0.1:${server.address().port}`;
-  const executablePath = execSync('command -v chromium', { shell: '/bin/bash' }).toString().trim();
-  browser = await chromium.launch({
-    executablePath,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  browser = await launchChromium();
   context = await browser.newContext({ viewport: { width: 1280, height: 800 }, acceptDownloads: true });
   context.on('request', (request) => requests.push(request.url()));
 });
@@ -60,24 +54,10 @@ async function openFile(page, file) {
 }
 
 /** Drag a box given in image pixels, through the one scale and offset the fitted view uses. */
+/** Draw a box with the mouse and wait for its mask. */
 async function drawBox(page, box, width, height) {
-  const view = await page.evaluate(() => {
-    const canvas = document.querySelector('#viewer');
-    const rect = canvas.getBoundingClientRect();
-    return { left: rect.left, top: rect.top, cssScale: rect.width / canvas.width, cw: canvas.width, ch: canvas.height };
-  });
-  const scale = Math.min(view.cw / width, view.ch / height);
-  const offX = (view.cw - width * scale) / 2;
-  const offY = (view.ch - height * scale) / 2;
-  const screen = (x, y) => [view.left + (offX + (x + 0.5) * scale) * view.cssScale, view.top + (offY + (y + 0.5) * scale) * view.cssScale];
-  const [x0, y0] = screen(box[0], box[1]);
-  const [x1, y1] = screen(box[2], box[3]);
   const before = await page.locator('#object-list li').count();
-  await page.mouse.move(x0, y0);
-  await page.mouse.down();
-  await page.mouse.move((x0 + x1) / 2, (y0 + y1) / 2, { steps: 4 });
-  await page.mouse.move(x1, y1, { steps: 4 });
-  await page.mouse.up();
+  await dragBox(page, box, width, height);
   await page.waitForFunction((n) => document.querySelectorAll('#object-list li').length === n, before + 1);
   await waitReady(page);
 }

@@ -27,3 +27,35 @@ export function iou(a, b, label) {
   }
   return union === 0 ? 1 : inter / union;
 }
+
+/** Debian's Chromium, as every browser test runs it. */
+export async function launchChromium() {
+  const { execSync } = await import('node:child_process');
+  const { chromium } = await import('playwright-core');
+  const executablePath = execSync('command -v chromium', { shell: '/bin/bash' }).toString().trim();
+  return chromium.launch({
+    executablePath,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+}
+
+/** Drag a box given in image pixels with the mouse, through the one scale and offset of the
+ * fitted view (the image centred in the canvas). */
+export async function dragBox(page, box, width, height) {
+  const view = await page.evaluate(() => {
+    const canvas = document.querySelector('#viewer');
+    const rect = canvas.getBoundingClientRect();
+    return { left: rect.left, top: rect.top, cssScale: rect.width / canvas.width, cw: canvas.width, ch: canvas.height };
+  });
+  const scale = Math.min(view.cw / width, view.ch / height);
+  const offX = (view.cw - width * scale) / 2;
+  const offY = (view.ch - height * scale) / 2;
+  const screen = (x, y) => [view.left + (offX + (x + 0.5) * scale) * view.cssScale, view.top + (offY + (y + 0.5) * scale) * view.cssScale];
+  const [x0, y0] = screen(box[0], box[1]);
+  const [x1, y1] = screen(box[2], box[3]);
+  await page.mouse.move(x0, y0);
+  await page.mouse.down();
+  await page.mouse.move((x0 + x1) / 2, (y0 + y1) / 2, { steps: 4 });
+  await page.mouse.move(x1, y1, { steps: 4 });
+  await page.mouse.up();
+}

@@ -4,14 +4,12 @@
 // NIfTI MR volume opens with the percentile window; a corrupt DICOM gives an error.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execSync } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
 import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
 import { startServer } from '../../scripts/serve.mjs';
 import { readNpz } from '../../scripts/npz.mjs';
-import { fixture } from './helpers.mjs';
+import { fixture, launchChromium, dragBox } from './helpers.mjs';
 
 const TIMEOUT = 300_000;
 let server;
@@ -21,11 +19,7 @@ let browser;
 before(async () => {
   server = await startServer({ port: 0 });
   origin = `http://127.0.0.1:${server.address().port}`;
-  const executablePath = execSync('command -v chromium', { shell: '/bin/bash' }).toString().trim();
-  browser = await chromium.launch({
-    executablePath,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  browser = await launchChromium();
 });
 
 after(async () => {
@@ -59,22 +53,9 @@ async function showSlice(page, z) {
   await waitStatus(page, 'ready');
 }
 
+/** Draw a box with the mouse and wait for its 2D preview mask. */
 async function drawBox(page, box, width, height) {
-  const view = await page.evaluate(() => {
-    const canvas = document.querySelector('#viewer');
-    const rect = canvas.getBoundingClientRect();
-    return { left: rect.left, top: rect.top, cssScale: rect.width / canvas.width, cw: canvas.width, ch: canvas.height };
-  });
-  const scale = Math.min(view.cw / width, view.ch / height);
-  const offX = (view.cw - width * scale) / 2;
-  const offY = (view.ch - height * scale) / 2;
-  const screen = (x, y) => [view.left + (offX + (x + 0.5) * scale) * view.cssScale, view.top + (offY + (y + 0.5) * scale) * view.cssScale];
-  const [x0, y0] = screen(box[0], box[1]);
-  const [x1, y1] = screen(box[2], box[3]);
-  await page.mouse.move(x0, y0);
-  await page.mouse.down();
-  await page.mouse.move(x1, y1, { steps: 6 });
-  await page.mouse.up();
+  await dragBox(page, box, width, height);
   await page.waitForFunction(() => document.querySelector('#object-list li')?.dataset.mask === '1', null, { timeout: TIMEOUT });
 }
 
