@@ -63,8 +63,8 @@ export function readNpz(buffer) {
 }
 
 function npy(shape, data) {
-  const descr = data instanceof Uint8Array ? '|u1' : data instanceof Uint16Array ? '<u2' : null;
-  if (!descr) throw new Error('only uint8 and uint16 arrays are written');
+  const descr = data instanceof Uint8Array ? '|u1' : data instanceof Uint16Array ? '<u2' : data instanceof Float64Array ? '<f8' : null;
+  if (!descr) throw new Error('only uint8, uint16 and float64 arrays are written');
   let header = `{'descr': '${descr}', 'fortran_order': False, 'shape': (${shape.join(', ')}${shape.length === 1 ? ',' : ''}), }`;
   header += ' '.repeat(63 - ((header.length + 10) % 64)) + '\n';
   const prefix = Buffer.alloc(10);

@@ -1,6 +1,8 @@
 // Static server for the app: www/ at /, models/ at /models/, on 127.0.0.1 only.
-// Cross-origin isolation headers (for wasm threads later) and a Content-Security-Policy that
-// allows no request outside this origin: no pixel and no model leaves the machine.
+// Cross-origin isolation headers (COOP/COEP: SharedArrayBuffer, so the threaded wasm module can
+// run) and a Content-Security-Policy that allows no request outside this origin: no pixel and no
+// model leaves the machine. DAFTSEG_ISOLATION=off serves without COOP/COEP, as a host that cannot
+// set them would: the app then runs its single-thread module (the tests check both).
 import { createServer } from 'node:http';
 import { readFile, stat } from 'node:fs/promises';
 import { extname, join, normalize, resolve, sep } from 'node:path';
@@ -23,7 +25,10 @@ const MIME = {
 export const CSP = [
   "default-src 'self'",
   "script-src 'self' 'wasm-unsafe-eval'",
-  "worker-src 'self'",
+  // blob: because wasm-bindgen-rayon starts each pool worker from a blob: URL holding its own
+  // same-origin script. A blob: URL can only be made by script already running in this origin,
+  // and connect-src below still keeps every request inside the origin.
+  "worker-src 'self' blob:",
   "connect-src 'self'",
   "img-src 'self' blob: data:",
   "style-src 'self'",
@@ -47,11 +52,11 @@ function resolvePath(urlPath) {
   return full.startsWith(base + sep) ? full : null; // no way out of the two folders
 }
 
-export function startServer({ port = 8080, host = '127.0.0.1' } = {}) {
+export function startServer({ port = 8080, host = '127.0.0.1', isolated = process.env.DAFTSEG_ISOLATION !== 'off' } = {}) {
+  const isolation = isolated ? { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp' } : {};
   const server = createServer(async (req, res) => {
     const headers = {
-      'Cross-Origin-Opener-Policy': 'same-origin',
-      'Cross-Origin-Embedder-Policy': 'require-corp',
+      ...isolation,
       'Cross-Origin-Resource-Policy': 'same-origin',
       'Content-Security-Policy': CSP,
       'X-Content-Type-Options': 'nosniff',
@@ -77,5 +82,6 @@ export function startServer({ port = 8080, host = '127.0.0.1' } = {}) {
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   const port = Number(process.env.PORT || 8080);
   const server = await startServer({ port });
+  if (process.env.DAFTSEG_ISOLATION === 'off') console.log('not cross-origin isolated (DAFTSEG_ISOLATION=off): the app runs on one thread');
   console.log(`daftseg is running at http://127.0.0.1:${server.address().port}/  (Ctrl+C to stop)`);
 }

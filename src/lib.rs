@@ -20,6 +20,7 @@ pub mod postprocess;
 pub mod preprocess;
 pub mod router;
 pub mod segment;
+pub mod threads;
 pub mod volume;
 
 #[cfg(not(target_arch = "wasm32"))]

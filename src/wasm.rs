@@ -28,6 +28,24 @@ pub fn start() {
     console_error_panic_hook::set_once();
 }
 
+// The threaded module (cargo feature `threads`) exports wasm-bindgen-rayon's
+// `initThreadPool(n)`, which starts n web workers on this module's shared memory.
+#[cfg(feature = "threads")]
+pub use wasm_bindgen_rayon::init_thread_pool;
+
+/// Run models on the pool `initThreadPool` started (call it once that promise resolved). An
+/// error in the single-thread module, which has no pool.
+#[wasm_bindgen(js_name = useThreadPool)]
+pub fn use_thread_pool() -> Result<(), JsError> {
+    #[cfg(feature = "threads")]
+    {
+        crate::threads::use_global_pool();
+        Ok(())
+    }
+    #[cfg(not(feature = "threads"))]
+    Err(Error::invalid("this is the single-thread module: it has no thread pool").into())
+}
+
 fn to_js<T: Serialize>(value: &T) -> Result<JsValue, JsError> {
     serde_wasm_bindgen::to_value(value).map_err(|e| JsError::new(&e.to_string()))
 }

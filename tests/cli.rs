@@ -519,3 +519,156 @@ fn the_shipped_zoo_routes_by_held_out_result_and_segments_with_the_modality_mode
     let area = mask.pixels().filter(|p| p.0[0] == 1).count();
     assert!(area > 100 && area < 32 * 24, "nucleus mask of {area} px");
 }
+
+#[test]
+fn thread_counts_give_identical_files_and_bad_counts_clear_errors() {
+    // The CT series in 3D (three slices encoded) and a 2D image: one thread and two threads
+    // write byte-identical label files.
+    let series = medical("ct_lung1_series");
+    for (input, prompt, out) in [
+        (series.clone(), ["--box3d", "206,347,1,229,372,3"], "npz"),
+        (
+            fixture("images/ct_lung.png"),
+            ["--box", "281,294,432,438"],
+            "png",
+        ),
+    ] {
+        let files: Vec<Vec<u8>> = ["1", "2"]
+            .iter()
+            .map(|threads| {
+                let path = tmp(&format!("threads_{threads}.{out}"));
+                let output = daftseg(&[
+                    "--threads",
+                    threads,
+                    "segment",
+                    input.to_str().unwrap(),
+                    prompt[0],
+                    prompt[1],
+                    "--out",
+                    path.to_str().unwrap(),
+                ]);
+                assert!(output.status.success(), "{}", stderr(&output));
+                std::fs::read(&path).unwrap()
+            })
+            .collect();
+        assert!(files[0].len() > 100);
+        assert_eq!(
+            files[0],
+            files[1],
+            "{}: 2 threads differ from 1",
+            input.display()
+        );
+    }
+
+    let bench = daftseg(&["bench", "--threads", "2", "--iterations", "1", "--json"]);
+    assert!(bench.status.success(), "{}", stderr(&bench));
+    let report: serde_json::Value = serde_json::from_slice(&bench.stdout).unwrap();
+    assert_eq!(report["threads"], 2);
+
+    for bad in ["0", "-1", "two", "5000"] {
+        let output = daftseg(&[&format!("--threads={bad}"), "route", "x.png"]);
+        let err = stderr(&output);
+        assert!(
+            !output.status.success() && err.contains("--threads"),
+            "{bad}: {err}"
+        );
+        assert!(!err.contains("panicked"), "{err}");
+    }
+}
+
+#[test]
+fn shards_split_a_folder_and_their_scores_merge_into_the_whole() {
+    // Three small 2D cases; shards 1/2 and 2/2 segment each case exactly once between them.
+    let input = tmp("shard_cases");
+    let out = tmp("shard_out");
+    std::fs::create_dir_all(&input).unwrap();
+    let _ = std::fs::remove_dir_all(&out);
+    for i in 0..3u8 {
+        let imgs = Array3::from_shape_fn((24, 32, 3), |(y, x, _)| {
+            if (6..18).contains(&y) && (8..24).contains(&x) {
+                200 + i
+            } else {
+                20
+            }
+        });
+        let boxes = Array2::from_shape_vec((1, 4), vec![7, 5, 24, 18]).unwrap();
+        write_case(&input.join(format!("2DBox_CT_{i}.npz")), imgs, boxes);
+    }
+    let mut segmented = Vec::new();
+    for shard in ["1/2", "2/2"] {
+        let output = daftseg(&[
+            "segment",
+            input.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--shard",
+            shard,
+        ]);
+        assert!(output.status.success(), "{}", stderr(&output));
+        let table = String::from_utf8_lossy(&output.stdout).into_owned();
+        segmented.extend(
+            table
+                .lines()
+                .skip(1)
+                .map(|l| l.split(',').next().unwrap().to_string()),
+        );
+    }
+    segmented.sort();
+    assert_eq!(segmented, ["2DBox_CT_0", "2DBox_CT_1", "2DBox_CT_2"]);
+    assert_eq!(std::fs::read_dir(&out).unwrap().count(), 3);
+
+    // eval: three shards, merged, equal the whole folder's scores.
+    let (pred, gt) = (fixture("metrics/pred"), fixture("metrics/gt"));
+    let eval = |extra: &[&str]| {
+        let mut args = vec![
+            "eval",
+            "--pred",
+            pred.to_str().unwrap(),
+            "--gt",
+            gt.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        let output = daftseg(&args);
+        assert!(output.status.success(), "{}", stderr(&output));
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    let whole_csv = tmp("whole.csv");
+    let whole = eval(&["--csv", whole_csv.to_str().unwrap()]);
+    let parts: Vec<PathBuf> = (1..=3).map(|k| tmp(&format!("part{k}.csv"))).collect();
+    for (k, part) in parts.iter().enumerate() {
+        eval(&[
+            "--shard",
+            &format!("{}/3", k + 1),
+            "--csv",
+            part.to_str().unwrap(),
+        ]);
+    }
+    let merged_csv = tmp("merged.csv");
+    let mut args = vec!["eval", "--csv", merged_csv.to_str().unwrap(), "--merge"];
+    args.extend(parts.iter().map(|p| p.to_str().unwrap()));
+    let merged = daftseg(&args);
+    assert!(merged.status.success(), "{}", stderr(&merged));
+    assert_eq!(String::from_utf8_lossy(&merged.stdout), whole);
+    assert_eq!(
+        std::fs::read_to_string(&merged_csv).unwrap(),
+        std::fs::read_to_string(&whole_csv).unwrap()
+    );
+
+    // A case in two files, a foreign file, a bad shard: clear errors.
+    let twice = parts[0].to_str().unwrap();
+    assert_clean_failure(
+        &daftseg(&["eval", "--merge", twice, twice]),
+        "in more than one file",
+    );
+    assert_clean_failure(
+        &daftseg(&["eval", "--merge", fixture("cases.json").to_str().unwrap()]),
+        "not a CSV written by",
+    );
+    for bad in ["0/2", "3/2", "1", "a/b"] {
+        let output = daftseg(&["eval", "--pred", "p", "--gt", "g", "--shard", bad]);
+        assert!(
+            !output.status.success() && stderr(&output).contains("K/N"),
+            "{bad}"
+        );
+    }
+}

@@ -109,6 +109,35 @@ fn preprocessing_equals_the_reference_on_real_images() {
 
 #[test]
 fn logits_and_masks_equal_pytorch_on_real_images() {
+    logits_and_masks_equal_pytorch();
+}
+
+#[test]
+fn with_two_threads_logits_and_masks_still_equal_pytorch() {
+    // The same checks with tract's products split over two threads (this test's thread only):
+    // the golden tolerance on logits, identical label maps. One box's logits are compared with
+    // one thread's too.
+    let image = decode_image(&std::fs::read(fixture("images/ct_lung.png")).unwrap()).unwrap();
+    let input = prepare(&image).unwrap().input;
+    let prompt = box_to_model_frame(boxes(&cases()[0])[0], image.height, image.width);
+    let logits = |threads| {
+        daftseg::threads::with_threads(threads, || {
+            let embedding = model().encode(&input).unwrap();
+            model().decode(&embedding, prompt).unwrap().0
+        })
+        .unwrap()
+    };
+    let (one, two) = (logits(1), logits(2));
+    let max_diff = one
+        .iter()
+        .zip(&two)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0f32, f32::max);
+    eprintln!("ct_lung: max |logit diff| 1 vs 2 threads: {max_diff:e}");
+    daftseg::threads::with_threads(2, logits_and_masks_equal_pytorch).unwrap();
+}
+
+fn logits_and_masks_equal_pytorch() {
     let model = model();
     let mut segmenter = Segmenter::default();
     for case in cases() {

@@ -1,18 +1,127 @@
-// Benchmark helper: the tract encoder in a web worker, as the app runs it (npm run bench).
-import init, { Engine } from './pkg/daftseg.js';
-self.onmessage = async ({ data }) => {
-  await init();
+// Benchmark worker (npm run bench; not part of the app): one engine in one worker, as the app
+// runs it. tract-wasm with 1 thread is the single-thread module (pkg/), with N > 1 threads the
+// threaded module (pkg-threads/) on a pool of N; onnxruntime-web with N threads. The page drives
+// several of these workers in turn, so every configuration sees the same browser state.
+//   { type: 'setup', engine: 'tract' | 'ort', threads, image } -> { startupMs }
+//   { type: 'step' } -> { encodeMs, decodeMs }: one encoder run and one decoder run
+//   { type: 'volume', names, buffers, window, boxes } -> { ms }: 3D propagation (tract) of a
+//     volume file (or DICOM series) opened as the app opens it, through a window
+//   { type: 'volume', depth, height, width, voxels, boxes } -> { ms }: the same on raw voxels
+//   { type: 'segment', image, boxes } -> { labels }: an image file's label map, box i = label i
+//     (tract; tests/browser/threads.test.mjs compares thread counts on the golden cases)
+let bench = null;
+
+async function tract(threads) {
+  const t0 = performance.now();
+  const pkg = await import(threads > 1 ? './pkg-threads/daftseg.js' : './pkg/daftseg.js');
+  await pkg.default();
+  if (threads > 1) {
+    await pkg.initThreadPool(threads);
+    pkg.useThreadPool();
+  }
+  return { pkg, startupMs: performance.now() - t0 };
+}
+
+async function modelFiles() {
   const manifestText = await (await fetch('models/manifest.json')).text();
   const model = JSON.parse(manifestText).models[0];
   const get = async (f) => new Uint8Array(await (await fetch(`models/${f}`)).arrayBuffer());
-  const engine = new Engine(manifestText);
-  engine.load_model(model.id, await get(model.encoder.file), await get(model.decoder.file));
-  engine.open_image(new Uint8Array(data.image));
-  const times = [];
-  for (let i = 0; i < data.n; i++) {
-    const t = performance.now();
-    engine.bench_encode(model.id);
-    times.push(Math.round(performance.now() - t));
+  return { manifestText, model, encoder: await get(model.encoder.file), decoder: await get(model.decoder.file) };
+}
+
+/** The encoder input and the decoder's box (the middle half, in the 256 frame), as the app makes them. */
+function prepare(engine, image) {
+  const info = engine.open_image(new Uint8Array(image));
+  const ratio = 256 / Math.max(info.width, info.height);
+  const box = [info.width / 4, info.height / 4, (info.width * 3) / 4, (info.height * 3) / 4].map((v) => Math.trunc(Math.trunc(v) * ratio));
+  return { input: engine.prepared_input(), box: Float32Array.from(box) };
+}
+
+const setups = {
+  async tract({ threads, image }) {
+    const { pkg, startupMs } = await tract(threads);
+    const files = await modelFiles();
+    const engine = new pkg.Engine(files.manifestText);
+    engine.load_model(files.model.id, files.encoder, files.decoder);
+    const { box } = prepare(engine, image);
+    const id = files.model.id;
+    return {
+      startupMs,
+      step() {
+        const t0 = performance.now();
+        engine.bench_encode(id);
+        const t1 = performance.now();
+        engine.bench_decode(id, box);
+        return { encodeMs: t1 - t0, decodeMs: performance.now() - t1 };
+      },
+      segment({ image: file, boxes }) {
+        const info = engine.open_image(new Uint8Array(file));
+        const labels = new Uint16Array(info.width * info.height);
+        boxes.forEach((box, i) => {
+          engine.segment_box(id, ...box).forEach((inside, p) => {
+            if (inside) labels[p] = i + 1;
+          });
+        });
+        return { labels };
+      },
+      volume({ names, buffers, window, depth, height, width, voxels, boxes }) {
+        engine.clear_cache();
+        if (names) {
+          engine.open_volume(names, buffers.map((b) => new Uint8Array(b)));
+          if (window) engine.set_window(window);
+          const t0 = performance.now();
+          engine.segment_open_volume(id, Float64Array.from(boxes));
+          return { ms: performance.now() - t0 };
+        }
+        const t0 = performance.now();
+        engine.segment_volume(id, depth, height, width, new Uint8Array(voxels), Float64Array.from(boxes));
+        return { ms: performance.now() - t0 };
+      },
+    };
+  },
+  async ort({ threads, image }) {
+    const ort = await import('/vendor/onnxruntime-web/ort.wasm.min.mjs');
+    const plain = await import('./pkg/daftseg.js');
+    await plain.default();
+    const files = await modelFiles();
+    const { input, box } = prepare(new plain.Engine(files.manifestText), image);
+    const t0 = performance.now();
+    ort.env.wasm.numThreads = threads;
+    ort.env.wasm.proxy = false;
+    ort.env.wasm.wasmPaths = '/vendor/onnxruntime-web/';
+    const options = { executionProviders: ['wasm'], graphOptimizationLevel: 'all' };
+    const encoder = await ort.InferenceSession.create(files.encoder, options);
+    const decoder = await ort.InferenceSession.create(files.decoder, options);
+    const startupMs = performance.now() - t0;
+    const image256 = new ort.Tensor('float32', input, [1, 3, 256, 256]);
+    const boxTensor = new ort.Tensor('float32', box, [1, 4]);
+    return {
+      startupMs,
+      async step() {
+        const t0 = performance.now();
+        const { embedding } = await encoder.run({ image: image256 });
+        const t1 = performance.now();
+        await decoder.run({ embedding, box: boxTensor });
+        return { encodeMs: t1 - t0, decodeMs: performance.now() - t1 };
+      },
+    };
+  },
+};
+
+const handlers = {
+  async setup(data) {
+    bench = await setups[data.engine](data);
+    return { startupMs: bench.startupMs };
+  },
+  step: () => bench.step(),
+  volume: (data) => bench.volume(data),
+  segment: (data) => bench.segment(data),
+};
+
+self.onmessage = async ({ data }) => {
+  try {
+    self.postMessage({ ok: true, result: await handlers[data.type](data) });
+  } catch (error) {
+    self.postMessage({ ok: false, error: String(error?.message ?? error) });
   }
-  self.postMessage(times);
 };

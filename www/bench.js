@@ -1,8 +1,8 @@
 // Benchmark page (npm run bench): tract-wasm (daftseg's Engine) and onnxruntime-web run the same
-// ONNX files on the same preprocessed image, one thread each, interleaved iteration by iteration,
-// so that both see the same browser state (tiering, memory). Not part of the app.
+// ONNX files on the same preprocessed image, with 1 and N threads, each in its own web worker as
+// the app runs it, interleaved step by step so that all see the same browser state. Also the
+// page-side helpers of the browser evaluation (scripts/eval-browser.mjs). Not part of the app.
 import init, { Engine } from './pkg/daftseg.js';
-import * as ort from '/vendor/onnxruntime-web/ort.wasm.min.mjs';
 
 const out = document.getElementById('bench-output');
 const log = (line) => {
@@ -23,67 +23,67 @@ async function setup() {
   const decoderBytes = await bytes(`models/${model.decoder.file}`);
   const engine = new Engine(manifestText);
   engine.load_model(model.id, encoderBytes, decoderBytes);
-  ort.env.wasm.numThreads = 1;
-  ort.env.wasm.proxy = false;
-  ort.env.wasm.wasmPaths = '/vendor/onnxruntime-web/';
-  const options = { executionProviders: ['wasm'], graphOptimizationLevel: 'all' };
-  const encoder = await ort.InferenceSession.create(encoderBytes, options);
-  const decoder = await ort.InferenceSession.create(decoderBytes, options);
-  return { engine, model, encoder, decoder };
+  return { engine, model };
 }
 
 let ready = null;
 
-/** Returns per-iteration milliseconds for both engines. */
-window.runBench = async (imageBytes, iterations = 5) => {
-  ready ||= setup();
-  const { engine, model, encoder, decoder } = await ready;
-  const info = engine.open_image(new Uint8Array(imageBytes));
-  const input = new ort.Tensor('float32', engine.prepared_input(), [1, 3, 256, 256]);
-  const ratio = 256 / Math.max(info.width, info.height);
-  const box = [info.width / 4, info.height / 4, (info.width * 3) / 4, (info.height * 3) / 4].map((v) => Math.trunc(Math.trunc(v) * ratio));
-  const boxTensor = new ort.Tensor('float32', Float32Array.from(box), [1, 4]);
-  const result = { tract: { encode: [], decode: [] }, ort: { encode: [], decode: [] }, userAgent: navigator.userAgent };
-  const time = async (f) => {
-    const t0 = performance.now();
-    await f();
-    return performance.now() - t0;
-  };
-  for (let i = 0; i < iterations; i++) {
-    result.tract.encode.push(await time(() => engine.bench_encode(model.id)));
-    result.tract.decode.push(await time(() => engine.bench_decode(model.id, Float32Array.from(box))));
-    let embedding;
-    result.ort.encode.push(await time(async () => {
-      embedding = (await encoder.run({ image: input })).embedding;
+/** One benchmark worker (bench-worker.js); `call` answers its messages in order. */
+function benchWorker() {
+  const worker = new Worker('bench-worker.js', { type: 'module' });
+  let last = Promise.resolve();
+  const call = (message) => {
+    last = last.then(() => new Promise((resolve, reject) => {
+      worker.onmessage = ({ data }) => (data.ok ? resolve(data.result) : reject(new Error(data.error)));
+      worker.onerror = (event) => reject(new Error(event.message));
+      worker.postMessage(message);
     }));
-    result.ort.decode.push(await time(() => decoder.run({ embedding, box: boxTensor })));
-    log(`iteration ${i + 1}: tract ${result.tract.encode.at(-1).toFixed(0)} / ${result.tract.decode.at(-1).toFixed(0)} ms, ` +
-      `onnxruntime-web ${result.ort.encode.at(-1).toFixed(0)} / ${result.ort.decode.at(-1).toFixed(0)} ms (encode / decode)`);
+    return last;
+  };
+  return { call, terminate: () => worker.terminate() };
+}
+
+/** tract-wasm and onnxruntime-web, each with 1 and `threads` threads, each in its own worker,
+ * interleaved step by step (one warm-up step each first); then 3D propagation of each volume by
+ * tract-wasm with 1 and `threads` threads, interleaved round by round. Milliseconds. */
+window.runThreadBench = async ({ image, iterations = 5, threads = 2, volumes = [], volumeRounds = 2 }) => {
+  const configs = [];
+  for (const engine of ['tract', 'ort']) {
+    for (const n of [1, threads]) configs.push({ engine, threads: n, encode: [], decode: [] });
   }
-  return result;
+  for (const config of configs) {
+    config.worker = benchWorker();
+    config.startupMs = (await config.worker.call({ type: 'setup', engine: config.engine, threads: config.threads, image })).startupMs;
+    await config.worker.call({ type: 'step' });
+    log(`${config.engine} ${config.threads}: ready (start-up ${config.startupMs.toFixed(0)} ms)`);
+  }
+  for (let i = 0; i < iterations; i++) {
+    for (const config of configs) {
+      const step = await config.worker.call({ type: 'step' });
+      config.encode.push(step.encodeMs);
+      config.decode.push(step.decodeMs);
+    }
+    log(`iteration ${i + 1}: ${configs.map((c) => `${c.engine} ${c.threads}: ${c.encode.at(-1).toFixed(0)}/${c.decode.at(-1).toFixed(0)}`).join(', ')} ms`);
+  }
+  const tract = configs.filter((c) => c.engine === 'tract');
+  const volumeResults = volumes.map((volume) => ({ name: volume.name, ms: Object.fromEntries(tract.map((c) => [c.threads, []])) }));
+  for (let round = 0; round < volumeRounds; round++) {
+    for (const [v, volume] of volumes.entries()) {
+      for (const config of tract) {
+        const { ms } = await config.worker.call({ type: 'volume', ...volume });
+        volumeResults[v].ms[config.threads].push(ms);
+        log(`3D ${volume.name}, tract ${config.threads}: ${ms.toFixed(0)} ms`);
+      }
+    }
+  }
+  for (const config of configs) config.worker.terminate();
+  return {
+    userAgent: navigator.userAgent,
+    hardwareConcurrency: navigator.hardwareConcurrency,
+    configs: configs.map(({ worker, ...rest }) => rest),
+    volumes: volumeResults,
+  };
 };
-
-document.getElementById('bench-file').addEventListener('change', async (event) => {
-  out.textContent = '';
-  try {
-    const iterations = Number(document.getElementById('bench-iterations').value);
-    await window.runBench(await event.target.files[0].arrayBuffer(), iterations);
-  } catch (error) {
-    log(`error: ${error.message}`);
-  }
-});
-
-/** The tract encoder alone, n times, inside a web worker as the app runs it. */
-window.runWorkerBench = (imageBytes, iterations = 5) =>
-  new Promise((resolve, reject) => {
-    const worker = new Worker('bench-worker.js', { type: 'module' });
-    worker.onmessage = ({ data }) => {
-      worker.terminate();
-      resolve(data);
-    };
-    worker.onerror = (event) => reject(new Error(event.message));
-    worker.postMessage({ image: imageBytes, n: iterations });
-  });
 
 /** A typed array's bytes as base64 (page.evaluate carries strings well, big arrays badly). */
 function toBase64(array) {
@@ -124,3 +124,13 @@ window.segmentVolume = async (depth, height, width, voxelsBase64, boxes) => {
   const t1 = performance.now();
   return { labels: toBase64(labels), encodeMs: 0, decodeMs: t1 - t0 };
 };
+
+document.getElementById('bench-file').addEventListener('change', async (event) => {
+  out.textContent = '';
+  try {
+    const iterations = Number(document.getElementById('bench-iterations').value);
+    await window.runThreadBench({ image: await event.target.files[0].arrayBuffer(), iterations });
+  } catch (error) {
+    log(`error: ${error.message}`);
+  }
+});

@@ -511,6 +511,11 @@ new ResizeObserver(() => {
 // ---- messages from the worker ----
 worker.onmessage = async ({ data }) => {
   switch (data.type) {
+    case 'engine':
+      // Which build runs the model: the threaded one whenever the browser allows it.
+      $('engine').textContent = data.threads > 1 ? `threads: ${data.threads}` : 'single-thread';
+      $('engine').title = data.singleThreadReason ? `single-thread: ${data.singleThreadReason}` : `the model runs on ${data.threads} threads`;
+      break;
     case 'manifest':
       for (const model of data.manifest.models) {
         const option = document.createElement('option');
@@ -654,7 +659,19 @@ worker.onmessage = async ({ data }) => {
   refreshStatus();
 };
 
+// The thread pool is sized once, when the worker starts: a change applies on the next load.
+const THREADS_SETTING = 'daftseg.threads';
+const threadsWanted = Number(localStorage.getItem(THREADS_SETTING)) || null;
+$('threads-setting').value = threadsWanted ?? '';
+$('threads-setting').placeholder = 'auto';
+$('threads-setting').onchange = () => {
+  const value = Math.trunc(Number($('threads-setting').value));
+  if (value >= 1) localStorage.setItem(THREADS_SETTING, String(value));
+  else localStorage.removeItem(THREADS_SETTING);
+  $('threads-note').textContent = 'applies when the page is reloaded';
+};
+
 if ('serviceWorker' in navigator) navigator.serviceWorker.register('sw.js').catch(() => {});
 resizeCanvas();
 refreshStatus();
-send({ type: 'init' });
+send({ type: 'init', threads: threadsWanted });

@@ -4,8 +4,23 @@
 const SHELL = 'daftseg-shell-v1';
 const FILES = ['./', 'index.html', 'style.css', 'main.js', 'worker.js', 'pkg/daftseg.js', 'pkg/daftseg_bg.wasm', 'models/manifest.json'];
 
+// The threaded module's files, when it was built (build.sh lists them: a folder name is a hash).
+async function threadedFiles() {
+  try {
+    const response = await fetch('pkg-threads/files.json');
+    return response.ok ? await response.json() : [];
+  } catch {
+    return [];
+  }
+}
+
 self.addEventListener('install', (event) => {
-  event.waitUntil(caches.open(SHELL).then((cache) => cache.addAll(FILES)).then(() => self.skipWaiting()));
+  event.waitUntil(
+    caches
+      .open(SHELL)
+      .then(async (cache) => cache.addAll([...FILES, ...(await threadedFiles())]))
+      .then(() => self.skipWaiting()),
+  );
 });
 self.addEventListener('activate', (event) => event.waitUntil(self.clients.claim()));
 self.addEventListener('fetch', (event) => {

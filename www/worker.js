@@ -1,7 +1,11 @@
 // The worker owns the wasm module: it fetches the manifest and the model files from this
 // origin (with progress, sha256 checked, kept in the Cache API for the next visit), routes,
 // encodes each image once and decodes per box. The page only sends messages.
-import init, { Engine } from './pkg/daftseg.js';
+//
+// Two builds of one source: pkg-threads/ runs tract's matrix products on a pool of web workers
+// (wasm threads: needs a cross-origin isolated page, SharedArrayBuffer and Atomics.wait), pkg/
+// on this worker alone. The threaded one is taken whenever it can run; `engine` tells the page.
+let Engine = null;
 
 const MODEL_CACHE = 'daftseg-models-v1';
 let engine = null;
@@ -78,9 +82,42 @@ async function routeAndEncode() {
   post({ type: 'encoded', ms: performance.now() - started, cacheHit: info.cache_hit });
 }
 
+// Threads for the pool: what the page asks for, else one per core but one left to the page and
+// the browser, and at least 2 (on a 2-core machine the page idles while the model runs).
+function poolSize(requested) {
+  const cores = self.navigator.hardwareConcurrency || 1;
+  const wanted = Number.isInteger(requested) && requested > 0 ? requested : Math.max(2, cores - 1);
+  return Math.min(wanted, Math.max(cores, 1) * 2, 64);
+}
+
+/** Loads the threaded module when it can run here, else the single-thread one; says why. */
+async function loadModule(requestedThreads) {
+  const threads = poolSize(requestedThreads);
+  let reason;
+  if (!self.crossOriginIsolated || typeof SharedArrayBuffer !== 'function') reason = 'the page is not cross-origin isolated';
+  else if (threads < 2) reason = requestedThreads === 1 ? '1 thread was asked for' : 'this machine has 1 core';
+  else {
+    try {
+      const pkg = await import('./pkg-threads/daftseg.js');
+      await pkg.default();
+      await pkg.initThreadPool(threads);
+      pkg.useThreadPool();
+      return { pkg, threads, reason: null };
+    } catch (error) {
+      // Not built (no nightly toolchain), or the browser refused: the plain module still works.
+      reason = `the threaded module failed to start (${error?.message ?? error})`;
+    }
+  }
+  const pkg = await import('./pkg/daftseg.js');
+  await pkg.default();
+  return { pkg, threads: 1, reason };
+}
+
 const handlers = {
-  async init() {
-    await init();
+  async init({ threads }) {
+    const loaded = await loadModule(threads);
+    Engine = loaded.pkg.Engine;
+    post({ type: 'engine', threads: loaded.threads, singleThreadReason: loaded.reason });
     const response = await fetch(new URL('models/manifest.json', self.location.href));
     if (!response.ok) throw new Error(`model manifest: HTTP ${response.status}`);
     engine = new Engine(await response.text());

@@ -36,6 +36,10 @@ struct Cli {
     /// Print load / encode / decode milliseconds.
     #[arg(long, global = true)]
     timings: bool,
+    /// Threads for the model runs (tract's matrix products). Default: every core of this
+    /// machine; 1 runs everything on one thread. Masks are the same whatever the count.
+    #[arg(long, global = true, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    threads: Option<u16>,
     #[command(subcommand)]
     command: Command,
 }
@@ -75,6 +79,10 @@ enum Command {
         /// Use this model instead of the router's choice.
         #[arg(long)]
         model: Option<String>,
+        /// For a folder of cases: segment only shard K of N (`K/N`, 1 <= K <= N). The sorted
+        /// cases are dealt out in turn, so N runs (a job array, hosts) share a folder.
+        #[arg(long, value_parser = parse_shard)]
+        shard: Option<Shard>,
     },
     /// Time the encoder and the decoder on one image: one warm-up, then N timed runs each.
     Bench {
@@ -95,14 +103,21 @@ enum Command {
     /// DSC and NSD per case, as the CVPR24 challenge computes them, grouped by modality.
     Eval {
         /// Folder of `<case>.npz` predictions with `segs`.
-        #[arg(long)]
-        pred: PathBuf,
+        #[arg(long, required_unless_present = "merge")]
+        pred: Option<PathBuf>,
         /// Folder of `<case>.npz` ground truths with `gts` (and `spacing` for 3D).
-        #[arg(long)]
-        gt: PathBuf,
+        #[arg(long, required_unless_present = "merge")]
+        gt: Option<PathBuf>,
         /// Write one row per case: case,modality,dsc,nsd.
         #[arg(long)]
         csv: Option<PathBuf>,
+        /// Score only shard K of N of the ground-truth cases (as `segment --shard`).
+        #[arg(long, value_parser = parse_shard, conflicts_with = "merge")]
+        shard: Option<Shard>,
+        /// Instead of scoring: merge the CSVs that shards wrote (`--csv`) and print the table
+        /// of all their cases (and write them to --csv). A case in two files is an error.
+        #[arg(long, num_args = 1.., conflicts_with_all = ["pred", "gt"])]
+        merge: Vec<PathBuf>,
         /// Pass `spacing` to the surface distances as stored (x,y,z) although the arrays are
         /// (z,y,x), as the challenge's compute_metrics.py does. Default: reorder it to the axes.
         #[arg(long)]
@@ -145,6 +160,37 @@ fn parse_box3d(text: &str) -> std::result::Result<Box3d, String> {
         text,
         "a 3D box has 6 values x_min,y_min,z_min,x_max,y_max,z_max",
     )
+}
+
+/// Shard `index` (1-based) of `count`: the sorted cases `i` with `i % count == index - 1`.
+#[derive(Clone, Copy, Debug)]
+struct Shard {
+    index: usize,
+    count: usize,
+}
+
+impl Shard {
+    fn select(self, names: Vec<String>) -> Vec<String> {
+        names
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| i % self.count == self.index - 1)
+            .map(|(_, name)| name)
+            .collect()
+    }
+}
+
+fn parse_shard(text: &str) -> std::result::Result<Shard, String> {
+    let usage = || format!("'{text}': a shard is K/N with 1 <= K <= N, e.g. 2/8");
+    let (k, n) = text.split_once('/').ok_or_else(usage)?;
+    let (index, count) = (
+        k.trim().parse::<usize>().map_err(|_| usage())?,
+        n.trim().parse::<usize>().map_err(|_| usage())?,
+    );
+    if index == 0 || index > count {
+        return Err(usage());
+    }
+    Ok(Shard { index, count })
 }
 
 /// A volume file, or a folder of DICOM files (no NPZ cases in it).
@@ -291,14 +337,20 @@ fn npz_files(dir: &Path, what: &str) -> Result<Vec<String>> {
     Ok(names)
 }
 
+/// One scored case: name, modality group, DSC, NSD.
+type ScoreRow = (String, String, f64, f64);
+
 fn evaluate(
     pred: &Path,
     gt: &Path,
-    csv: Option<&Path>,
+    shard: Option<Shard>,
     challenge_spacing: bool,
     tolerance: f64,
-) -> Result<()> {
-    let names = npz_files(gt, "ground truth files")?;
+) -> Result<Vec<ScoreRow>> {
+    let mut names = npz_files(gt, "ground truth files")?;
+    if let Some(shard) = shard {
+        names = shard.select(names);
+    }
     let missing: Vec<&str> = names
         .iter()
         .filter(|n| !pred.join(n).exists())
@@ -359,9 +411,60 @@ fn evaluate(
         let modality = Modality::from_file_name(&case)
             .map(|m| m.name())
             .unwrap_or("other");
-        rows.push((case, modality, score.dsc, score.nsd));
+        rows.push((case, modality.to_string(), score.dsc, score.nsd));
     }
-    let mut modalities: Vec<&str> = rows.iter().map(|r| r.1).collect();
+    Ok(rows)
+}
+
+/// The rows of CSVs that `eval --csv` wrote (one per shard), in case order.
+fn merge_score_csvs(files: &[PathBuf]) -> Result<Vec<ScoreRow>> {
+    let mut rows: Vec<ScoreRow> = Vec::new();
+    for file in files {
+        let text = String::from_utf8(read(file)?)
+            .map_err(|_| Error::invalid(format!("{}: not a text file", file.display())))?;
+        let mut lines = text.lines();
+        if lines.next() != Some(SCORE_CSV_HEADER) {
+            return Err(Error::invalid(format!(
+                "{}: not a CSV written by `daftseg eval --csv` (its first line must be {SCORE_CSV_HEADER})",
+                file.display()
+            )));
+        }
+        for (number, line) in lines.enumerate().filter(|(_, l)| !l.is_empty()) {
+            let bad =
+                || Error::invalid(format!("{} line {}: '{line}'", file.display(), number + 2));
+            let fields: Vec<&str> = line.split(',').collect();
+            let [case, modality, dsc, nsd] = fields[..] else {
+                return Err(bad());
+            };
+            let score = |v: &str| {
+                v.parse::<f64>()
+                    .ok()
+                    .filter(|v| v.is_finite())
+                    .ok_or_else(bad)
+            };
+            rows.push((
+                case.to_string(),
+                modality.to_string(),
+                score(dsc)?,
+                score(nsd)?,
+            ));
+        }
+    }
+    rows.sort_by(|a, b| a.0.cmp(&b.0));
+    if let Some(pair) = rows.windows(2).find(|pair| pair[0].0 == pair[1].0) {
+        return Err(Error::invalid(format!(
+            "case {} is in more than one file: were the shards overlapping?",
+            pair[0].0
+        )));
+    }
+    Ok(rows)
+}
+
+const SCORE_CSV_HEADER: &str = "case,modality,dsc,nsd";
+
+/// The per-modality table on stdout, and every row to `csv`.
+fn report_scores(rows: &[ScoreRow], csv: Option<&Path>) -> Result<()> {
+    let mut modalities: Vec<&str> = rows.iter().map(|r| r.1.as_str()).collect();
     modalities.sort_unstable();
     modalities.dedup();
     let mean = |values: Vec<f64>| values.iter().sum::<f64>() / values.len().max(1) as f64;
@@ -377,8 +480,8 @@ fn evaluate(
         );
     }
     if let Some(csv) = csv {
-        let mut text = String::from("case,modality,dsc,nsd\n");
-        for (case, modality, dsc, nsd) in &rows {
+        let mut text = format!("{SCORE_CSV_HEADER}\n");
+        for (case, modality, dsc, nsd) in rows {
             text.push_str(&format!("{case},{modality},{dsc:.6},{nsd:.6}\n"));
         }
         write(csv, text.as_bytes())?;
@@ -493,9 +596,13 @@ fn segment_folder(
     input: &Path,
     out: &Path,
     model: Option<&str>,
+    shard: Option<Shard>,
     clock: Clock,
 ) -> Result<()> {
-    let names = npz_files(input, "cases")?;
+    let mut names = npz_files(input, "cases")?;
+    if let Some(shard) = shard {
+        names = shard.select(names);
+    }
     std::fs::create_dir_all(out).map_err(|e| Error::io(out.display(), e))?;
     let mut models: HashMap<String, SamModel> = HashMap::new();
     let mut segmenter = Segmenter::default();
@@ -539,6 +646,10 @@ fn peak_memory_mib() -> Option<f64> {
 }
 
 fn run(cli: Cli) -> Result<()> {
+    let threads = cli
+        .threads
+        .map_or_else(daftseg::threads::available, usize::from);
+    daftseg::threads::use_threads(threads)?;
     let started = Instant::now();
     let clock = move || started.elapsed().as_secs_f64() * 1000.0;
     // `eval` needs no model, so the manifest is read only by the commands that do.
@@ -551,8 +662,16 @@ fn run(cli: Cli) -> Result<()> {
             csv,
             challenge_spacing,
             tolerance,
+            shard,
+            merge,
         } => {
-            evaluate(&pred, &gt, csv.as_deref(), challenge_spacing, tolerance)?;
+            let rows = match (pred, gt) {
+                (Some(pred), Some(gt)) => {
+                    evaluate(&pred, &gt, shard, challenge_spacing, tolerance)?
+                }
+                _ => merge_score_csvs(&merge)?,
+            };
+            report_scores(&rows, csv.as_deref())?;
         }
         Command::Route {
             file,
@@ -622,14 +741,14 @@ fn run(cli: Cli) -> Result<()> {
                 .unwrap_or_else(|| "null".into());
             if json {
                 println!(
-                    "{{\"model\": \"{model}\", \"image\": \"{}\", \"load_ms\": {load_ms:.1}, \"encode_ms\": [{}], \"decode_ms\": [{}], \"peak_memory_mib\": {peak}}}",
+                    "{{\"model\": \"{model}\", \"image\": \"{}\", \"threads\": {threads}, \"load_ms\": {load_ms:.1}, \"encode_ms\": [{}], \"decode_ms\": [{}], \"peak_memory_mib\": {peak}}}",
                     file_name(&path),
                     list(&encode_ms),
                     list(&decode_ms)
                 );
             } else {
                 println!(
-                    "model {model}, image {} ({}x{}), load {load_ms:.0} ms",
+                    "model {model}, image {} ({}x{}), {threads} threads, load {load_ms:.0} ms",
                     path.display(),
                     image.width,
                     image.height
@@ -648,8 +767,14 @@ fn run(cli: Cli) -> Result<()> {
             info,
             out,
             model,
+            shard,
         } => {
             let (manifest, base) = load()?;
+            if shard.is_some() && (!input.is_dir() || is_volume_input(&input)) {
+                return Err(Error::invalid(
+                    "--shard splits a folder of NPZ cases; give such a folder",
+                ));
+            }
             if is_volume_input(&input) {
                 if !boxes.is_empty() {
                     return Err(Error::invalid(
@@ -675,7 +800,15 @@ fn run(cli: Cli) -> Result<()> {
                         "NPZ cases carry their own boxes; drop --box",
                     ));
                 }
-                return segment_folder(&manifest, &base, &input, &out, model.as_deref(), &clock);
+                return segment_folder(
+                    &manifest,
+                    &base,
+                    &input,
+                    &out,
+                    model.as_deref(),
+                    shard,
+                    &clock,
+                );
             }
             let name = file_name(&input);
             let bytes = read(&input)?;

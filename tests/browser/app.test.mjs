@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { startServer } from '../../scripts/serve.mjs';
-import { fixture, cases, pngLabels, iou, launchChromium, dragBox } from './helpers.mjs';
+import { fixture, cases, pngLabels, iou, launchChromium, dragBox, expectedEngine, engineLine, watchProblems } from './helpers.mjs';
 
 const TIMEOUT = 240_000; // a cold wasm encoder run on a loaded 2-core machine
 let server;
@@ -31,11 +31,7 @@ after(async () => {
 
 async function openApp() {
   const page = await context.newPage();
-  const problems = [];
-  page.on('console', (message) => {
-    if (message.type() === 'error') problems.push(`console: ${message.text()}`);
-  });
-  page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
+  const problems = watchProblems(page);
   await page.goto(`${origin}/`);
   return { page, problems };
 }
@@ -72,6 +68,8 @@ test('a CT slice segmented in the page equals PyTorch LiteMedSAM', { timeout: TI
   const ct = cases().find((c) => c.name === 'ct_lung');
   await openFile(page, fileURLToPath(fixture(ct.image)));
   await waitReady(page);
+  // Threads whenever the page is cross-origin isolated; this file also runs without isolation.
+  assert.match(await engineLine(page, TIMEOUT), expectedEngine());
   assert.match(await page.locator('#model-name').textContent(), /litemedsam: modality CT from the file name/);
   for (const box of ct.boxes) await drawBox(page, box, ct.width, ct.height);
 
@@ -156,9 +154,12 @@ test('a second visit takes the models from the cache', { timeout: TIMEOUT * 2 },
 test('after the first visit the app works offline', { timeout: TIMEOUT * 2 }, async () => {
   const { page, problems } = await openApp();
   await page.waitForFunction(() => navigator.serviceWorker.controller !== null, null, { timeout: TIMEOUT });
+  const online = await engineLine(page, TIMEOUT);
   await context.setOffline(true);
   try {
     await page.reload();
+    // The same module offline: the threaded one's files are kept too.
+    assert.equal(await engineLine(page, TIMEOUT), online);
     const mr = cases().find((c) => c.name === 'mr_small');
     await openFile(page, fileURLToPath(fixture(mr.image)));
     await waitReady(page);

@@ -1,5 +1,5 @@
 // Shared by the JavaScript tests: fixture files, PNG label maps, IoU.
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { PNG } from 'pngjs';
 
 export const ROOT = new URL('../../', import.meta.url);
@@ -58,4 +58,34 @@ export async function dragBox(page, box, width, height) {
   await page.mouse.move((x0 + x1) / 2, (y0 + y1) / 2, { steps: 4 });
   await page.mouse.move(x1, y1, { steps: 4 });
   await page.mouse.up();
+}
+
+/** Whether build.sh made the threaded module; CI (DAFTSEG_REQUIRE_THREADS=1) insists on it. */
+export function threadedModuleBuilt() {
+  const built = existsSync(new URL('www/pkg-threads/daftseg_bg.wasm', ROOT));
+  if (!built && process.env.DAFTSEG_REQUIRE_THREADS === '1') throw new Error('www/pkg-threads is missing: build.sh could not build the threaded module');
+  return built;
+}
+
+/** What the page's engine line must say under this run's server: the threaded module whenever
+ * the page is cross-origin isolated (and the module was built), else the single-thread one. */
+export function expectedEngine() {
+  const isolated = process.env.DAFTSEG_ISOLATION !== 'off';
+  return isolated && threadedModuleBuilt() ? /^threads: ([2-9]|\d\d+)$/ : /^single-thread$/;
+}
+
+/** The engine line once the worker has started. */
+export async function engineLine(page, timeout) {
+  await page.waitForFunction(() => document.querySelector('#engine').textContent !== 'starting', null, { timeout });
+  return page.locator('#engine').textContent();
+}
+
+/** Console errors and uncaught page errors of a page, collected as they happen. */
+export function watchProblems(page) {
+  const problems = [];
+  page.on('console', (message) => {
+    if (message.type() === 'error') problems.push(`console: ${message.text()}`);
+  });
+  page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
+  return problems;
 }
