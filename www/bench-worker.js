@@ -89,7 +89,9 @@ const setups = {
     ort.env.wasm.numThreads = threads;
     ort.env.wasm.proxy = false;
     ort.env.wasm.wasmPaths = '/vendor/onnxruntime-web/';
-    const options = { executionProviders: ['wasm'], graphOptimizationLevel: 'all' };
+    // No spinning between runs: an idle onnxruntime thread spinning would take a core from the
+    // configuration that runs next (tract waits on its pool without spinning).
+    const options = { executionProviders: ['wasm'], graphOptimizationLevel: 'all', extra: { session: { intra_op: { allow_spinning: '0' } } } };
     const encoder = await ort.InferenceSession.create(files.encoder, options);
     const decoder = await ort.InferenceSession.create(files.decoder, options);
     const startupMs = performance.now() - t0;

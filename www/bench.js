@@ -66,6 +66,7 @@ window.runThreadBench = async ({ image, iterations = 5, threads = 2, volumes = [
     log(`iteration ${i + 1}: ${configs.map((c) => `${c.engine} ${c.threads}: ${c.encode.at(-1).toFixed(0)}/${c.decode.at(-1).toFixed(0)}`).join(', ')} ms`);
   }
   const tract = configs.filter((c) => c.engine === 'tract');
+  for (const config of configs) if (config.engine !== 'tract') config.worker.terminate();
   const volumeResults = volumes.map((volume) => ({ name: volume.name, ms: Object.fromEntries(tract.map((c) => [c.threads, []])) }));
   for (let round = 0; round < volumeRounds; round++) {
     for (const [v, volume] of volumes.entries()) {
