@@ -2,7 +2,9 @@
 // and N threads in its own web worker, interleaved step by step; then 3D propagation by
 // tract-wasm with 1 and N threads (the DICOM CT series fixture, and a synthetic 40-slice
 // volume), and the size of both modules. Prints Markdown for docs/BENCHMARKS.md.
-//   node scripts/bench-browser.mjs [--iterations 5] [--threads 2] [--rounds 2] [--image FILE]
+//   node scripts/bench-browser.mjs [--iterations 5] [--threads 2] [--rounds 2] [--image FILE] [--tract-only]
+// --tract-only: tract-wasm's two configurations alone (no onnxruntime-web worker alive), no 3D.
+// --no-tiering: Chromium with --no-wasm-dynamic-tiering.
 import { execSync } from 'node:child_process';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
@@ -18,8 +20,12 @@ const { values } = parseArgs({
     threads: { type: 'string', default: '2' },
     rounds: { type: 'string', default: '2' },
     image: { type: 'string', default: 'tests/fixtures/images/ct_lung.png' },
+    'tract-only': { type: 'boolean', default: false },
+    // Chromium's wasm tiering off: everything compiled by TurboFan up front (a diagnosis aid).
+    'no-tiering': { type: 'boolean', default: false },
   },
 });
+const tractOnly = values['tract-only'];
 const iterations = Number(values.iterations);
 const threads = Number(values.threads);
 const image = readFileSync(values.image);
@@ -58,7 +64,8 @@ const server = await startServer({ port: 0 });
 const origin = `http://127.0.0.1:${server.address().port}`;
 const browser = await chromium.launch({
   executablePath,
-  args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync',
+    ...(values['no-tiering'] ? ['--js-flags=--no-wasm-dynamic-tiering'] : [])],
 });
 const page = await browser.newPage();
 page.on('pageerror', (error) => console.error(`page error: ${error.message}`));
@@ -66,7 +73,7 @@ page.on('console', (message) => console.error(`page: ${message.text()}`));
 await page.goto(`${origin}/bench.html`);
 const result = await page.evaluate(
   (args) => window.runThreadBench({ ...args, image: new Uint8Array(args.image).buffer, volumes: args.volumes.map((v) => ({ ...v, buffers: v.buffers?.map((b) => new Uint8Array(b).buffer), voxels: v.voxels && new Uint8Array(v.voxels).buffer })) }),
-  { image: [...image], iterations, threads, volumes, volumeRounds: Number(values.rounds) },
+  { image: [...image], iterations, threads, volumes: tractOnly ? [] : volumes, volumeRounds: Number(values.rounds), engines: tractOnly ? ['tract'] : ['tract', 'ort'] },
 );
 await browser.close();
 server.close();
@@ -75,13 +82,18 @@ const name = (c) => `${c.engine === 'tract' ? 'tract-wasm' : 'onnxruntime-web'},
 const find = (engine, n) => result.configs.find((c) => c.engine === engine && c.threads === n);
 const lines = [];
 lines.push(`Machine: ${cpus()[0]?.model ?? 'unknown CPU'}, ${cpus().length} cores (navigator.hardwareConcurrency ${result.hardwareConcurrency}); ${new Date().toISOString().slice(0, 10)}; ` +
-  `${result.userAgent.match(/Chrome\/[\d.]+/)?.[0] ?? result.userAgent}, default tiering; image ${values.image}; one warm-up step, then ${iterations} steps ` +
+  `${result.userAgent.match(/Chrome\/[\d.]+/)?.[0] ?? result.userAgent}, ${values['no-tiering'] ? '--no-wasm-dynamic-tiering' : 'default tiering'}; image ${values.image}; one warm-up step, then ${iterations} steps ` +
   `interleaved (each configuration in its own worker: encode, decode; then the next).`, '');
 lines.push('| configuration | encoder median ms | decoder median ms | start-up ms | encoder per step | decoder per step |', '|---|---|---|---|---|---|');
 for (const c of result.configs) {
   lines.push(`| ${name(c)} | ${median(c.encode).toFixed(0)} | ${median(c.decode).toFixed(0)} | ${c.startupMs.toFixed(0)} | ${list(c.encode)} | ${list(c.decode)} |`);
 }
 const ratio = (a, b, stage) => (median(a[stage]) / median(b[stage])).toFixed(2);
+if (tractOnly) {
+  lines.push('', `| tract-wasm ${threads} threads / 1 thread | encoder ${ratio(find('tract', threads), find('tract', 1), 'encode')} | decoder ${ratio(find('tract', threads), find('tract', 1), 'decode')} |`);
+  console.log(lines.join('\n'));
+  process.exit(0);
+}
 lines.push('', '| ratio | encoder | decoder |', '|---|---|---|');
 lines.push(`| tract-wasm ${threads} threads / 1 thread | ${ratio(find('tract', threads), find('tract', 1), 'encode')} | ${ratio(find('tract', threads), find('tract', 1), 'decode')} |`);
 lines.push(`| onnxruntime-web ${threads} threads / 1 thread | ${ratio(find('ort', threads), find('ort', 1), 'encode')} | ${ratio(find('ort', threads), find('ort', 1), 'decode')} |`);

@@ -46,9 +46,9 @@ function benchWorker() {
 /** tract-wasm and onnxruntime-web, each with 1 and `threads` threads, each in its own worker,
  * interleaved step by step (one warm-up step each first); then 3D propagation of each volume by
  * tract-wasm with 1 and `threads` threads, interleaved round by round. Milliseconds. */
-window.runThreadBench = async ({ image, iterations = 5, threads = 2, volumes = [], volumeRounds = 2 }) => {
+window.runThreadBench = async ({ image, iterations = 5, threads = 2, volumes = [], volumeRounds = 2, engines = ['tract', 'ort'] }) => {
   const configs = [];
-  for (const engine of ['tract', 'ort']) {
+  for (const engine of engines) {
     for (const n of [1, threads]) configs.push({ engine, threads: n, encode: [], decode: [] });
   }
   for (const config of configs) {
