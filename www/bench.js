@@ -42,6 +42,7 @@ function benchWorker() {
   };
   return { call, terminate: () => worker.terminate() };
 }
+window.benchWorker = benchWorker; // tests/browser/threads.test.mjs drives it too
 
 /** tract-wasm and onnxruntime-web, each with 1 and `threads` threads, each in its own worker,
  * interleaved step by step (one warm-up step each first); then 3D propagation of each volume by

@@ -38,8 +38,9 @@ struct Cli {
     timings: bool,
     /// Threads for the model runs (tract's matrix products). Default: every core of this
     /// machine; 1 runs everything on one thread. Masks are the same whatever the count.
-    #[arg(long, global = true, value_parser = clap::value_parser!(u16).range(1..=1024))]
-    threads: Option<u16>,
+    #[arg(long, global = true,
+          value_parser = clap::value_parser!(u64).range(1..=daftseg::threads::MAX_THREADS as u64))]
+    threads: Option<u64>,
     #[command(subcommand)]
     command: Command,
 }
@@ -646,9 +647,10 @@ fn peak_memory_mib() -> Option<f64> {
 }
 
 fn run(cli: Cli) -> Result<()> {
+    // clap bounds it by MAX_THREADS, so the conversion cannot fail.
     let threads = cli
         .threads
-        .map_or_else(daftseg::threads::available, usize::from);
+        .map_or_else(daftseg::threads::available, |n| n as usize);
     daftseg::threads::use_threads(threads)?;
     let started = Instant::now();
     let clock = move || started.elapsed().as_secs_f64() * 1000.0;
@@ -770,12 +772,12 @@ fn run(cli: Cli) -> Result<()> {
             shard,
         } => {
             let (manifest, base) = load()?;
-            if shard.is_some() && (!input.is_dir() || is_volume_input(&input)) {
-                return Err(Error::invalid(
-                    "--shard splits a folder of NPZ cases; give such a folder",
-                ));
-            }
+            let shard_needs_folder =
+                || Error::invalid("--shard splits a folder of NPZ cases; give such a folder");
             if is_volume_input(&input) {
+                if shard.is_some() {
+                    return Err(shard_needs_folder());
+                }
                 if !boxes.is_empty() {
                     return Err(Error::invalid(
                         "a volume takes 3D boxes: --box3d x_min,y_min,z_min,x_max,y_max,z_max",
@@ -809,6 +811,9 @@ fn run(cli: Cli) -> Result<()> {
                     shard,
                     &clock,
                 );
+            }
+            if shard.is_some() {
+                return Err(shard_needs_folder());
             }
             let name = file_name(&input);
             let bytes = read(&input)?;

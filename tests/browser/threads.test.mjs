@@ -95,24 +95,17 @@ test('every golden case: the threaded module with 2 threads gives the single-thr
   const context = await browser.newContext();
   const page = await context.newPage();
   await page.goto(`${await serve(true)}/bench.html`);
+  await page.waitForFunction(() => typeof window.benchWorker === 'function');
   const golden = cases().map((c) => ({ name: c.name, boxes: c.boxes, image: [...readFileSync(fixture(c.image))] }));
   const results = await page.evaluate(async (goldenCases) => {
-    const start = async (threads) => {
-      const worker = new Worker('bench-worker.js', { type: 'module' });
-      const call = (message) => new Promise((resolve, reject) => {
-        worker.onmessage = ({ data }) => (data.ok ? resolve(data.result) : reject(new Error(data.error)));
-        worker.postMessage(message);
-      });
-      return { call, worker };
-    };
     const labels = {};
     for (const threads of [1, 2]) {
-      const { call, worker } = await start(threads);
+      const { call, terminate } = window.benchWorker();
       await call({ type: 'setup', engine: 'tract', threads, image: new Uint8Array(goldenCases[0].image).buffer });
       for (const c of goldenCases) {
         (labels[c.name] ||= {})[threads] = (await call({ type: 'segment', image: new Uint8Array(c.image).buffer, boxes: c.boxes })).labels;
       }
-      worker.terminate();
+      terminate();
     }
     // Compared here; only the 2-thread labels travel back, as base64 (large arrays cross slowly).
     const out = {};
