@@ -42,13 +42,13 @@ ensure_wasm_bindgen() {
 # wasm-bindgen's glue carries a comment citing an MDN page. The page never fetches it, but www/ is
 # audited to name no origin but its own, so comment lines holding an address are dropped.
 drop_addresses() {
-    find "$1" -name '*.js' -exec sed -i -E '/^[[:space:]]*(\/\/|\*).*https?:\/\//d' {} +
+    find "$1" \( -name '*.js' -o -name '*.ts' \) -exec sed -i -E '/^[[:space:]]*(\/\/|\*).*https?:\/\//d' {} +
 }
 
 # The single-thread module: stable Rust, +simd128 from .cargo/config.toml. Every browser runs it.
 build_wasm_single() {
     cargo build --target wasm32-unknown-unknown --release --lib --no-default-features
-    wasm-bindgen --target web --no-typescript --remove-name-section --out-dir www/pkg \
+    wasm-bindgen --target web --remove-name-section --out-dir www/pkg \
         "$TARGET_DIR/wasm32-unknown-unknown/release/daftseg.wasm"
     drop_addresses www/pkg
     # wasm-opt is not run: -O3 made the encoder 18% slower in one measurement (docs/BENCHMARKS.md).
@@ -90,7 +90,7 @@ build_wasm_threads() {
         --no-default-features --features threads -Z build-std=panic_abort,std \
         --target-dir "$TARGET_DIR/threads"
     rm -rf www/pkg-threads
-    wasm-bindgen --target web --no-typescript --remove-name-section --out-dir www/pkg-threads \
+    wasm-bindgen --target web --remove-name-section --out-dir www/pkg-threads \
         "$TARGET_DIR/threads/wasm32-unknown-unknown/release/daftseg.wasm"
     drop_addresses www/pkg-threads
     # Its file list, for the service worker to keep offline (a snippet's folder name is a hash).

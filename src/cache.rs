@@ -6,7 +6,7 @@ use sha2::{Digest, Sha256};
 
 /// sha256 of the decoded pixels and their size: the same picture in another file hits the cache,
 /// a changed pixel misses it.
-pub fn image_key(width: usize, height: usize, rgb: &[u8]) -> [u8; 32] {
+pub(crate) fn image_key(width: usize, height: usize, rgb: &[u8]) -> [u8; 32] {
     let mut hasher = Sha256::new();
     hasher.update((width as u64).to_le_bytes());
     hasher.update((height as u64).to_le_bytes());
@@ -15,22 +15,22 @@ pub fn image_key(width: usize, height: usize, rgb: &[u8]) -> [u8; 32] {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct CacheKey {
-    pub encoder_sha256: String,
-    pub image: [u8; 32],
+pub(crate) struct CacheKey {
+    pub(crate) encoder_sha256: String,
+    pub(crate) image: [u8; 32],
 }
 
-pub struct EmbeddingCache<V> {
+pub(crate) struct EmbeddingCache<V> {
     max_bytes: usize,
     used_bytes: usize,
     /// Most recently used last.
     entries: Vec<(CacheKey, V, usize)>,
-    pub hits: u64,
-    pub misses: u64,
+    pub(crate) hits: u64,
+    pub(crate) misses: u64,
 }
 
 impl<V: Clone> EmbeddingCache<V> {
-    pub fn new(max_bytes: usize) -> Self {
+    pub(crate) fn new(max_bytes: usize) -> Self {
         EmbeddingCache {
             max_bytes,
             used_bytes: 0,
@@ -40,7 +40,7 @@ impl<V: Clone> EmbeddingCache<V> {
         }
     }
 
-    pub fn get(&mut self, key: &CacheKey) -> Option<V> {
+    pub(crate) fn get(&mut self, key: &CacheKey) -> Option<V> {
         match self.entries.iter().position(|(k, _, _)| k == key) {
             Some(i) => {
                 let entry = self.entries.remove(i);
@@ -58,7 +58,7 @@ impl<V: Clone> EmbeddingCache<V> {
 
     /// Insert, evicting the least recently used entries until the new one fits. A value larger
     /// than the whole budget is not kept.
-    pub fn insert(&mut self, key: CacheKey, value: V, bytes: usize) {
+    pub(crate) fn insert(&mut self, key: CacheKey, value: V, bytes: usize) {
         if let Some(i) = self.entries.iter().position(|(k, _, _)| *k == key) {
             let (_, _, old) = self.entries.remove(i);
             self.used_bytes -= old;
@@ -74,19 +74,16 @@ impl<V: Clone> EmbeddingCache<V> {
         self.entries.push((key, value, bytes));
     }
 
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.entries.len()
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
-    }
-
-    pub fn used_bytes(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn used_bytes(&self) -> usize {
         self.used_bytes
     }
 
-    pub fn clear(&mut self) {
+    pub(crate) fn clear(&mut self) {
         self.entries.clear();
         self.used_bytes = 0;
     }

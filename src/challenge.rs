@@ -8,25 +8,34 @@ use std::io::Cursor;
 use ndarray::{ArrayD, IxDyn};
 use ndarray_npy::{NpzReader, NpzWriter};
 
-use crate::decode::RgbImage;
 use crate::error::{Error, Result};
-use crate::preprocess::BoxPrompt;
-use crate::volume::{Box3d, GreyVolume};
+use crate::prompt::{Box3d, BoxPrompt};
+use crate::rgb::RgbImage;
+use crate::segment::GreyVolume;
 
+/// A 2D case: an `HxWx3` image and its boxes.
 pub struct Case2d {
+    /// `imgs`.
     pub image: RgbImage,
+    /// `boxes`, one per object (label i + 1).
     pub boxes: Vec<BoxPrompt>,
 }
 
+/// A 3D case: a grey `DxHxW` volume and its 3D boxes.
 pub struct Case3d {
+    /// `imgs`.
     pub volume: GreyVolume,
+    /// `boxes`, `[x0, y0, z0, x1, y1, z1]` each.
     pub boxes: Vec<Box3d>,
     /// As stored (the challenge stores x, y, z).
     pub spacing: Option<Vec<f64>>,
 }
 
+/// A challenge NPZ case, by the shape of its `imgs`.
 pub enum Case {
+    /// `imgs` is `HxWx3`.
     TwoD(Case2d),
+    /// `imgs` is `DxHxW`.
     ThreeD(Case3d),
 }
 

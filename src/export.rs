@@ -8,6 +8,7 @@ use image::{ImageBuffer, ImageFormat, Luma};
 use crate::error::{Error, Result};
 use crate::postprocess::LabelMap;
 
+/// The label map as a PNG: 8-bit grey, or 16-bit when a label exceeds 255.
 pub fn label_png(labels: &LabelMap) -> Result<Vec<u8>> {
     let (w, h) = (labels.width as u32, labels.height as u32);
     let mut out = Cursor::new(Vec::new());
@@ -30,11 +31,17 @@ pub fn label_png(labels: &LabelMap) -> Result<Vec<u8>> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum VolumeExport {
     /// NIfTI-1 in the source's voxel order with the source's affine (`.nii`, or `.nii.gz`).
-    Nifti { gzip: bool },
+    Nifti {
+        /// `.nii.gz` rather than `.nii`.
+        gzip: bool,
+    },
     /// The challenge's NPZ: `segs` in the displayed (z, y, x) order, plus `spacing` (x, y, z).
     Npz,
     /// One displayed slice as a label PNG.
-    PngSlice { z: usize },
+    PngSlice {
+        /// The slice.
+        z: usize,
+    },
 }
 
 impl VolumeExport {

@@ -1,15 +1,21 @@
 //! daftseg: DAFT-style medical image segmentation (LiteMedSAM-family models, a modality router)
 //! that runs the same core natively (the `daftseg` CLI) and in the browser (WebAssembly).
 //!
-//! One module per step, each with pure functions: [`decode`] (files to pixels), [`preprocess`]
-//! (exactly LiteMedSAM's resize/normalise/pad and box mapping), [`router`] (which model),
-//! [`model`] (tract encoder/decoder), [`cache`] (embeddings reused across boxes), [`segment`]
-//! (one image, many boxes), [`postprocess`] (logits to masks to labels), [`export`] and
-//! [`challenge`] (PNG and the challenge's NPZ).
+//! Frontends use [`Session`]: it holds the manifest and the loaded models, the open study and
+//! the embedding cache, and does every step for them. Below it, one module per pipeline step,
+//! each of pure functions: [`rgb`] (the image type; image files to pixels) and [`medical`]
+//! (volumes, windows), [`prompt`] (boxes: parsing and checks), [`preprocess`] (exactly
+//! LiteMedSAM's resize/normalise/pad, with [`resize`], OpenCV's area resize), [`router`] (which
+//! model), [`model`] (tract encoder/decoder; "decode" always means its decoder), [`cache`]
+//! (embeddings reused across prompts), [`segment`] (one image, many boxes; and
+//! [`segment::volume`], 3D propagation), [`postprocess`] (logits to masks to labels), [`export`]
+//! and [`challenge`] (PNG, NIfTI, the challenge's NPZ), [`metrics`] (the challenge's DSC and
+//! NSD). docs/ARCHITECTURE.md draws the layers.
 
-pub mod cache;
+#![warn(missing_docs, unreachable_pub)]
+
+pub(crate) mod cache;
 pub mod challenge;
-pub mod decode;
 pub mod error;
 pub mod export;
 pub mod manifest;
@@ -18,10 +24,13 @@ pub mod metrics;
 pub mod model;
 pub mod postprocess;
 pub mod preprocess;
+pub mod prompt;
+pub mod resize;
+pub mod rgb;
 pub mod router;
 pub mod segment;
+pub mod session;
 pub mod threads;
-pub mod volume;
 
 #[cfg(not(target_arch = "wasm32"))]
 pub mod native;
@@ -29,3 +38,4 @@ pub mod native;
 pub mod wasm;
 
 pub use error::{Error, Result};
+pub use session::{Models, Session, StudyInfo, WindowInfo};

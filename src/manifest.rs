@@ -7,38 +7,63 @@ use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
 
+/// The manifest: its format version and the models.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Manifest {
+    /// The manifest format's version (1).
     pub version: u32,
+    /// Every model, in menu order.
     pub models: Vec<ModelEntry>,
+    /// Fields this version does not read, kept so that the manifest a frontend gets back (and
+    /// any file written from it) says everything the original said.
+    #[serde(flatten)]
+    pub extra: serde_json::Map<String, serde_json::Value>,
 }
 
+/// One model: its files, what it serves, how it processes.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct ModelEntry {
+    /// Unique id (the router's answer, the CLI's `--model`).
     pub id: String,
+    /// A name for menus.
     pub name: String,
+    /// One of [`SUPPORTED_ARCHITECTURES`].
     pub architecture: String,
     /// `general` serves anything; `modality` serves the modalities listed.
     pub role: String,
+    /// The modalities it serves (`*` for the general model).
     pub modalities: Vec<String>,
+    /// The image encoder ONNX file.
     pub encoder: ModelFile,
+    /// The prompt encoder and mask decoder ONNX file.
     pub decoder: ModelFile,
+    /// The square input side (256).
     pub input_size: usize,
+    /// The weights' licence.
     #[serde(default)]
     pub license: String,
+    /// Where the weights come from.
     #[serde(default)]
     pub source: String,
+    /// How its input is prepared (documentation: the core does LiteMedSAM's).
     #[serde(default)]
     pub preprocess: serde_json::Value,
+    /// How its output is turned into masks (documentation, as `preprocess`).
     #[serde(default)]
     pub postprocess: serde_json::Value,
+    /// Fields this version does not read (the zoo's `heldout` scores, provenance), kept.
+    #[serde(flatten)]
+    pub extra: serde_json::Map<String, serde_json::Value>,
 }
 
+/// One model file.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct ModelFile {
     /// Path relative to the manifest's folder.
     pub file: String,
+    /// Its sha256, hex.
     pub sha256: String,
+    /// Its size in bytes.
     pub bytes: u64,
 }
 
@@ -48,6 +73,7 @@ pub struct ModelFile {
 pub const SUPPORTED_ARCHITECTURES: &[&str] = &["litemedsam-tinyvit", "efficientvit-b0-sam-neck"];
 
 impl Manifest {
+    /// Parse and check a manifest (unique ids, supported architectures and input size).
     pub fn parse(json: &str) -> Result<Self> {
         let manifest: Manifest =
             serde_json::from_str(json).map_err(|e| Error::Manifest(e.to_string()))?;
@@ -86,6 +112,7 @@ impl Manifest {
         Ok(())
     }
 
+    /// The entry of model `id`, or an error listing the ids there are.
     pub fn model(&self, id: &str) -> Result<&ModelEntry> {
         self.models.iter().find(|m| m.id == id).ok_or_else(|| {
             Error::Manifest(format!(
@@ -95,11 +122,13 @@ impl Manifest {
         })
     }
 
+    /// Every model id, in order.
     pub fn ids(&self) -> Vec<&str> {
         self.models.iter().map(|m| m.id.as_str()).collect()
     }
 }
 
+/// A sha256 as lowercase hex.
 pub fn sha256_hex(bytes: &[u8]) -> String {
     Sha256::digest(bytes)
         .iter()
@@ -132,5 +161,25 @@ impl ModelFile {
             ));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_fields_survive_the_round_trip() {
+        let text =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/models/manifest.json"))
+                .unwrap();
+        let original: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let again = serde_json::to_value(Manifest::parse(&text).unwrap()).unwrap();
+        assert_eq!(again, original);
+        assert!(again["models"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m.get("heldout").is_some()));
     }
 }

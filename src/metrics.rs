@@ -15,14 +15,18 @@ use std::sync::OnceLock;
 /// A label volume in array order (`dims[0]` slowest), e.g. `[z, y, x]`, or `[h, w, 1]` for 2D.
 #[derive(Clone, Copy, Debug)]
 pub struct LabelVolume<'a> {
+    /// `[z, y, x]` (or `[h, w, 1]`).
     pub dims: [usize; 3],
+    /// The labels, `dims` order.
     pub labels: &'a [u32],
 }
 
+/// One case's scores.
 #[derive(Clone, Debug, PartialEq)]
 pub struct CaseScore {
     /// Mean over the ground truth's labels; NaN when the ground truth has no label.
     pub dsc: f64,
+    /// Mean NSD over the ground truth's labels (0 where the case DSC is at most 0.2).
     pub nsd: f64,
     /// `(label, dsc, nsd)`; nsd is NaN for labels whose NSD was not computed (case DSC <= 0.2).
     pub per_label: Vec<(u32, f64, f64)>,
@@ -69,6 +73,7 @@ fn code_areas(spacing: [f64; 3]) -> [f64; 256] {
     areas
 }
 
+/// The Dice coefficient of two masks (1 when both are empty).
 pub fn dice(gt: &[bool], pred: &[bool]) -> f64 {
     let (mut inter, mut total) = (0usize, 0usize);
     for (&g, &p) in gt.iter().zip(pred) {

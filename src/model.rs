@@ -12,12 +12,15 @@ use crate::preprocess::MODEL_SIZE;
 
 /// Side of the embedding grid and its channel count.
 pub const EMBEDDING_SIZE: usize = 64;
+/// Channels of an embedding.
 pub const EMBEDDING_CHANNELS: usize = 256;
 
 /// An image embedding: `1x256x64x64` f32, shared (not copied) between decoder runs.
 pub type Embedding = Arc<Tensor>;
 
+/// A LiteMedSAM-contract model loaded in tract: encoder and decoder.
 pub struct SamModel {
+    /// Its manifest id.
     pub id: String,
     /// sha256 of the encoder file: two models with the same encoder share embeddings.
     pub encoder_sha256: String,

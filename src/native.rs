@@ -1,11 +1,13 @@
-//! Native-only helpers: reading the manifest and model files from disk.
+//! Native-only helpers: the manifest and model files from disk, for the CLI and the tests.
 
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 use crate::manifest::Manifest;
 use crate::model::SamModel;
+use crate::session::Models;
 
+/// A file's bytes; the error names the file.
 pub fn read(path: &Path) -> Result<Vec<u8>> {
     std::fs::read(path).map_err(|e| Error::io(path.display(), e))
 }
@@ -20,14 +22,31 @@ pub fn load_manifest(path: &Path) -> Result<(Manifest, PathBuf)> {
     Ok((manifest, base))
 }
 
-/// Read, verify (size and sha256) and load one model of the manifest.
-pub fn load_model(manifest: &Manifest, base: &Path, id: &str) -> Result<SamModel> {
+/// The two files of model `id`, read from `base` (the manifest's folder).
+fn model_files(manifest: &Manifest, base: &Path, id: &str) -> Result<(Vec<u8>, Vec<u8>)> {
     let entry = manifest.model(id)?;
     let read_file = |file: &str| {
         let path = base.join(file);
         std::fs::read(&path).map_err(|e| Error::model(id, format!("{}: {e}", path.display())))
     };
-    let encoder = read_file(&entry.encoder.file)?;
-    let decoder = read_file(&entry.decoder.file)?;
+    Ok((
+        read_file(&entry.encoder.file)?,
+        read_file(&entry.decoder.file)?,
+    ))
+}
+
+/// Read, verify (size and sha256) and load one model of the manifest.
+pub fn load_model(manifest: &Manifest, base: &Path, id: &str) -> Result<SamModel> {
+    let entry = manifest.model(id)?;
+    let (encoder, decoder) = model_files(manifest, base, id)?;
     SamModel::from_bytes(entry, &encoder, &decoder)
+}
+
+/// Load model `id` into `models` from `base` unless it is loaded already.
+pub fn ensure_loaded(models: &mut Models, base: &Path, id: &str) -> Result<()> {
+    if !models.is_loaded(id) {
+        let (encoder, decoder) = model_files(models.manifest(), base, id)?;
+        models.load(id, &encoder, &decoder)?;
+    }
+    Ok(())
 }

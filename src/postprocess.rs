@@ -54,12 +54,16 @@ pub fn mask_from_logits(
 /// One label per pixel: 0 is background, box i (from 1) paints label i; later boxes overwrite.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LabelMap {
+    /// Columns.
     pub width: usize,
+    /// Rows.
     pub height: usize,
+    /// `height * width` labels, row-major; 0 is background.
     pub labels: Vec<u16>,
 }
 
 impl LabelMap {
+    /// All background.
     pub fn new(width: usize, height: usize) -> Self {
         LabelMap {
             width,
@@ -68,6 +72,7 @@ impl LabelMap {
         }
     }
 
+    /// Set `label` where `mask` is true (a later object over an earlier one).
     pub fn paint(&mut self, mask: &[bool], label: usize) -> Result<()> {
         let label = u16::try_from(label).map_err(|_| {
             Error::invalid(format!(
@@ -86,6 +91,7 @@ impl LabelMap {
         Ok(())
     }
 
+    /// The largest label (0 when empty).
     pub fn max_label(&self) -> u16 {
         self.labels.iter().copied().max().unwrap_or(0)
     }

@@ -8,22 +8,35 @@ use std::fmt;
 use crate::error::{Error, Result};
 use crate::manifest::{Manifest, ModelEntry};
 
+/// The challenge's modalities, the router's vocabulary.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Modality {
+    /// Computed tomography.
     Ct,
+    /// Magnetic resonance.
     Mr,
+    /// Radiography (X-ray).
     XRay,
+    /// Ultrasound.
     Ultrasound,
+    /// Fundus photography.
     Fundus,
+    /// Endoscopy.
     Endoscopy,
+    /// Dermoscopy.
     Dermoscopy,
+    /// Microscopy.
     Microscopy,
+    /// Mammography.
     Mammography,
+    /// Optical coherence tomography.
     Oct,
+    /// Positron emission tomography.
     Pet,
 }
 
 impl Modality {
+    /// Every modality, in the challenge's order.
     pub const ALL: [Modality; 11] = [
         Modality::Ct,
         Modality::Mr,
@@ -123,13 +136,18 @@ pub struct RouteRequest<'a> {
     pub model: Option<&'a str>,
     /// Modality from the file's metadata (a DICOM Modality code or a manifest name).
     pub metadata_modality: Option<&'a str>,
+    /// The file's name (the challenge's names carry the modality).
     pub file_name: Option<&'a str>,
 }
 
+/// The router's answer.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Route {
+    /// The chosen model.
     pub model_id: String,
+    /// The modality it was chosen for, if one was found.
     pub modality: Option<Modality>,
+    /// Why, in words for the user.
     pub reason: String,
 }
 
@@ -151,6 +169,7 @@ fn general(manifest: &Manifest) -> Result<&ModelEntry> {
         .ok_or_else(|| Error::Manifest("no model has role \"general\"".into()))
 }
 
+/// Choose a model: the user's choice, else a modality model that serves the metadata's or the file name's modality, else the general model.
 pub fn route(manifest: &Manifest, request: &RouteRequest) -> Result<Route> {
     let metadata = request.metadata_modality.and_then(Modality::parse);
     let from_name = request.file_name.and_then(Modality::from_file_name);

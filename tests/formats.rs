@@ -3,14 +3,14 @@
 
 mod common;
 
-use daftseg::decode::decode_image;
 use daftseg::export::label_png;
 use daftseg::postprocess::LabelMap;
+use daftseg::rgb::read_image;
 
 use common::*;
 
-fn decoded(path: &str) -> daftseg::decode::RgbImage {
-    decode_image(&std::fs::read(fixture(path)).unwrap()).unwrap()
+fn decoded(path: &str) -> daftseg::rgb::RgbImage {
+    read_image(&std::fs::read(fixture(path)).unwrap()).unwrap()
 }
 
 #[test]

@@ -6,10 +6,11 @@ mod common;
 
 use std::sync::OnceLock;
 
-use daftseg::decode::decode_image;
 use daftseg::model::SamModel;
 use daftseg::native::{load_manifest, load_model};
-use daftseg::preprocess::{box_to_model_frame, prepare, resize_area_u8, resized_size, MODEL_SIZE};
+use daftseg::preprocess::{box_to_model_frame, prepare, resized_size, MODEL_SIZE};
+use daftseg::resize::resize_area_u8;
+use daftseg::rgb::read_image;
 use daftseg::segment::Segmenter;
 
 use common::*;
@@ -69,8 +70,8 @@ fn preprocessing_equals_the_reference_on_real_images() {
     for case in cases() {
         let name = case["name"].as_str().unwrap();
         let path = fixture(&format!("golden/{name}.npz"));
-        let image = decode_image(&std::fs::read(fixture(case["image"].as_str().unwrap())).unwrap())
-            .unwrap();
+        let image =
+            read_image(&std::fs::read(fixture(case["image"].as_str().unwrap())).unwrap()).unwrap();
         assert_eq!(
             (image.height as u64, image.width as u64),
             (
@@ -117,7 +118,7 @@ fn with_two_threads_logits_and_masks_still_equal_pytorch() {
     // The same checks with tract's products split over two threads (this test's thread only):
     // the golden tolerance on logits, identical label maps. One box's logits are compared with
     // one thread's too.
-    let image = decode_image(&std::fs::read(fixture("images/ct_lung.png")).unwrap()).unwrap();
+    let image = read_image(&std::fs::read(fixture("images/ct_lung.png")).unwrap()).unwrap();
     let input = prepare(&image).unwrap().input;
     let prompt = box_to_model_frame(boxes(&cases()[0])[0], image.height, image.width);
     let logits = |threads| {
@@ -143,8 +144,8 @@ fn logits_and_masks_equal_pytorch() {
     for case in cases() {
         let name = case["name"].as_str().unwrap();
         let path = fixture(&format!("golden/{name}.npz"));
-        let image = decode_image(&std::fs::read(fixture(case["image"].as_str().unwrap())).unwrap())
-            .unwrap();
+        let image =
+            read_image(&std::fs::read(fixture(case["image"].as_str().unwrap())).unwrap()).unwrap();
         let boxes = boxes(&case);
 
         let (encoded, _) = segmenter.encode(model, &image).unwrap();
@@ -208,7 +209,7 @@ fn a_jpeg_gives_the_reference_mask() {
         .into_iter()
         .find(|c| c["name"] == "fundus_retina")
         .unwrap();
-    let image = decode_image(&std::fs::read(fixture("images/fundus_retina.jpg")).unwrap()).unwrap();
+    let image = read_image(&std::fs::read(fixture("images/fundus_retina.jpg")).unwrap()).unwrap();
     let result = Segmenter::default()
         .segment(model(), &image, &boxes(&case), &zero_clock)
         .unwrap();
@@ -266,7 +267,8 @@ fn three_d_propagation_equals_the_reference_algorithm() {
     // Every slice was encoded once for both boxes (the second box hits the cache).
     let slices = (case.boxes[0][5] - case.boxes[0][2] + 1) as u64;
     assert_eq!(
-        segmenter.cache.misses, slices,
+        segmenter.encoder_runs(),
+        slices,
         "each slice must be encoded once"
     );
 
@@ -278,14 +280,14 @@ fn three_d_propagation_equals_the_reference_algorithm() {
         .unwrap();
     assert_eq!(again, labels);
     assert!(
-        small.cache.misses <= 2 * slices,
+        small.encoder_runs() <= 2 * slices,
         "{} encodes for {slices} slices",
-        small.cache.misses
+        small.encoder_runs()
     );
 
     // Cancelling stops with an error and nothing else.
     let mut cancel = |done: usize, _| done < 3;
     let cancelled =
         Segmenter::default().segment_3d(model(), &case.volume, &case.boxes, &mut cancel);
-    assert!(cancelled.unwrap_err().to_string().contains("cancelled"));
+    assert!(matches!(cancelled, Err(daftseg::Error::Cancelled)));
 }

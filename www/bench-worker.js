@@ -31,10 +31,10 @@ async function modelFiles() {
 
 /** The encoder input and the decoder's box (the middle half, in the 256 frame), as the app makes them. */
 function prepare(engine, image) {
-  const info = engine.open_image(new Uint8Array(image));
+  const info = engine.open(['bench image'], [new Uint8Array(image)]);
   const ratio = 256 / Math.max(info.width, info.height);
   const box = [info.width / 4, info.height / 4, (info.width * 3) / 4, (info.height * 3) / 4].map((v) => Math.trunc(Math.trunc(v) * ratio));
-  return { input: engine.prepared_input(), box: Float32Array.from(box) };
+  return { input: engine.preparedInput(), box: Float32Array.from(box) };
 }
 
 const setups = {
@@ -42,39 +42,34 @@ const setups = {
     const { pkg, startupMs } = await tract(threads);
     const files = await modelFiles();
     const engine = new pkg.Engine(files.manifestText);
-    engine.load_model(files.model.id, files.encoder, files.decoder);
+    engine.loadModel(files.model.id, files.encoder, files.decoder);
     const { box } = prepare(engine, image);
     const id = files.model.id;
     return {
       startupMs,
       step() {
         const t0 = performance.now();
-        engine.bench_encode(id);
+        engine.benchEncode(id);
         const t1 = performance.now();
-        engine.bench_decode(id, box);
+        engine.benchDecode(id, box);
         return { encodeMs: t1 - t0, decodeMs: performance.now() - t1 };
       },
       segment({ image: file, boxes }) {
-        const info = engine.open_image(new Uint8Array(file));
-        const labels = new Uint16Array(info.width * info.height);
-        boxes.forEach((box, i) => {
-          engine.segment_box(id, ...box).forEach((inside, p) => {
-            if (inside) labels[p] = i + 1;
-          });
-        });
-        return { labels };
+        // The app's own path: the engine paints the labels.
+        engine.open(['case image'], [new Uint8Array(file)]);
+        return { labels: engine.segmentBoxes(id, Float64Array.from(boxes.flat())) };
       },
       volume({ names, buffers, window, depth, height, width, voxels, boxes }) {
-        engine.clear_cache();
+        engine.clearCache();
         if (names) {
-          engine.open_volume(names, buffers.map((b) => new Uint8Array(b)));
-          if (window) engine.set_window(window);
+          engine.open(names, buffers.map((b) => new Uint8Array(b)));
+          if (window) engine.setWindow(window);
           const t0 = performance.now();
-          engine.segment_open_volume(id, Float64Array.from(boxes));
+          engine.segment3d(id, Float64Array.from(boxes));
           return { ms: performance.now() - t0 };
         }
         const t0 = performance.now();
-        engine.segment_volume(id, depth, height, width, new Uint8Array(voxels), Float64Array.from(boxes));
+        engine.segmentGreyVolume(id, [depth, height, width], new Uint8Array(voxels), Float64Array.from(boxes));
         return { ms: performance.now() - t0 };
       },
     };

@@ -22,7 +22,7 @@ async function setup() {
   const encoderBytes = await bytes(`models/${model.encoder.file}`);
   const decoderBytes = await bytes(`models/${model.decoder.file}`);
   const engine = new Engine(manifestText);
-  engine.load_model(model.id, encoderBytes, decoderBytes);
+  engine.loadModel(model.id, encoderBytes, decoderBytes);
   return { engine, model };
 }
 
@@ -95,34 +95,30 @@ function toBase64(array) {
   return btoa(binary);
 }
 
-/** One challenge case as the app computes it: encode once, one mask per box, later boxes
- * overwrite earlier ones. Pixels and labels travel as base64. */
+/** One challenge case through the app's own path: the engine encodes once and paints one label
+ * per box (later boxes over earlier ones). Pixels and labels travel as base64. */
 window.segmentCase = async (width, height, rgbBase64, boxes) => {
   ready ||= setup();
   const { engine, model } = await ready;
   const rgb = Uint8Array.from(atob(rgbBase64), (c) => c.charCodeAt(0));
-  engine.clear_cache();
-  engine.open_rgb(width, height, rgb);
+  engine.clearCache();
+  engine.openRgb('case', width, height, rgb);
   const t0 = performance.now();
   engine.encode(model.id);
   const t1 = performance.now();
-  const labels = new Uint16Array(width * height);
-  boxes.forEach((box, i) => {
-    const mask = engine.segment_box(model.id, ...box);
-    for (let p = 0; p < mask.length; p++) if (mask[p]) labels[p] = i + 1;
-  });
+  const labels = engine.segmentBoxes(model.id, Float64Array.from(boxes.flat()));
   const t2 = performance.now();
   return { labels: toBase64(labels), encodeMs: t1 - t0, decodeMs: t2 - t1 };
 };
 
-/** One 3D challenge case (grey DxHxW voxels, boxes of 6 numbers) through Engine.segment_volume. */
+/** One 3D challenge case (grey DxHxW voxels, boxes of 6 numbers) through Engine.segmentGreyVolume. */
 window.segmentVolume = async (depth, height, width, voxelsBase64, boxes) => {
   ready ||= setup();
   const { engine, model } = await ready;
   const voxels = Uint8Array.from(atob(voxelsBase64), (c) => c.charCodeAt(0));
-  engine.clear_cache();
+  engine.clearCache();
   const t0 = performance.now();
-  const labels = engine.segment_volume(model.id, depth, height, width, voxels, Float64Array.from(boxes.flat()));
+  const labels = engine.segmentGreyVolume(model.id, [depth, height, width], voxels, Float64Array.from(boxes.flat()));
   const t1 = performance.now();
   return { labels: toBase64(labels), encodeMs: 0, decodeMs: t1 - t0 };
 };

@@ -1,21 +1,16 @@
-// The worker owns the wasm module: it fetches the manifest and the model files from this
-// origin (with progress, sha256 checked, kept in the Cache API for the next visit), routes,
-// encodes each image once and decodes per box. The page only sends messages.
+// The worker owns the wasm module and the session in it (the open study, its window and slice,
+// the loaded models, the embedding cache): the page keeps none of that. It fetches the manifest
+// and the model files from this origin (with progress, sha256 checked, kept in the Cache API for
+// the next visit). Requests and replies are those of protocol.js.
 //
 // Two builds of one source: pkg-threads/ runs tract's matrix products on a pool of web workers
 // (wasm threads: needs a cross-origin isolated page, SharedArrayBuffer and Atomics.wait), pkg/
-// on this worker alone. The threaded one is taken whenever it can run; `engine` tells the page.
-let Engine = null;
+// on this worker alone. The threaded one is taken whenever it can run; `init` says which.
+import { serve, Transfer } from './protocol.js';
 
 const MODEL_CACHE = 'daftseg-models-v1';
 let engine = null;
 let manifest = null;
-let currentModel = null;
-let fileName = '';
-let override = '';
-let modality = null; // from the file's metadata (a DICOM Modality tag)
-
-const post = (message, transfer = []) => self.postMessage(message, transfer);
 const hex = (buffer) => [...new Uint8Array(buffer)].map((b) => b.toString(16).padStart(2, '0')).join('');
 
 async function sha256(bytes) {
@@ -56,30 +51,20 @@ async function modelFile(ref, onBytes) {
   return { bytes, fromCache: false };
 }
 
-async function ensureModel(id) {
-  if (engine.has_model(id)) return;
+// Model `id` loaded into the engine (downloaded or from the cache): how, and how long it took.
+async function ensureModel(id, emit) {
+  if (engine.hasModel(id)) return null;
   const entry = manifest.models.find((m) => m.id === id);
   const total = entry.encoder.bytes + entry.decoder.bytes;
   let loaded = 0;
   const onBytes = (n) => {
     loaded += n;
-    post({ type: 'progress', stage: `loading model ${id}`, fraction: loaded / total });
+    emit('progress', { stage: `loading model ${id}`, fraction: loaded / total });
   };
   const [encoder, decoder] = await Promise.all([modelFile(entry.encoder, onBytes), modelFile(entry.decoder, onBytes)]);
   const started = performance.now();
-  engine.load_model(id, encoder.bytes, decoder.bytes);
-  post({ type: 'model-loaded', id, fromCache: encoder.fromCache && decoder.fromCache, ms: performance.now() - started });
-}
-
-async function routeAndEncode() {
-  const route = engine.route(fileName, modality, override || null);
-  post({ type: 'route', route });
-  await ensureModel(route.model_id);
-  currentModel = route.model_id;
-  post({ type: 'progress', stage: 'encoding image', fraction: null });
-  const started = performance.now();
-  const info = engine.encode(currentModel);
-  post({ type: 'encoded', ms: performance.now() - started, cacheHit: info.cache_hit });
+  engine.loadModel(id, encoder.bytes, decoder.bytes);
+  return { id, fromCache: encoder.fromCache && decoder.fromCache, ms: performance.now() - started };
 }
 
 // Threads for the pool: what the page asks for, else one per core but one left to the page and
@@ -113,85 +98,54 @@ async function loadModule(requestedThreads) {
   return { pkg, threads: 1, reason };
 }
 
-const handlers = {
+const rgbaReply = (result, rgba) => new Transfer({ ...result, rgba }, [rgba.buffer]);
+
+serve(self, {
   async init({ threads }) {
     const loaded = await loadModule(threads);
     Engine = loaded.pkg.Engine;
-    post({ type: 'engine', threads: loaded.threads, singleThreadReason: loaded.reason });
     const response = await fetch(new URL('models/manifest.json', self.location.href));
     if (!response.ok) throw new Error(`model manifest: HTTP ${response.status}`);
     engine = new Engine(await response.text());
     manifest = engine.manifest();
-    post({ type: 'manifest', manifest });
+    return { threads: loaded.threads, singleThreadReason: loaded.reason, manifest };
   },
-  async open({ name, bytes }) {
-    const info = engine.open_image(new Uint8Array(bytes));
-    fileName = name;
-    modality = null;
-    const rgba = engine.image_rgba();
-    post({ type: 'image', name, width: info.width, height: info.height, rgba }, [rgba.buffer]);
-    await routeAndEncode();
+  // An image, one volume file, or the DICOM files of a series: the engine tells which.
+  async open({ names, buffers }) {
+    const info = engine.open(names, buffers.map((b) => new Uint8Array(b)));
+    return rgbaReply({ info }, engine.imageRgba());
   },
-  // A volume: one DICOM / NIfTI / NRRD / NPZ file, or the DICOM files of a series.
-  async openVolume({ names, buffers }) {
-    const info = engine.open_volume(names, buffers.map((b) => new Uint8Array(b)));
-    fileName = names[0];
-    modality = info.modality ?? null;
-    const z = Math.floor(info.depth / 2);
-    const rgba = engine.select_slice(z);
-    const name = names.length > 1 ? `${names.length} DICOM files` : names[0];
-    post({ type: 'volume', name, info, z, rgba }, [rgba.buffer]);
-    await routeAndEncode();
+  async encode({ model }, emit) {
+    const route = engine.route(model || null);
+    const modelLoad = await ensureModel(route.modelId, emit);
+    emit('progress', { stage: 'encoding image', fraction: null });
+    const started = performance.now();
+    const { cacheHit } = engine.encode(route.modelId);
+    return { route, modelLoad, encodeMs: performance.now() - started, cacheHit };
   },
-  async slice({ z }) {
-    const rgba = engine.select_slice(z);
-    post({ type: 'slice', z, rgba }, [rgba.buffer]);
+  async showSlice({ z }) {
+    return rgbaReply({ z }, engine.showSlice(z));
   },
-  async setWindow({ window, z }) {
-    const applied = engine.set_window(window);
-    const rgba = engine.select_slice(z);
-    post({ type: 'window', applied, z, rgba }, [rgba.buffer]);
+  async setWindow({ window }) {
+    const applied = engine.setWindow(window);
+    return rgbaReply({ applied }, engine.imageRgba());
   },
-  // 3D propagation of every box over its slice range; `cancel` is shared with the page, which
-  // sets it to 1 to stop between two slices.
-  async segment3d({ boxes, cancel, window }) {
+  async segmentBoxes({ model, boxes }) {
+    const started = performance.now();
+    const labels = engine.segmentBoxes(model, Float64Array.from(boxes));
+    return new Transfer({ labels, ms: performance.now() - started }, [labels.buffer]);
+  },
+  async segment3d({ model, boxes, cancel }, emit) {
     const flag = new Int32Array(cancel);
     const started = performance.now();
-    const labels = engine.segment_open_volume(currentModel, new Float64Array(boxes), (done, total) => {
-      post({ type: 'progress', stage: `3D: slice ${done} of ${total}`, fraction: done / total });
+    const labels = engine.segment3d(model, Float64Array.from(boxes), (done, total) => {
+      emit('progress', { stage: `3D: slice ${done} of ${total}`, fraction: done / total });
       return Atomics.load(flag, 0) === 0;
     });
-    post({ type: 'labels3d', labels, window, ms: performance.now() - started }, [labels.buffer]);
+    return new Transfer({ labels, ms: performance.now() - started }, [labels.buffer]);
   },
-  async exportVolume({ labels, name, slice }) {
-    const bytes = engine.export_volume(new Uint16Array(labels), name, slice ?? undefined);
-    post({ type: 'file', name, bytes }, [bytes.buffer]);
+  async exportLabels({ labels, name, slice }) {
+    const bytes = engine.exportLabels(new Uint16Array(labels), name, slice ?? undefined);
+    return new Transfer({ bytes }, [bytes.buffer]);
   },
-  async setModel({ model }) {
-    override = model;
-    if (fileName) await routeAndEncode();
-  },
-  async segment({ objectId, box }) {
-    const started = performance.now();
-    const mask = engine.segment_box(currentModel, box[0], box[1], box[2], box[3]);
-    post({ type: 'mask', objectId, box, mask, ms: performance.now() - started }, [mask.buffer]);
-  },
-  async exportMask({ width, height, labels }) {
-    const png = Engine.label_png(width, height, new Uint16Array(labels));
-    post({ type: 'png', png }, [png.buffer]);
-  },
-};
-
-// Jobs run one at a time, in order: the engine is not re-entrant.
-let queue = Promise.resolve();
-self.onmessage = ({ data }) => {
-  queue = queue.then(async () => {
-    try {
-      await handlers[data.type](data);
-    } catch (error) {
-      post({ type: 'error', job: data.type, objectId: data.objectId, message: String(error && error.message ? error.message : error) });
-    } finally {
-      post({ type: 'idle', job: data.type });
-    }
-  });
-};
+});

@@ -165,6 +165,7 @@ fn affine_of(h: &Header) -> Affine {
     }
 }
 
+/// A NIfTI-1 or NIfTI-2 file (optionally gzipped) as a volume in its own voxel order.
 pub fn read(file: &[u8]) -> Result<MedicalVolume> {
     let bytes = gunzip_if_needed(file, MAX_VOXELS * 8 + 4096)?;
     if bytes.len() < 348 {

@@ -65,6 +65,7 @@ fn vectors(text: &str) -> Result<Vec<Option<Vec<f64>>>> {
         .collect()
 }
 
+/// An NRRD file (raw or gzip encoding) as a volume in its own voxel order.
 pub fn read(file: &[u8]) -> Result<MedicalVolume> {
     if !file.starts_with(b"NRRD000") {
         return Err(decode_error("not a NRRD file (magic 'NRRD000x' missing)"));

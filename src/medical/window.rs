@@ -6,27 +6,46 @@
 use serde::{Deserialize, Serialize};
 
 use super::MedicalVolume;
-use crate::decode::RgbImage;
 use crate::error::{Error, Result};
-use crate::volume::GreyVolume;
+use crate::rgb::RgbImage;
+use crate::segment::GreyVolume;
 
+/// How intensities become the 0..255 the model sees.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Window {
     /// A named CT window (see [`CT_PRESETS`]).
-    Preset { name: CtPreset },
+    Preset {
+        /// Which.
+        name: CtPreset,
+    },
     /// Clip to the volume's `low`..`high` percentiles (0.5 and 99.5 by default).
-    Percentile { low: f64, high: f64 },
+    Percentile {
+        /// Lower percentile (0-100), mapped to 0.
+        low: f64,
+        /// Upper percentile, mapped to 255.
+        high: f64,
+    },
     /// The user's window: `level` is the centre, `width` the range.
-    Manual { level: f64, width: f64 },
+    Manual {
+        /// Centre.
+        level: f64,
+        /// Range.
+        width: f64,
+    },
 }
 
+/// The CT windows every viewer offers, in HU.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CtPreset {
+    /// W400/L40.
     SoftTissue,
+    /// W1500/L-600.
     Lung,
+    /// W1800/L400.
     Bone,
+    /// W80/L40.
     Brain,
 }
 
@@ -39,6 +58,7 @@ pub const CT_PRESETS: [(CtPreset, f64, f64); 4] = [
 ];
 
 impl Window {
+    /// The 0.5th to 99.5th percentile, LiteMedSAM's clip for MR and everything not CT.
     pub const PERCENTILE: Window = Window::Percentile {
         low: 0.5,
         high: 99.5,
@@ -158,6 +178,7 @@ impl Window {
     }
 }
 
+/// The preset's name, as the CLI and the page write it.
 pub fn preset_name(p: CtPreset) -> &'static str {
     match p {
         CtPreset::SoftTissue => "soft tissue",
@@ -206,13 +227,18 @@ pub fn apply(values: &[f32], level: f64, width: f64) -> Vec<u8> {
 /// width it was made with (so slices and labels never recompute the percentiles).
 #[derive(Clone, Debug)]
 pub struct Windowed {
+    /// The window as asked.
     pub window: Window,
+    /// Its centre, resolved for this volume.
     pub level: f64,
+    /// Its width, resolved for this volume.
     pub width: f64,
+    /// The volume as the model sees it.
     pub grey: GreyVolume,
 }
 
 impl Windowed {
+    /// How the window reads to a user (`lung W1500/L-600`).
     pub fn label(&self) -> String {
         self.window.describe(self.level, self.width)
     }

@@ -101,6 +101,14 @@ test('the router picks the modality model, shows why, and the user can override 
   await page.waitForFunction((n) => document.querySelectorAll('#model-select option').length === n, manifest.models.length + 1, { timeout: TIMEOUT });
   const options = await page.locator('#model-select option').evaluateAll((list) => list.map((o) => o.value));
   assert.deepEqual(options, ['', ...manifest.models.map((m) => m.id)]);
+  // Each zoo model's tooltip gives its held-out score against the general model's.
+  const titles = await page.locator('#model-select option').evaluateAll((list) => list.map((o) => o.title));
+  const scored = manifest.models.filter((m) => m.heldout?.all);
+  assert.ok(scored.length >= 3, 'the zoo models carry held-out scores');
+  for (const model of scored) {
+    const { modality, general } = model.heldout.all;
+    assert.ok(titles[options.indexOf(model.id)].endsWith(`(held-out DSC ${modality.dsc} vs general ${general.dsc})`), titles[options.indexOf(model.id)]);
+  }
   const nuclei = cases().find((c) => c.name === 'microscopy_nuclei');
   await openFile(page, fileURLToPath(fixture(nuclei.image)));
   await waitReady(page);

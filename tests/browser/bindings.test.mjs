@@ -20,28 +20,23 @@ before(async () => {
 test('a real CT slice segments like PyTorch inside wasm', () => {
   const engine = new Engine(manifestText);
   const entry = manifest.models[0];
-  engine.load_model(entry.id, modelBytes(entry.encoder.file), modelBytes(entry.decoder.file));
+  engine.loadModel(entry.id, modelBytes(entry.encoder.file), modelBytes(entry.decoder.file));
   const ctSmall = cases().find((c) => c.name === 'ct_small');
-  const info = engine.open_image(readFileSync(fixture(ctSmall.image)));
-  assert.deepEqual([info.width, info.height], [ctSmall.width, ctSmall.height]);
-  const route = engine.route('ct_small.png', null, null);
-  assert.equal(route.model_id, 'litemedsam');
+  const info = engine.open(['ct_small.png'], [readFileSync(fixture(ctSmall.image))]);
+  assert.deepEqual([info.kind, info.width, info.height], ['image', ctSmall.width, ctSmall.height]);
+  const route = engine.route(null);
+  assert.equal(route.modelId, 'litemedsam');
   assert.match(route.reason, /CT/);
-  assert.equal(engine.encode(entry.id).cache_hit, false);
-  assert.equal(engine.encode(entry.id).cache_hit, true, 'the second encode of an image must hit the cache');
+  assert.equal(engine.encode(entry.id).cacheHit, false);
+  assert.equal(engine.encode(entry.id).cacheHit, true, 'the second encode of an image must hit the cache');
   const expected = pngLabels(readFileSync(fixture('golden/ct_small_segs.png'))).labels;
-  const labels = new Uint16Array(info.width * info.height);
-  ctSmall.boxes.forEach((box, i) => {
-    const mask = engine.segment_box(entry.id, ...box);
-    assert.equal(mask.length, info.width * info.height);
-    mask.forEach((v, p) => {
-      if (v) labels[p] = i + 1;
-    });
-  });
+  // The engine paints the labels, box i as label i + 1: the app's own path.
+  const labels = engine.segmentBoxes(entry.id, Float64Array.from(ctSmall.boxes.flat()));
+  assert.equal(labels.length, info.width * info.height);
   for (let label = 1; label <= ctSmall.boxes.length; label++) {
     assert.ok(iou(labels, expected, label) >= 0.99, `label ${label}: IoU ${iou(labels, expected, label)}`);
   }
-  const png = pngLabels(Buffer.from(Engine.label_png(info.width, info.height, labels)));
+  const png = pngLabels(Buffer.from(engine.exportLabels(labels, 'ct_small_mask.png')));
   assert.deepEqual(Array.from(png.labels), Array.from(labels));
 });
 
@@ -50,25 +45,34 @@ test('bad input from JavaScript is an Error with a clear message', () => {
   assert.throws(() => new Engine('{"version": 1, "models": []}'), /no models/);
   const engine = new Engine(manifestText);
   assert.throws(() => engine.encode('litemedsam'), /not loaded/);
-  assert.throws(() => engine.segment_box('litemedsam', 0, 0, 5, 5), /no image is open/);
-  assert.throws(() => engine.open_image(new Uint8Array([1, 2, 3])), /cannot read image/);
-  assert.throws(() => engine.open_image(new Uint8Array(0)), /cannot read image/);
+  assert.throws(() => engine.segmentBoxes('litemedsam', Float64Array.of(0, 0, 5, 5)), /not loaded/);
+  const opened = (name, bytes) => engine.open([name], [new Uint8Array(bytes)]);
+  assert.throws(() => opened('x.png', [1, 2, 3]), { name: 'DecodeError', message: /cannot read image/ });
+  assert.throws(() => opened('x.png', []), /cannot read image/);
   const png = readFileSync(fixture('images/ct_lung.png'));
-  assert.throws(() => engine.open_image(png.subarray(0, png.length >> 1)), /cannot read image/);
-  assert.throws(() => engine.load_model('litemedsam', new Uint8Array(10), new Uint8Array(10)), /truncated or replaced/);
-  assert.throws(() => engine.load_model('nope', new Uint8Array(1), new Uint8Array(1)), /no model 'nope'/);
-  assert.throws(() => engine.route('x.png', null, 'nope'), /no model 'nope'/);
-  assert.throws(() => Engine.label_png(3, 3, new Uint16Array(4)), /does not match/);
+  assert.throws(() => opened('x.png', png.subarray(0, png.length >> 1)), /cannot read image/);
+  assert.throws(() => engine.loadModel('litemedsam', new Uint8Array(10), new Uint8Array(10)), { name: 'ModelError', message: /truncated or replaced/ });
+  assert.throws(() => engine.loadModel('nope', new Uint8Array(1), new Uint8Array(1)), /no model 'nope'/);
+  assert.throws(() => engine.routeFile('x.png', null, 'nope'), /no model 'nope'/);
 
   const entry = manifest.models[0];
-  engine.load_model(entry.id, modelBytes(entry.encoder.file), modelBytes(entry.decoder.file));
-  engine.open_image(readFileSync(fixture('images/mr_small.png')));
-  assert.throws(() => engine.segment_box('litemedsam', 100, 100, 120, 120), /outside/);
-  assert.throws(() => engine.segment_box('litemedsam', 40, 10, 20, 30), /inverted/);
-  assert.throws(() => engine.segment_box('litemedsam', NaN, 0, 5, 5), /finite/);
-  assert.throws(() => engine.segment_box('litemedsam', 0, 0, Infinity, 5), /finite/);
+  engine.loadModel(entry.id, modelBytes(entry.encoder.file), modelBytes(entry.decoder.file));
+  assert.throws(() => engine.segmentBoxes('litemedsam', Float64Array.of(0, 0, 5, 5)), /open an image/);
+  opened('mr_small.png', readFileSync(fixture('images/mr_small.png')));
+  const one = (...box) => engine.segmentBoxes('litemedsam', Float64Array.of(...box));
+  assert.throws(() => one(100, 100, 120, 120), { name: 'InvalidInputError', message: /outside/ });
+  assert.throws(() => one(40, 10, 20, 30), /inverted/);
+  assert.throws(() => one(NaN, 0, 5, 5), /finite/);
+  assert.throws(() => one(0, 0, Infinity, 5), /finite/);
+  assert.throws(() => one(0, 0, 5), /4 finite numbers/);
+  assert.throws(() => engine.exportLabels(new Uint16Array(4), 'm.png'), /labels for a 64x64 image/);
+  // 64 x 8192 x 8192 bytes wrap to 0 in 32-bit arithmetic: refused before any slice is read.
+  assert.throws(
+    () => engine.segmentGreyVolume('litemedsam', [64, 8192, 8192], new Uint8Array(0), Float64Array.of(0, 0, 0, 5, 5, 5)),
+    { name: 'InvalidInputError', message: /does not match its size/ },
+  );
   // After all that the engine still works.
-  assert.equal(engine.segment_box('litemedsam', 14, 10, 50, 54).length, 64 * 64);
+  assert.equal(one(14, 10, 50, 54).length, 64 * 64);
 });
 
 test('a real MR volume propagates in 3D like the PyTorch reference inside wasm', async () => {
@@ -77,26 +81,28 @@ test('a real MR volume propagates in 3D like the PyTorch reference inside wasm',
   const [depth, height, width] = npz.imgs.shape;
   const engine = new Engine(manifestText);
   const entry = manifest.models[0];
-  engine.load_model(entry.id, modelBytes(entry.encoder.file), modelBytes(entry.decoder.file));
+  engine.loadModel(entry.id, modelBytes(entry.encoder.file), modelBytes(entry.decoder.file));
   const boxes = Float64Array.from(npz.boxes.data, Number);
   const steps = [];
-  const labels = engine.segment_volume(entry.id, depth, height, width, npz.imgs.data, boxes, (done, total) => steps.push([done, total]));
+  const segment = (shape, more) => engine.segmentGreyVolume(entry.id, shape, npz.imgs.data, ...more);
+  const labels = segment([depth, height, width], [boxes, (done, total) => steps.push([done, total])]);
   const expected = npz.segs.data;
   let differing = 0;
   for (let i = 0; i < labels.length; i++) differing += labels[i] !== Number(expected[i]);
   assert.equal(differing, 0, `${differing} voxels differ from the PyTorch reference`);
   assert.deepEqual(steps.at(-1), [steps.length, steps.length]);
   // Returning false from the progress callback cancels; bad boxes are errors.
-  assert.throws(() => engine.segment_volume(entry.id, depth, height, width, npz.imgs.data, boxes, () => false), /cancelled/);
-  assert.throws(() => engine.segment_volume(entry.id, depth, height, width, npz.imgs.data, Float64Array.of(1, 2, 3)), /6 finite numbers/);
-  assert.throws(() => engine.segment_volume(entry.id, depth, height, width + 1, npz.imgs.data, boxes), /does not match/);
+  assert.throws(() => segment([depth, height, width], [boxes, () => false]), { name: 'Cancelled', message: 'cancelled' });
+  assert.throws(() => segment([depth, height, width], [Float64Array.of(1, 2, 3)]), /6 finite numbers/);
+  assert.throws(() => segment([depth, height, width + 1], [boxes]), /does not match/);
+  assert.throws(() => segment([depth, height], [boxes]), /\[depth, height, width\]/);
 });
 
 test('DICOM codecs decode inside wasm: RLE and big-endian give the uncompressed file pixels; JPEG 2000 and JPEG-LS are refused by name', () => {
   const engine = new Engine(manifestText);
   const open = (name) => {
-    engine.open_volume([name], [new Uint8Array(readFileSync(fixture(`medical/${name}`)))]);
-    return engine.select_slice(0);
+    engine.open([name], [new Uint8Array(readFileSync(fixture(`medical/${name}`)))]);
+    return engine.showSlice(0);
   };
   const plain = open('MR_small.dcm');
   for (const name of ['MR_small_RLE.dcm', 'MR_small_bigendian.dcm']) {
@@ -105,32 +111,34 @@ test('DICOM codecs decode inside wasm: RLE and big-endian give the uncompressed 
   assert.throws(() => open('MR_small_jpeg_ls_lossless.dcm'), /JPEG-LS/);
   assert.throws(() => open('MR_small_jp2klossless.dcm'), /JPEG 2000 is decoded by the daftseg command line/);
   // JPEG baseline (YBR, 30 frames of ultrasound) decodes in wasm too.
-  const us = engine.open_volume(['examples_ybr_color.dcm'], [new Uint8Array(readFileSync(fixture('medical/examples_ybr_color.dcm')))]);
+  const us = engine.open(['examples_ybr_color.dcm'], [new Uint8Array(readFileSync(fixture('medical/examples_ybr_color.dcm')))]);
   assert.deepEqual([us.width, us.height, us.depth, us.channels, us.modality], [320, 240, 30, 3, 'US']);
   // Colour data are 8-bit display values: the identity window, and slices stay in colour for 2D.
-  assert.equal(us.window_label, 'W255/L127.5');
-  const frame = engine.select_slice(0);
+  assert.equal(us.window.label, 'W255/L127.5');
+  const frame = engine.showSlice(0);
   let coloured = 0;
   for (let p = 0; p < frame.length; p += 4) coloured += frame[p] !== frame[p + 1];
   assert.ok(coloured > 1000, `only ${coloured} coloured pixels`);
-  const info = engine.open_volume(['CT_small.dcm'], [new Uint8Array(readFileSync(fixture('medical/CT_small.dcm')))]);
+  const info = engine.open(['CT_small.dcm'], [new Uint8Array(readFileSync(fixture('medical/CT_small.dcm')))]);
   assert.equal(info.modality, 'CT');
-  assert.match(info.window_label, /soft tissue W400\/L40/);
-  const lung = engine.set_window({ kind: 'preset', name: 'lung' });
+  assert.match(info.window.label, /soft tissue W400\/L40/);
+  const lung = engine.setWindow({ kind: 'preset', name: 'lung' });
   assert.deepEqual([lung.level, lung.width], [-600, 1500]);
-  assert.throws(() => engine.set_window({ kind: 'manual', level: 0, width: -5 }), /window width/);
-  assert.throws(() => engine.set_window({ kind: 'sunny' }), /window/);
-  assert.throws(() => engine.select_slice(1), /outside/);
-  assert.throws(() => engine.open_volume(['a.dcm'], [new Uint8Array(300)]), /DICOM/);
-  assert.throws(() => engine.open_volume(['a.dcm', 'b.dcm'], [new Uint8Array(3)]), /one name per file/);
-  assert.throws(() => engine.open_volume(['a.dcm'], ['not bytes']), /Uint8Array/);
-  assert.throws(() => engine.export_volume(new Uint16Array(3), 'x.nii.gz'), /labels for a/);
-  assert.throws(() => engine.export_volume(new Uint16Array(128 * 128), 'x.txt'), /\.nii\.gz/);
+  assert.throws(() => engine.setWindow({ kind: 'manual', level: 0, width: -5 }), /window width/);
+  assert.throws(() => engine.setWindow({ kind: 'sunny' }), /window/);
+  assert.throws(() => engine.showSlice(1), /outside/);
+  assert.throws(() => engine.open(['a.dcm'], [new Uint8Array(300)]), /DICOM/);
+  assert.throws(() => engine.open(['a.dcm', 'b.dcm'], [new Uint8Array(3)]), /one name per file/);
+  assert.throws(() => engine.open(['a.dcm'], ['not bytes']), /Uint8Array/);
+  assert.throws(() => engine.exportLabels(new Uint16Array(3), 'x.nii.gz'), /labels for a/);
+  assert.throws(() => engine.exportLabels(new Uint16Array(128 * 128), 'x.txt'), /\.nii\.gz/);
 });
 
 test('the router sends each modality to the model that won on held-out data, and says why', () => {
   const engine = new Engine(manifestText);
   const winners = manifest.models.filter((m) => m.role === 'modality');
+  // The engine hands the manifest back whole: the held-out scores the model menu shows included.
+  assert.deepEqual(engine.manifest(), manifest);
   assert.ok(manifest.models.length >= 4, 'the general model and at least three modality models');
   for (const model of manifest.models.filter((m) => m.role !== 'general')) {
     assert.ok(model.heldout?.all, `${model.id} has no held-out scores`);
@@ -138,14 +146,14 @@ test('the router sends each modality to the model that won on held-out data, and
     assert.equal(model.role, won ? 'modality' : 'candidate', `${model.id}: role must follow its held-out result`);
   }
   for (const model of winners) {
-    const route = engine.route(`2DBox_${model.modalities[0]}_x.npz`, null, null);
-    assert.equal(route.model_id, model.id);
+    const route = engine.routeFile(`2DBox_${model.modalities[0]}_x.npz`, null, null);
+    assert.equal(route.modelId, model.id);
     assert.match(route.reason, /is fine-tuned for/);
   }
   for (const model of manifest.models.filter((m) => m.role === 'candidate')) {
-    const route = engine.route(`2DBox_${model.modalities[0]}_x.npz`, null, null);
-    assert.equal(route.model_id, 'litemedsam');
+    const route = engine.routeFile(`2DBox_${model.modalities[0]}_x.npz`, null, null);
+    assert.equal(route.modelId, 'litemedsam');
     assert.match(route.reason, new RegExp(`'${model.id}'.*did not beat the general model`));
-    assert.equal(engine.route('x.png', null, model.id).model_id, model.id, 'the user can still choose it');
+    assert.equal(engine.routeFile('x.png', null, model.id).modelId, model.id, 'the user can still choose it');
   }
 });

@@ -4,7 +4,7 @@
 
 use std::io::Cursor;
 
-use image::{DynamicImage, ImageReader, Limits};
+use image::{DynamicImage, ImageFormat, ImageReader, Limits};
 
 use crate::error::{Error, Result};
 
@@ -15,12 +15,16 @@ pub const MAX_PIXELS: u64 = 64 * 1024 * 1024;
 /// An 8-bit RGB image, row-major, `height * width * 3` bytes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RgbImage {
+    /// Columns.
     pub width: usize,
+    /// Rows.
     pub height: usize,
+    /// `height * width * 3` bytes.
     pub data: Vec<u8>,
 }
 
 impl RgbImage {
+    /// An image from its pixels; the size is checked against [`MAX_PIXELS`] and the data's length.
     pub fn new(width: usize, height: usize, data: Vec<u8>) -> Result<Self> {
         check_size(width as u64, height as u64)?;
         if data.len() != width * height * 3 {
@@ -35,6 +39,14 @@ impl RgbImage {
             height,
             data,
         })
+    }
+
+    /// RGBA bytes (opaque), for a browser's `ImageData`.
+    pub fn to_rgba(&self) -> Vec<u8> {
+        self.data
+            .chunks_exact(3)
+            .flat_map(|p| [p[0], p[1], p[2], 255])
+            .collect()
     }
 
     /// A grey image replicated into three channels.
@@ -54,6 +66,7 @@ impl RgbImage {
     }
 }
 
+/// Refuse empty images and more than [`MAX_PIXELS`] pixels, before anything is allocated.
 pub fn check_size(width: u64, height: u64) -> Result<()> {
     if width == 0 || height == 0 {
         return Err(Error::invalid(format!(
@@ -71,14 +84,24 @@ pub fn check_size(width: u64, height: u64) -> Result<()> {
 }
 
 /// Decode PNG, JPEG, BMP or TIFF bytes.
-pub fn decode_image(bytes: &[u8]) -> Result<RgbImage> {
+pub fn read_image(bytes: &[u8]) -> Result<RgbImage> {
     let reader = ImageReader::new(Cursor::new(bytes))
         .with_guessed_format()
         .map_err(|e| Error::Decode(e.to_string()))?;
-    if reader.format().is_none() {
-        return Err(Error::Decode(
-            "unrecognised file format (supported: PNG, JPEG, BMP, TIFF)".to_string(),
-        ));
+    match reader.format() {
+        None => {
+            return Err(Error::Decode(
+                "unrecognised file format (supported: PNG, JPEG, BMP, TIFF)".to_string(),
+            ))
+        }
+        // The JPEG decoder fills a scan that ends early with grey and calls it success.
+        Some(ImageFormat::Jpeg) if !jpeg_has_end(bytes) => {
+            return Err(Error::Decode(
+                "the JPEG file is truncated (it has no end-of-image marker after its image data)"
+                    .to_string(),
+            ))
+        }
+        Some(_) => {}
     }
     let mut decoder = reader
         .into_decoder()
@@ -91,6 +114,14 @@ pub fn decode_image(bytes: &[u8]) -> Result<RgbImage> {
         .map_err(|e| Error::Decode(e.to_string()))?;
     let image = DynamicImage::from_decoder(decoder).map_err(|e| Error::Decode(e.to_string()))?;
     to_rgb8(image)
+}
+
+/// Whether an end-of-image marker (FF D9) follows the last start-of-scan (FF DA). Inside the
+/// entropy-coded data a 0xFF byte is always followed by 0x00 or a restart marker, so an FF D9
+/// there is the real end; a file cut anywhere in its scan has none.
+fn jpeg_has_end(bytes: &[u8]) -> bool {
+    let last_scan = bytes.windows(2).rposition(|w| w == [0xFF, 0xDA]);
+    last_scan.is_some_and(|at| bytes[at..].windows(2).any(|w| w == [0xFF, 0xD9]))
 }
 
 fn to_rgb8(image: DynamicImage) -> Result<RgbImage> {
@@ -172,9 +203,9 @@ mod tests {
 
     #[test]
     fn empty_and_garbage_bytes_are_errors() {
-        assert!(matches!(decode_image(&[]), Err(Error::Decode(_))));
+        assert!(matches!(read_image(&[]), Err(Error::Decode(_))));
         assert!(matches!(
-            decode_image(b"definitely not an image"),
+            read_image(b"definitely not an image"),
             Err(Error::Decode(_))
         ));
     }

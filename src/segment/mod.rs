@@ -2,12 +2,17 @@
 //! cache), decode one mask per box, paint the label map. Time is measured through a clock the
 //! caller passes in, because `std::time::Instant` does not exist in the browser.
 
+pub mod volume;
+
+pub use volume::{GreyVolume, Progress};
+
 use crate::cache::{image_key, CacheKey, EmbeddingCache};
-use crate::decode::RgbImage;
 use crate::error::Result;
 use crate::model::{Embedding, SamModel};
 use crate::postprocess::{mask_from_logits, LabelMap};
-use crate::preprocess::{box_to_model_frame, prepare, validate_box, BoxPrompt, Frame};
+use crate::preprocess::{box_to_model_frame, prepare, Frame};
+use crate::prompt::{validate_box, BoxPrompt};
+use crate::rgb::RgbImage;
 
 /// Milliseconds since some fixed point.
 pub type Clock<'a> = &'a dyn Fn() -> f64;
@@ -18,18 +23,25 @@ pub const EMBEDDING_BYTES: usize = 256 * 64 * 64 * 4;
 /// Default cache budget: 64 embeddings (4 MiB each), e.g. 64 slices of a volume.
 pub const DEFAULT_CACHE_BYTES: usize = 64 * EMBEDDING_BYTES;
 
+/// Where one segmentation spent its time.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Timings {
+    /// Encoding (0 on a cache hit).
     pub encode_ms: f64,
+    /// Every box's decoder run.
     pub decode_ms: f64,
+    /// Whether the embedding came from the cache.
     pub cache_hit: bool,
 }
 
+/// One image's result.
 #[derive(Clone, Debug)]
 pub struct Segmentation {
+    /// Box i as label i + 1.
     pub labels: LabelMap,
     /// The decoder's predicted IoU, one per box.
     pub predicted_iou: Vec<f32>,
+    /// Where the time went.
     pub timings: Timings,
 }
 
@@ -37,12 +49,15 @@ pub struct Segmentation {
 /// would spend 0.75 MiB per image on it for nothing.
 #[derive(Clone)]
 pub struct EncodedImage {
+    /// Where the image sits in the 256 frame.
     pub frame: Frame,
+    /// The encoder's output.
     pub embedding: Embedding,
 }
 
+/// Segments images through an embedding cache.
 pub struct Segmenter {
-    pub cache: EmbeddingCache<EncodedImage>,
+    cache: EmbeddingCache<EncodedImage>,
 }
 
 impl Default for Segmenter {
@@ -52,10 +67,26 @@ impl Default for Segmenter {
 }
 
 impl Segmenter {
+    /// A segmenter whose cache holds at most `max_cache_bytes` of embeddings.
     pub fn new(max_cache_bytes: usize) -> Self {
         Segmenter {
             cache: EmbeddingCache::new(max_cache_bytes),
         }
+    }
+
+    /// How many embeddings the cache holds.
+    pub fn cached_embeddings(&self) -> usize {
+        self.cache.len()
+    }
+
+    /// How many times the encoder ran (cache misses) since this segmenter was made.
+    pub fn encoder_runs(&self) -> u64 {
+        self.cache.misses
+    }
+
+    /// Forget every cached embedding.
+    pub fn clear_cache(&mut self) {
+        self.cache.clear();
     }
 
     /// The image's embedding under this model's encoder, from the cache when it is there.

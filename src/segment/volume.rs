@@ -9,37 +9,46 @@
 //! encoded at most twice however many boxes cross it, and once while the embedding cache holds
 //! the volume's slices.
 
-use crate::decode::RgbImage;
 use crate::error::{Error, Result};
 use crate::model::SamModel;
-use crate::preprocess::{box_to_model_frame, resize_area_u8, resized_size, MODEL_SIZE};
+use crate::preprocess::{box_to_model_frame, resized_size, MODEL_SIZE};
+use crate::prompt::{validate_box_3d, Box3d};
+use crate::resize::resize_area_u8;
+use crate::rgb::RgbImage;
 use crate::segment::{decode_in_frame, Segmenter};
 
 /// 8-bit grey volume, `depth x height x width`, slice-major.
 #[derive(Clone, Debug)]
 pub struct GreyVolume {
+    /// Slices.
     pub depth: usize,
+    /// Rows.
     pub height: usize,
+    /// Columns.
     pub width: usize,
+    /// `depth * height * width` bytes, slice-major.
     pub data: Vec<u8>,
 }
-
-/// `[x_min, y_min, z_min, x_max, y_max, z_max]`, maxima included (the challenge's order).
-pub type Box3d = [i64; 6];
 
 /// How far a 3D segmentation has got; return `false` to cancel.
 pub type Progress<'a> = &'a mut dyn FnMut(usize, usize) -> bool;
 
 impl GreyVolume {
+    /// A volume from its voxels; sizes whose product overflows, or that do not match the data, are refused.
     pub fn new(depth: usize, height: usize, width: usize, data: Vec<u8>) -> Result<Self> {
         if depth == 0 || height == 0 || width == 0 {
             return Err(Error::invalid(format!(
                 "the volume is empty ({width}x{height}x{depth})"
             )));
         }
-        crate::decode::check_size(width as u64, height as u64)?;
-        if data.len() != depth * height * width {
-            return Err(Error::invalid("volume data does not match its size"));
+        crate::rgb::check_size(width as u64, height as u64)?;
+        // Checked: on wasm32 a large enough size wraps to a small product and would pass.
+        let voxels = depth.checked_mul(height).and_then(|v| v.checked_mul(width));
+        if voxels != Some(data.len()) {
+            return Err(Error::invalid(format!(
+                "volume data ({} bytes) does not match its size {width}x{height}x{depth}",
+                data.len()
+            )));
         }
         Ok(GreyVolume {
             depth,
@@ -49,38 +58,10 @@ impl GreyVolume {
         })
     }
 
+    /// Slice `z`.
     pub fn slice(&self, z: usize) -> &[u8] {
         &self.data[z * self.height * self.width..(z + 1) * self.height * self.width]
     }
-}
-
-pub fn validate_box_3d(index: usize, b: Box3d, volume: &GreyVolume) -> Result<Box3d> {
-    let [x0, y0, z0, x1, y1, z1] = b;
-    if x0 > x1 || y0 > y1 || z0 > z1 {
-        return Err(Error::invalid(format!(
-            "3D box {} ({x0},{y0},{z0},{x1},{y1},{z1}) is inverted: expected min <= max on every axis",
-            index + 1
-        )));
-    }
-    let (w, h, d) = (
-        volume.width as i64,
-        volume.height as i64,
-        volume.depth as i64,
-    );
-    if x1 < 0 || y1 < 0 || z1 < 0 || x0 >= w || y0 >= h || z0 >= d {
-        return Err(Error::invalid(format!(
-            "3D box {} ({x0},{y0},{z0},{x1},{y1},{z1}) lies outside the {w}x{h}x{d} volume",
-            index + 1
-        )));
-    }
-    Ok([
-        x0.max(0),
-        y0.max(0),
-        z0.max(0),
-        x1.min(w - 1),
-        y1.min(h - 1),
-        z1.min(d - 1),
-    ])
 }
 
 /// The next slice's box from the previous slice's mask (painted with `value`, as the reference's
@@ -136,7 +117,7 @@ impl Segmenter {
         let boxes = boxes
             .iter()
             .enumerate()
-            .map(|(i, &b)| validate_box_3d(i, b, volume))
+            .map(|(i, &b)| validate_box_3d(i, b, [volume.width, volume.height, volume.depth]))
             .collect::<Result<Vec<_>>>()?;
         if boxes.len() > u16::MAX as usize {
             return Err(Error::invalid(format!(
@@ -219,7 +200,7 @@ impl Segmenter {
                 run.previous = Some(mask);
                 done += 1;
                 if !progress(done, total) {
-                    return Err(Error::invalid("cancelled"));
+                    return Err(Error::Cancelled);
                 }
             }
             if up && runs.iter().all(|r| z >= r.z_max) {
@@ -276,19 +257,15 @@ mod tests {
     }
 
     #[test]
-    fn boxes_are_checked() {
-        let v = GreyVolume::new(4, 8, 8, vec![0; 256]).unwrap();
-        assert!(validate_box_3d(0, [0, 0, 3, 5, 5, 1], &v)
+    fn sizes_whose_product_overflows_are_refused() {
+        // 64 x 8192 x 8192 wraps to 0 on wasm32; any size whose product overflows usize must be
+        // refused on every target, not pass as an empty volume.
+        for depth in [usize::MAX, usize::MAX / 2 + 1] {
+            assert!(GreyVolume::new(depth, 8192, 8192, Vec::new()).is_err());
+        }
+        assert!(GreyVolume::new(64, 8192, 8192, Vec::new())
             .unwrap_err()
             .to_string()
-            .contains("inverted"));
-        assert!(validate_box_3d(0, [0, 0, 9, 5, 5, 12], &v)
-            .unwrap_err()
-            .to_string()
-            .contains("outside"));
-        assert_eq!(
-            validate_box_3d(0, [-2, 0, 0, 5, 5, 9], &v).unwrap(),
-            [0, 0, 0, 5, 5, 3]
-        );
+            .contains("does not match"));
     }
 }

@@ -1,0 +1,145 @@
+//! Which reader a file needs, and opening files as one volume: the one-file / series rules.
+
+use crate::error::{Error, Result};
+
+use super::{diagonal_affine, dicom, nifti, nrrd, MedicalVolume};
+
+/// Which reader a file needs, from its name and first bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VolumeFormat {
+    /// DICOM (Part 10 file, or a file with a `.dcm` name).
+    Dicom,
+    /// NIfTI-1 or NIfTI-2 (`.nii`, `.nii.gz`).
+    Nifti,
+    /// NRRD (`.nrrd`).
+    Nrrd,
+    /// The challenge's NPZ case.
+    Npz,
+}
+
+/// Which reader a file needs, from its first bytes (and its name where they do not tell).
+pub fn sniff(name: &str, bytes: &[u8]) -> Option<VolumeFormat> {
+    let lower = name.to_ascii_lowercase();
+    if bytes.len() >= 132 && &bytes[128..132] == b"DICM" {
+        return Some(VolumeFormat::Dicom);
+    }
+    if bytes.starts_with(b"NRRD") {
+        return Some(VolumeFormat::Nrrd);
+    }
+    if bytes.starts_with(b"PK") && lower.ends_with(".npz") {
+        return Some(VolumeFormat::Npz);
+    }
+    if lower.ends_with(".nii") || lower.ends_with(".nii.gz") {
+        return Some(VolumeFormat::Nifti);
+    }
+    if lower.ends_with(".nrrd") {
+        return Some(VolumeFormat::Nrrd);
+    }
+    if lower.ends_with(".dcm") || lower.ends_with(".dicom") || lower.ends_with(".ima") {
+        return Some(VolumeFormat::Dicom);
+    }
+    // A NIfTI header without the usual name (348 or 540 in either byte order).
+    if bytes.len() >= 4 {
+        let n = [bytes[0], bytes[1], bytes[2], bytes[3]];
+        if [348, 540].contains(&i32::from_le_bytes(n))
+            || [348, 540].contains(&i32::from_be_bytes(n))
+        {
+            return Some(VolumeFormat::Nifti);
+        }
+    }
+    None
+}
+
+/// Opens what a user gave as one volume, in the display orientation: one DICOM, NIfTI, NRRD or
+/// challenge NPZ file, or the DICOM files of one series (`(name, bytes)` each). Every frontend
+/// opens volumes here, so the one-file / series rules live in one place.
+pub fn open_files(files: &[(String, Vec<u8>)]) -> Result<MedicalVolume> {
+    match files {
+        [] => Err(Error::invalid("no file to open")),
+        [(name, bytes)] => read_volume(name, bytes),
+        _ => {
+            if let Some((name, _)) = files.iter().find(|(n, b)| {
+                matches!(
+                    sniff(n, b),
+                    Some(VolumeFormat::Nifti | VolumeFormat::Nrrd | VolumeFormat::Npz)
+                )
+            }) {
+                return Err(Error::invalid(format!(
+                    "{name}: several files open as one DICOM series; open NIfTI, NRRD and NPZ files one at a time"
+                )));
+            }
+            Ok(dicom::read_series(files)?.reoriented())
+        }
+    }
+}
+
+/// Reads one file (a DICOM series is several: see [`open_files`]) into a displayed volume.
+pub fn read_volume(name: &str, bytes: &[u8]) -> Result<MedicalVolume> {
+    let volume = match sniff(name, bytes) {
+        Some(VolumeFormat::Dicom) => dicom::read_series(&[(name.to_string(), bytes.to_vec())])?,
+        Some(VolumeFormat::Nifti) => nifti::read(bytes)?,
+        Some(VolumeFormat::Nrrd) => nrrd::read(bytes)?,
+        Some(VolumeFormat::Npz) => return npz_volume(bytes),
+        None => return Err(Error::Decode("not a DICOM, NIfTI, NRRD or NPZ file".into())),
+    };
+    Ok(volume.reoriented())
+}
+
+/// A challenge NPZ case as a volume (2D cases are one slice); its voxel order is kept.
+fn npz_volume(bytes: &[u8]) -> Result<MedicalVolume> {
+    use crate::challenge::{read_case, Case};
+    match read_case(bytes)? {
+        Case::TwoD(case) => {
+            let image = case.image;
+            let data = image.data.iter().map(|&v| v as f32).collect();
+            let mut volume = MedicalVolume::new(
+                [image.width, image.height, 1],
+                3,
+                data,
+                diagonal_affine([1.0; 3]),
+                None,
+                "NPZ",
+            )?;
+            volume.boxes = case
+                .boxes
+                .iter()
+                .map(|b| [b[0], b[1], 0, b[2], b[3], 0])
+                .collect();
+            Ok(volume)
+        }
+        Case::ThreeD(case) => {
+            let v = case.volume;
+            let spacing = match case.spacing.as_deref() {
+                Some([x, y, z]) => [*x, *y, *z],
+                _ => [1.0; 3],
+            };
+            let mut volume = MedicalVolume::new(
+                [v.width, v.height, v.depth],
+                1,
+                v.data.iter().map(|&x| x as f32).collect(),
+                diagonal_affine(spacing),
+                None,
+                "NPZ",
+            )?;
+            volume.boxes = case.boxes;
+            Ok(volume)
+        }
+    }
+}
+
+pub(crate) fn gunzip_if_needed(bytes: &[u8], limit: usize) -> Result<std::borrow::Cow<'_, [u8]>> {
+    use std::io::Read;
+    if bytes.starts_with(&[0x1f, 0x8b]) {
+        let mut out = Vec::new();
+        flate2::read::MultiGzDecoder::new(bytes)
+            .take(limit as u64 + 1)
+            .read_to_end(&mut out)
+            .map_err(|e| Error::Decode(format!("corrupt gzip data: {e}")))?;
+        if out.len() > limit {
+            return Err(Error::invalid("the decompressed file is too large"));
+        }
+        Ok(std::borrow::Cow::Owned(out))
+    } else {
+        Ok(std::borrow::Cow::Borrowed(bytes))
+    }
+}

@@ -1,0 +1,137 @@
+//! The volume type every reader fills: original intensities, voxel geometry, modality.
+
+use crate::error::{Error, Result};
+
+use super::Reorientation;
+
+/// A 4x4 voxel-to-world matrix (RAS+ millimetres), row-major.
+pub type Affine = [[f64; 4]; 4];
+
+/// The affine of an axis-aligned grid with this voxel size and origin 0.
+pub fn diagonal_affine(spacing: [f64; 3]) -> Affine {
+    [
+        [spacing[0], 0.0, 0.0, 0.0],
+        [0.0, spacing[1], 0.0, 0.0],
+        [0.0, 0.0, spacing[2], 0.0],
+        [0.0, 0.0, 0.0, 1.0],
+    ]
+}
+
+/// A volume as read: `depth x height x width x channels`, slice-major, original intensities.
+#[derive(Clone, Debug)]
+pub struct MedicalVolume {
+    /// Voxels along x (columns).
+    pub width: usize,
+    /// Voxels along y (rows).
+    pub height: usize,
+    /// Slices.
+    pub depth: usize,
+    /// 1 (grey) or 3 (RGB, e.g. colour ultrasound).
+    pub channels: usize,
+    /// `depth * height * width * channels` values, slice-major.
+    pub data: Vec<f32>,
+    /// Voxel size in mm along x (columns), y (rows), z (slices).
+    pub spacing: [f64; 3],
+    /// Voxel (x, y, z) -> RAS+ mm, in the displayed grid.
+    pub affine: Affine,
+    /// The modality as the file says it (DICOM Modality code such as CT, MR, US), if it does.
+    pub modality: Option<String>,
+    /// "DICOM", "NIfTI-1", "NIfTI-2", "NRRD", "NPZ".
+    pub format: String,
+    /// Anything the user should know about how the file was read (4D volume cut to its first
+    /// frame, several series in a folder, ...).
+    pub notes: Vec<String>,
+    /// DICOM MONOCHROME1: low values are bright. Windows invert it, so the model and the user
+    /// see bright bone and dense tissue as in every other image.
+    pub inverted: bool,
+    /// Boxes that came with the file (a challenge NPZ case), `[x0, y0, z0, x1, y1, z1]`.
+    pub boxes: Vec<crate::prompt::Box3d>,
+    /// How to put labels back into the source's voxel order.
+    pub orientation: Reorientation,
+}
+
+/// The most voxels a volume may have (512 x 512 x 1024, 1 GiB of f32).
+pub const MAX_VOXELS: usize = 1 << 28;
+
+impl MedicalVolume {
+    /// A volume in the source's own voxel order; [`MedicalVolume::reoriented`] brings it to the
+    /// display orientation.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        size: [usize; 3],
+        channels: usize,
+        data: Vec<f32>,
+        affine: Affine,
+        modality: Option<String>,
+        format: &str,
+    ) -> Result<Self> {
+        let [width, height, depth] = size;
+        if width == 0 || height == 0 || depth == 0 {
+            return Err(Error::invalid(format!(
+                "the volume is empty ({width}x{height}x{depth})"
+            )));
+        }
+        let voxels = width
+            .checked_mul(height)
+            .and_then(|v| v.checked_mul(depth))
+            .filter(|&v| v <= MAX_VOXELS)
+            .ok_or_else(|| {
+                Error::invalid(format!(
+                    "the volume is too large ({width}x{height}x{depth}; at most {MAX_VOXELS} voxels)"
+                ))
+            })?;
+        crate::rgb::check_size(width as u64, height as u64)?;
+        if channels != 1 && channels != 3 {
+            return Err(Error::invalid(format!(
+                "{channels} channels per voxel: only grey and RGB volumes are supported"
+            )));
+        }
+        if data.len() != voxels * channels {
+            return Err(Error::invalid(format!(
+                "the volume's data ({} values) does not match its size {width}x{height}x{depth}x{channels}",
+                data.len()
+            )));
+        }
+        let spacing = spacing_of(&affine);
+        Ok(MedicalVolume {
+            width,
+            height,
+            depth,
+            channels,
+            data,
+            spacing,
+            affine,
+            modality,
+            format: format.to_string(),
+            notes: Vec::new(),
+            inverted: false,
+            boxes: Vec::new(),
+            orientation: Reorientation {
+                axes: [0, 1, 2],
+                flips: [false; 3],
+                source_size: size,
+                source_affine: affine,
+            },
+        })
+    }
+
+    /// `[width, height, depth]`.
+    pub fn size(&self) -> [usize; 3] {
+        [self.width, self.height, self.depth]
+    }
+
+    /// Slice `z` (`height * width * channels` values).
+    pub fn slice(&self, z: usize) -> &[f32] {
+        let plane = self.height * self.width * self.channels;
+        &self.data[z * plane..(z + 1) * plane]
+    }
+}
+
+/// The voxel size along each voxel axis: the affine's column norms.
+pub fn spacing_of(affine: &Affine) -> [f64; 3] {
+    let mut spacing = [0.0; 3];
+    for (a, s) in spacing.iter_mut().enumerate() {
+        *s = (0..3).map(|r| affine[r][a].powi(2)).sum::<f64>().sqrt();
+    }
+    spacing
+}

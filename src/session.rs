@@ -1,0 +1,468 @@
+//! The session: what a frontend has open. The manifest and the models loaded from it
+//! ([`Models`]), the open study (an image, or a volume seen through a window, one slice of it
+//! shown) and the embedding cache. Every frontend (the CLI, the browser bindings) is a thin
+//! adapter over this one type, so a feature is written here once: open, route, window, show a
+//! slice, segment 2D and 3D, export.
+//!
+//! Where bytes come from is the frontend's business (files on disk, `fetch` in a worker): the
+//! session takes bytes and names, never paths.
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::export::{export_volume_labels, label_png, VolumeExport};
+use crate::manifest::{Manifest, ModelEntry};
+use crate::medical::window::{windowed, Window, Windowed};
+use crate::medical::{open_files, sniff, MedicalVolume};
+use crate::model::SamModel;
+use crate::postprocess::LabelMap;
+use crate::preprocess::prepare;
+use crate::prompt::{Box3d, BoxPrompt};
+use crate::rgb::{read_image, RgbImage};
+use crate::router::{route, Route, RouteRequest};
+use crate::segment::{Clock, GreyVolume, Progress, Segmentation, Segmenter};
+
+/// The manifest and the models loaded so far, by id.
+pub struct Models {
+    manifest: Manifest,
+    loaded: HashMap<String, SamModel>,
+}
+
+impl Models {
+    /// No model loaded yet.
+    pub fn new(manifest: Manifest) -> Self {
+        Models {
+            manifest,
+            loaded: HashMap::new(),
+        }
+    }
+
+    /// The manifest, with every field it was written with.
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    /// The manifest's entry for `id` (its files, to fetch or read), or an error listing the ids.
+    pub fn entry(&self, id: &str) -> Result<&ModelEntry> {
+        self.manifest.model(id)
+    }
+
+    /// The router's choice among this manifest's models.
+    pub fn route(&self, request: &RouteRequest) -> Result<Route> {
+        route(&self.manifest, request)
+    }
+
+    /// Whether `id` is loaded.
+    pub fn is_loaded(&self, id: &str) -> bool {
+        self.loaded.contains_key(id)
+    }
+
+    /// Verify the two files (size and sha256 from the manifest) and load model `id` from them.
+    pub fn load(&mut self, id: &str, encoder: &[u8], decoder: &[u8]) -> Result<()> {
+        let model = SamModel::from_bytes(self.entry(id)?, encoder, decoder)?;
+        self.loaded.insert(id.to_string(), model);
+        Ok(())
+    }
+
+    /// A loaded model.
+    pub fn get(&self, id: &str) -> Result<&SamModel> {
+        self.loaded
+            .get(id)
+            .ok_or_else(|| Error::model(id, "not loaded"))
+    }
+}
+
+/// What a frontend shows about the open study.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StudyInfo {
+    /// The file's name (or the first file's, for a series).
+    pub name: String,
+    /// `"image"` (PNG, JPEG, ...: 2D boxes) or `"volume"` (DICOM, NIfTI, NRRD, NPZ: slices, 3D).
+    pub kind: &'static str,
+    /// Columns.
+    pub width: usize,
+    /// Rows.
+    pub height: usize,
+    /// Slices (1 for images).
+    pub depth: usize,
+    /// 1 (grey) or 3 (colour).
+    pub channels: usize,
+    /// Voxel size in mm (x, y, z); 1 for images.
+    pub spacing: [f64; 3],
+    /// From the file's metadata (a DICOM Modality code), if it says.
+    pub modality: Option<String>,
+    /// "image", "DICOM", "NIfTI-1", "NIfTI-2", "NRRD" or "NPZ".
+    pub format: String,
+    /// What the user should know about how the file was read.
+    pub notes: Vec<String>,
+    /// The volume's window and how it reads (`W400/L40` ...); none for images.
+    pub window: Option<WindowInfo>,
+    /// Boxes that came with the file (a challenge NPZ case), `[x0, y0, z0, x1, y1, z1]` each.
+    pub boxes: Vec<Box3d>,
+    /// Whether the file is a challenge 2D case (its boxes are 2D boxes on slice 0).
+    pub two_d_case: bool,
+    /// The slice shown (and segmented in 2D).
+    pub slice: usize,
+}
+
+/// A window as applied to the open volume.
+#[derive(Clone, Debug, Serialize)]
+pub struct WindowInfo {
+    /// The window as asked.
+    pub window: Window,
+    /// How it reads (`lung W1500/L-600`).
+    pub label: String,
+    /// Its centre, resolved for this volume.
+    pub level: f64,
+    /// Its width, resolved for this volume.
+    pub width: f64,
+}
+
+impl WindowInfo {
+    fn of(view: &Windowed) -> Self {
+        WindowInfo {
+            window: view.window,
+            label: view.label(),
+            level: view.level,
+            width: view.width,
+        }
+    }
+}
+
+/// The open study: an image, or a volume and the window it is seen through.
+struct Study {
+    name: String,
+    volume: Option<(MedicalVolume, Windowed)>,
+    /// What 2D prompts work on: the image, or the shown slice of the volume through its window.
+    image: RgbImage,
+    slice: usize,
+}
+
+/// One user's work: models, the open study, the embedding cache.
+pub struct Session {
+    models: Models,
+    segmenter: Segmenter,
+    study: Option<Study>,
+}
+
+impl Session {
+    /// A session over `manifest`, nothing open.
+    pub fn new(manifest: Manifest) -> Self {
+        Session {
+            models: Models::new(manifest),
+            segmenter: Segmenter::default(),
+            study: None,
+        }
+    }
+
+    /// The models (to route, and to see which are loaded).
+    pub fn models(&self) -> &Models {
+        &self.models
+    }
+
+    /// The models, to load one.
+    pub fn models_mut(&mut self) -> &mut Models {
+        &mut self.models
+    }
+
+    /// Open `(name, bytes)` files as the study: one image (PNG, JPEG, BMP, TIFF), one volume file
+    /// (DICOM, NIfTI, NRRD, challenge NPZ) or the DICOM files of one series. Volumes open
+    /// through their modality's default window, on their middle slice.
+    pub fn open(&mut self, files: Vec<(String, Vec<u8>)>) -> Result<StudyInfo> {
+        let name = files
+            .first()
+            .map(|(name, _)| name.clone())
+            .ok_or_else(|| Error::invalid("no file to open"))?;
+        let is_image = matches!(&files[..], [(n, b)] if sniff(n, b).is_none());
+        let study = if is_image {
+            let image = read_image(&files[0].1).map_err(|e| e.context(&name))?;
+            Study {
+                name,
+                volume: None,
+                image,
+                slice: 0,
+            }
+        } else {
+            let single = files.len() == 1;
+            let volume =
+                open_files(&files).map_err(|e| if single { e.context(&name) } else { e })?;
+            drop(files);
+            let view = windowed(&volume, &Window::default_for(&volume))?;
+            let slice = volume.depth / 2;
+            let image = view.slice_image(&volume, slice)?;
+            Study {
+                name,
+                volume: Some((volume, view)),
+                image,
+                slice,
+            }
+        };
+        self.study = Some(study);
+        self.info()
+    }
+
+    /// Open raw 8-bit RGB pixels that are not an image file (a challenge case's array).
+    pub fn open_rgb(&mut self, name: &str, image: RgbImage) -> Result<StudyInfo> {
+        self.study = Some(Study {
+            name: name.to_string(),
+            volume: None,
+            image,
+            slice: 0,
+        });
+        self.info()
+    }
+
+    /// The open study's description.
+    pub fn info(&self) -> Result<StudyInfo> {
+        let study = self.study()?;
+        Ok(match &study.volume {
+            None => StudyInfo {
+                name: study.name.clone(),
+                kind: "image",
+                width: study.image.width,
+                height: study.image.height,
+                depth: 1,
+                channels: 3,
+                spacing: [1.0; 3],
+                modality: None,
+                format: "image".into(),
+                notes: Vec::new(),
+                window: None,
+                boxes: Vec::new(),
+                two_d_case: false,
+                slice: 0,
+            },
+            Some((volume, view)) => StudyInfo {
+                name: study.name.clone(),
+                kind: "volume",
+                width: volume.width,
+                height: volume.height,
+                depth: volume.depth,
+                channels: volume.channels,
+                spacing: volume.spacing,
+                modality: volume.modality.clone(),
+                format: volume.format.clone(),
+                notes: volume.notes.clone(),
+                window: Some(WindowInfo::of(view)),
+                boxes: volume.boxes.clone(),
+                // The challenge's 2D cases are HxWx3 colour; its 3D cases are grey.
+                two_d_case: volume.format == "NPZ" && volume.channels == 3,
+                slice: study.slice,
+            },
+        })
+    }
+
+    /// The router's choice for the open study: the user's `model` if given, else by the
+    /// metadata's modality, else by the file name.
+    pub fn route(&self, model: Option<&str>) -> Result<Route> {
+        let study = self.study()?;
+        self.models.route(&RouteRequest {
+            model: model.filter(|m| !m.is_empty()),
+            metadata_modality: study
+                .volume
+                .as_ref()
+                .and_then(|(v, _)| v.modality.as_deref()),
+            file_name: Some(&study.name),
+        })
+    }
+
+    /// See the open volume through `window`: what is shown and what the model sees.
+    pub fn set_window(&mut self, window: &Window) -> Result<WindowInfo> {
+        let study = self.study_mut()?;
+        let (volume, view) = study
+            .volume
+            .as_mut()
+            .ok_or_else(|| Error::invalid("no volume is open"))?;
+        *view = windowed(volume, window)?;
+        study.image = view.slice_image(volume, study.slice)?;
+        Ok(WindowInfo::of(view))
+    }
+
+    /// Show slice `z` of the open volume: 2D prompts now work on it.
+    pub fn show_slice(&mut self, z: usize) -> Result<&RgbImage> {
+        let study = self.study_mut()?;
+        let (volume, view) = study
+            .volume
+            .as_ref()
+            .ok_or_else(|| Error::invalid("no volume is open"))?;
+        study.image = view.slice_image(volume, z)?;
+        study.slice = z;
+        Ok(&study.image)
+    }
+
+    /// The image 2D prompts work on (the image, or the shown slice).
+    pub fn image(&self) -> Result<&RgbImage> {
+        Ok(&self.study()?.image)
+    }
+
+    /// Encode the shown image with `model_id`'s encoder (or find it in the cache: `true`).
+    pub fn encode(&mut self, model_id: &str) -> Result<bool> {
+        let model = self.models.get(model_id)?;
+        let image = &self.study.as_ref().ok_or_else(no_study)?.image;
+        Ok(self.segmenter.encode(model, image)?.1)
+    }
+
+    /// Every box on the shown image: box i paints label i + 1, later boxes over earlier ones.
+    /// The image is encoded once (the cache keeps it), then the decoder runs once per box.
+    pub fn segment_boxes(
+        &mut self,
+        model_id: &str,
+        boxes: &[BoxPrompt],
+        clock: Clock,
+    ) -> Result<Segmentation> {
+        let model = self.models.get(model_id)?;
+        let image = &self.study.as_ref().ok_or_else(no_study)?.image;
+        self.segmenter.segment(model, image, boxes, clock)
+    }
+
+    /// 3D propagation of every box over the open volume through its window (see
+    /// [`crate::segment::volume`]); `progress(done, total)` after each slice, `false` cancels with
+    /// [`Error::Cancelled`]. The label volume, `depth * height * width`.
+    pub fn segment_3d(
+        &mut self,
+        model_id: &str,
+        boxes: &[Box3d],
+        progress: Progress,
+    ) -> Result<Vec<u16>> {
+        let model = self.models.get(model_id)?;
+        let study = self.study.as_ref().ok_or_else(no_study)?;
+        let (_, view) = study
+            .volume
+            .as_ref()
+            .ok_or_else(|| Error::invalid("no volume is open: 3D boxes need a volume"))?;
+        self.segmenter
+            .segment_3d(model, &view.grey, boxes, progress)
+    }
+
+    /// 3D propagation over a grey volume that is not the open study (voxels from elsewhere: a
+    /// challenge case's array, a benchmark).
+    pub fn segment_grey_volume(
+        &mut self,
+        model_id: &str,
+        volume: &GreyVolume,
+        boxes: &[Box3d],
+        progress: Progress,
+    ) -> Result<Vec<u16>> {
+        let model = self.models.get(model_id)?;
+        self.segmenter.segment_3d(model, volume, boxes, progress)
+    }
+
+    /// Labels of the open study as a file, chosen by `file_name`'s ending. An image's labels
+    /// (`width * height`) become a `.png`; a volume's (`depth * height * width`) a `.nii.gz` /
+    /// `.nii` in the source's geometry, a challenge `.npz`, or one slice as `.png`.
+    pub fn export(
+        &self,
+        labels: Vec<u16>,
+        file_name: &str,
+        slice: Option<usize>,
+    ) -> Result<Vec<u8>> {
+        let study = self.study()?;
+        match &study.volume {
+            Some((volume, _)) => {
+                let format = VolumeExport::from_file_name(file_name, slice)?;
+                export_volume_labels(volume, &labels, format)
+            }
+            None => {
+                if !file_name.to_ascii_lowercase().ends_with(".png") {
+                    return Err(Error::invalid(format!(
+                        "{file_name}: an image's labels are written as .png"
+                    )));
+                }
+                let (width, height) = (study.image.width, study.image.height);
+                if width.checked_mul(height) != Some(labels.len()) {
+                    return Err(Error::invalid(format!(
+                        "{} labels for a {width}x{height} image",
+                        labels.len()
+                    )));
+                }
+                label_png(&LabelMap {
+                    width,
+                    height,
+                    labels,
+                })
+            }
+        }
+    }
+
+    /// How many embeddings the cache holds.
+    pub fn cached_embeddings(&self) -> usize {
+        self.segmenter.cached_embeddings()
+    }
+
+    /// Forget every cached embedding (each benchmark case, and each challenge case, is timed on
+    /// its own).
+    pub fn clear_cache(&mut self) {
+        self.segmenter.clear_cache();
+    }
+
+    /// The encoder input of the shown image (`1x3x256x256`): for benchmarks of other engines.
+    pub fn prepared_input(&self) -> Result<Vec<f32>> {
+        Ok(prepare(self.image()?)?.input)
+    }
+
+    fn study(&self) -> Result<&Study> {
+        self.study.as_ref().ok_or_else(no_study)
+    }
+
+    fn study_mut(&mut self) -> Result<&mut Study> {
+        self.study.as_mut().ok_or_else(no_study)
+    }
+}
+
+fn no_study() -> Error {
+    Error::invalid("nothing is open: open an image or a volume first")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn manifest() -> Manifest {
+        let text =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/models/manifest.json"))
+                .unwrap();
+        Manifest::parse(&text).unwrap()
+    }
+
+    fn png(width: u32, height: u32) -> Vec<u8> {
+        let image =
+            image::RgbImage::from_fn(width, height, |x, y| image::Rgb([x as u8, y as u8, 7]));
+        let mut out = std::io::Cursor::new(Vec::new());
+        image.write_to(&mut out, image::ImageFormat::Png).unwrap();
+        out.into_inner()
+    }
+
+    #[test]
+    fn an_image_opens_and_exports_and_volume_calls_say_what_is_missing() {
+        let mut session = Session::new(manifest());
+        let nothing = session.route(None).unwrap_err().to_string();
+        assert!(nothing.contains("open an image"), "{nothing}");
+        let info = session
+            .open(vec![("2DBox_CT_x.png".into(), png(5, 3))])
+            .unwrap();
+        assert_eq!((info.kind, info.width, info.height), ("image", 5, 3));
+        assert!(session.route(None).unwrap().reason.contains("CT"));
+        assert!(session.set_window(&Window::PERCENTILE).is_err());
+        assert!(session.show_slice(0).is_err());
+        let unloaded = session.encode("litemedsam").unwrap_err();
+        assert_eq!(unloaded.kind(), "ModelError");
+        let png = session.export(vec![1; 15], "m.png", None).unwrap();
+        assert!(png.starts_with(b"\x89PNG"));
+        assert!(session.export(vec![1; 14], "m.png", None).is_err());
+        assert!(session.export(vec![1; 15], "m.nii.gz", None).is_err());
+    }
+
+    #[test]
+    fn unreadable_files_name_themselves() {
+        let mut session = Session::new(manifest());
+        let error = session
+            .open(vec![("scan.png".into(), b"not an image".to_vec())])
+            .unwrap_err();
+        assert_eq!(error.kind(), "DecodeError");
+        assert!(error.to_string().contains("scan.png"), "{error}");
+        assert!(session.open(Vec::new()).is_err());
+    }
+}

@@ -1,0 +1,69 @@
+// The page's state (www/state.js) without a browser: edits, undo/redo, slice ranges, and the
+// 2D labels a reply brings (stale replies dropped).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createState, openStudy, addObject, beginEdit, endEdit, removeObject, setRangeEnd, undo, redo, begin2d, accept2d, clampBox } from '../../www/state.js';
+
+const image = { name: 'x.png', width: 10, height: 8, bitmap: null };
+const imageInfo = { kind: 'image', boxes: [], slice: 0 };
+const boxes = (state) => state.objects.map((o) => o.box.join());
+
+test('every edit is one undo step, and redo replays it', () => {
+  const state = createState();
+  openStudy(state, imageInfo, image);
+  const a = addObject(state, [1, 1, 4, 4]);
+  addObject(state, [5, 5, 8, 7]);
+  const before = beginEdit(state);
+  assert.equal(endEdit(state, before), false, 'nothing moved: no undo step');
+  a.box = [2, 2, 5, 5];
+  assert.equal(endEdit(state, before), true);
+  removeObject(state, a.id);
+  assert.deepEqual(boxes(state), ['5,5,8,7']);
+  assert.equal(state.undo.length, 4);
+  assert.ok(undo(state));
+  assert.deepEqual(boxes(state), ['2,2,5,5', '5,5,8,7']);
+  assert.ok(undo(state));
+  assert.deepEqual(boxes(state), ['1,1,4,4', '5,5,8,7']);
+  assert.ok(redo(state));
+  assert.deepEqual(boxes(state), ['2,2,5,5', '5,5,8,7']);
+  // A new edit drops what could be redone.
+  addObject(state, [0, 0, 3, 3]);
+  assert.equal(redo(state), false);
+  for (let i = 0; i < 4; i++) assert.ok(undo(state));
+  assert.equal(undo(state), false, 'nothing left to undo');
+  assert.deepEqual(boxes(state), []);
+  assert.equal(state.selected, null, 'no selection of an object that is gone');
+  assert.deepEqual(clampBox([12, -3, 4, 2], 10, 8), [4, 0, 9, 2]);
+});
+
+test('a volume: boxes on the shown slice, ranges, and the 3D result going stale', () => {
+  const state = createState();
+  openStudy(state, { kind: 'volume', slice: 5, boxes: [[1, 1, 2, 6, 6, 8]], depth: 10 }, image);
+  assert.deepEqual(state.objects.map((o) => [o.z0, o.z1]), [[2, 8]], 'a case brings its boxes and ranges');
+  const b = addObject(state, [0, 0, 3, 3]);
+  assert.deepEqual([b.z0, b.z1], [5, 5]);
+  state.volume.labels = new Uint16Array(1);
+  state.volume.z = 2;
+  assert.ok(setRangeEnd(state, 'bottom'));
+  assert.deepEqual([b.z0, b.z1], [2, 5]);
+  assert.equal(state.volume.labels, null, 'a changed range makes the 3D result stale');
+  state.volume.z = 1;
+  setRangeEnd(state, 'top');
+  assert.deepEqual([b.z0, b.z1], [1, 2], 'a top below the bottom swaps them');
+  // Only the boxes whose range holds the shown slice are segmented in 2D.
+  state.volume.z = 7;
+  assert.deepEqual(begin2d(state).shown.map((o) => o.id), [state.objects[0].id]);
+});
+
+test('2D labels count each object and a superseded reply is dropped', () => {
+  const state = createState();
+  openStudy(state, imageInfo, image);
+  const a = addObject(state, [0, 0, 4, 4]);
+  const b = addObject(state, [2, 2, 6, 6]);
+  const first = begin2d(state);
+  const second = begin2d(state);
+  assert.equal(accept2d(state, first, Uint16Array.of(1, 1)), false);
+  assert.equal(state.labels2d, null);
+  assert.ok(accept2d(state, second, Uint16Array.of(0, 1, 2, 2, 2)));
+  assert.deepEqual([...state.labels2d.areas], [[a.id, 1], [b.id, 3]]);
+});

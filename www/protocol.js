@@ -1,0 +1,94 @@
+// The page <-> worker protocol, written down once. The page calls `client.request(name, args)`
+// and gets a promise of the worker's result (or its error, rejected as an Error with the
+// engine's `name`: `Cancelled`, `DecodeError`, ...); the worker answers with `serve(handlers)`.
+// Requests carry ids, so replies can never be taken for another request's. The worker may also
+// send events (`progress`) between a request and its reply.
+//
+// Requests (args -> result):
+//   init          { threads }              -> { threads, singleThreadReason, manifest }
+//   open          { names, buffers }       -> { info: StudyInfo, rgba }
+//   encode        { model }                -> { route, modelLoad, encodeMs, cacheHit }
+//                   (route the open study, `model` being the user's choice or '', load the
+//                   model if needed, encode the shown image)
+//   showSlice     { z }                    -> { z, rgba }
+//   setWindow     { window }               -> { applied, rgba }
+//   segmentBoxes  { model, boxes }         -> { labels, ms }      (boxes: 4 numbers each)
+//   segment3d     { model, boxes, cancel } -> { labels, ms }      (boxes: 6 numbers each;
+//                   cancel: a SharedArrayBuffer the page sets to 1 to stop between slices)
+//   exportLabels  { labels, name, slice }  -> { bytes }
+// Events: progress { stage, fraction (null while unknown) }.
+
+/** A result and the buffers to move (not copy) to the other side. */
+export class Transfer {
+  constructor(value, buffers) {
+    this.value = value;
+    this.buffers = buffers;
+  }
+}
+
+/** The page's side: one pending promise per request id. */
+export class EngineClient {
+  #worker;
+  #nextId = 1;
+  #pending = new Map();
+  #listeners = new Map();
+
+  constructor(worker) {
+    this.#worker = worker;
+    worker.onmessage = ({ data }) => this.#receive(data);
+  }
+
+  /** Send request `name`; resolves with its result, rejects with its error. */
+  request(name, args = {}, transfer = []) {
+    const id = this.#nextId++;
+    return new Promise((resolve, reject) => {
+      this.#pending.set(id, { resolve, reject });
+      this.#worker.postMessage({ id, name, args }, transfer);
+    });
+  }
+
+  /** Call `listener(data)` for every event `name` (progress). */
+  on(name, listener) {
+    this.#listeners.set(name, listener);
+  }
+
+  terminate() {
+    this.#worker.terminate();
+  }
+
+  #receive(message) {
+    if (message.event) {
+      this.#listeners.get(message.event)?.(message.data);
+      return;
+    }
+    const pending = this.#pending.get(message.id);
+    if (!pending) return;
+    this.#pending.delete(message.id);
+    if (message.error) {
+      const error = new Error(message.error.message);
+      error.name = message.error.name;
+      pending.reject(error);
+    } else pending.resolve(message.result);
+  }
+}
+
+/** The worker's side: run `handlers[name](args, emit)` one request at a time, in order (the
+ * engine is not re-entrant), and answer each. Returns `emit(event, data)`. */
+export function serve(scope, handlers) {
+  const emit = (event, data) => scope.postMessage({ event, data });
+  let queue = Promise.resolve();
+  scope.onmessage = ({ data: { id, name, args } }) => {
+    queue = queue.then(async () => {
+      try {
+        const handler = handlers[name];
+        if (!handler) throw new Error(`unknown request '${name}'`);
+        const result = await handler(args, emit);
+        if (result instanceof Transfer) scope.postMessage({ id, result: result.value }, result.buffers);
+        else scope.postMessage({ id, result });
+      } catch (error) {
+        scope.postMessage({ id, error: { name: error?.name ?? 'Error', message: String(error?.message ?? error) } });
+      }
+    });
+  };
+  return emit;
+}

@@ -1,0 +1,136 @@
+// The page's state and every edit of it, without the DOM (tests/browser/state.test.mjs runs
+// these in Node). What the page owns: the objects the user drew (boxes and, in volumes, their
+// slice ranges), the selection, undo/redo, the view, and the labels the engine last returned.
+// What the engine owns (the open study, window, models, cache) lives in the worker, not here.
+
+export const COLORS = ['#ff4d4d', '#4dd2ff', '#ffd24d', '#7dff4d', '#d24dff', '#ff9f4d', '#4dffb8', '#ff4da6', '#4d7dff', '#c8ff4d'];
+
+export function createState() {
+  return {
+    image: null, // { name, width, height, bitmap }
+    encoded: false,
+    model: null, // the model the open study was routed to (or the user chose)
+    override: '', // the user's choice of model, '' for the router's
+    objects: [], // { id, color, box: [x0, y0, x1, y1], z0, z1 }
+    // The 2D labels of the shown image (slice z of a volume): label k is object ids[k - 1].
+    labels2d: null, // { z, ids, labels: Uint16Array, areas: Map(id -> px) }
+    generation: 0, // bumped by every 2D segmentation request: older replies are stale
+    selected: null,
+    undo: [],
+    redo: [],
+    pending: 0, // requests sent to the worker and not answered
+    error: null,
+    view: { scale: 1, x: 0, y: 0 },
+    mode: 'draw',
+    nextId: 1,
+    // An open volume: { info, z, labels (3D result, Uint16Array) | null, labelsWindow, window, windowLabel }.
+    volume: null,
+  };
+}
+
+/** `[x0, y0, x1, y1]` with x0 <= x1 and y0 <= y1. */
+export function normalised([x0, y0, x1, y1]) {
+  return [Math.min(x0, x1), Math.min(y0, y1), Math.max(x0, x1), Math.max(y0, y1)];
+}
+
+/** The box inside a `width x height` image. */
+export function clampBox(box, width, height) {
+  const [x0, y0, x1, y1] = normalised(box);
+  return [Math.max(0, x0), Math.max(0, y0), Math.min(width - 1, x1), Math.min(height - 1, y1)];
+}
+
+const snapshot = (state) => state.objects.map((o) => ({ ...o, box: [...o.box] }));
+
+/** Whether an object's box is on the shown image (always, for a 2D image). */
+export const onShownSlice = (state, object) => !state.volume || (object.z0 <= state.volume.z && state.volume.z <= object.z1);
+
+/** A new study: no objects but those it brings (a challenge case's boxes), no history. */
+export function openStudy(state, info, image) {
+  state.image = image;
+  state.volume = info.kind === 'volume' ? { info, z: info.slice, labels: null } : null;
+  state.encoded = false;
+  state.model = null;
+  state.objects = [];
+  state.labels2d = null;
+  state.undo = [];
+  state.redo = [];
+  state.selected = null;
+  for (const [x0, y0, z0, x1, y1, z1] of info.boxes) newObject(state, [x0, y0, x1, y1], z0, z1);
+}
+
+function newObject(state, box, z0, z1) {
+  const id = state.nextId++;
+  const object = { id, color: COLORS[(id - 1) % COLORS.length], box, z0, z1 };
+  state.objects.push(object);
+  return object;
+}
+
+// Every edit below is one undo step; it makes the 3D result out of date.
+function remember(state, before = snapshot(state)) {
+  state.undo.push(before);
+  state.redo = [];
+  if (state.volume) state.volume.labels = null;
+}
+
+/** A box drawn on the shown image (slice z of a volume): a new, selected object. */
+export function addObject(state, box) {
+  remember(state);
+  const z = state.volume?.z;
+  const object = newObject(state, box, z, z);
+  state.selected = object.id;
+  return object;
+}
+
+/** Start moving or resizing: what undo goes back to. */
+export const beginEdit = (state) => snapshot(state);
+
+/** The end of a move or resize that started at `before` (from beginEdit); false if nothing moved. */
+export function endEdit(state, before) {
+  const moved = state.objects.some((o, i) => o.box.join() !== before[i]?.box.join());
+  if (moved) remember(state, before);
+  return moved;
+}
+
+export function removeObject(state, id) {
+  remember(state);
+  state.objects = state.objects.filter((o) => o.id !== id);
+  if (state.selected === id) state.selected = null;
+}
+
+/** The selected object's slice range ends ('top') or starts ('bottom') at the shown slice. */
+export function setRangeEnd(state, end) {
+  const object = state.objects.find((o) => o.id === state.selected);
+  if (!object || !state.volume) return false;
+  remember(state);
+  const z = state.volume.z;
+  if (end === 'top') object.z1 = z;
+  else object.z0 = z;
+  if (object.z0 > object.z1) [object.z0, object.z1] = [object.z1, object.z0];
+  return true;
+}
+
+function travel(state, from, to) {
+  if (!state[from].length) return false;
+  state[to].push(snapshot(state));
+  state.objects = state[from].pop();
+  if (state.volume) state.volume.labels = null;
+  if (!state.objects.some((o) => o.id === state.selected)) state.selected = null;
+  return true;
+}
+export const undo = (state) => travel(state, 'undo', 'redo');
+export const redo = (state) => travel(state, 'redo', 'undo');
+
+/** Start a 2D segmentation of the objects on the shown image: they and the request's number. */
+export function begin2d(state) {
+  state.labels2d = null;
+  return { shown: state.objects.filter((o) => onShownSlice(state, o)), generation: ++state.generation };
+}
+
+/** The engine's labels for `shown` (label k is shown[k - 1]); false when a newer request superseded it. */
+export function accept2d(state, { shown, generation }, labels) {
+  if (generation !== state.generation) return false;
+  const areas = new Map(shown.map((o) => [o.id, 0]));
+  for (const label of labels) if (label) areas.set(shown[label - 1].id, areas.get(shown[label - 1].id) + 1);
+  state.labels2d = { z: state.volume?.z, ids: shown.map((o) => o.id), labels, areas };
+  return true;
+}

@@ -1,0 +1,154 @@
+// What the user sees: the image on the canvas through one scale and one offset, the labels over
+// it, the boxes, and the list of objects. Reads the state, never changes what the engine owns.
+import { onShownSlice, normalised } from './state.js';
+
+const $ = (id) => document.getElementById(id);
+
+export function createView(state, { onSelect, onRemove }) {
+  const canvas = $('viewer');
+  const ctx = canvas.getContext('2d');
+  const stage = $('stage');
+  const overlay = document.createElement('canvas');
+  // The box being drawn, shown until the pointer is released.
+  let pendingBox = null;
+
+  function resizeCanvas() {
+    const rect = stage.getBoundingClientRect();
+    canvas.width = Math.max(200, Math.floor(rect.width));
+    canvas.height = Math.max(200, Math.floor(rect.height));
+  }
+  function fit() {
+    if (!state.image) return;
+    const { width, height } = state.image;
+    const scale = Math.min(canvas.width / width, canvas.height / height);
+    state.view = { scale, x: (canvas.width - width * scale) / 2, y: (canvas.height - height * scale) / 2 };
+    draw();
+  }
+  const toImage = (cx, cy) => [(cx - state.view.x) / state.view.scale, (cy - state.view.y) / state.view.scale];
+  const toCanvas = (ix, iy) => [ix * state.view.scale + state.view.x, iy * state.view.scale + state.view.y];
+  function eventPoint(event) {
+    const rect = canvas.getBoundingClientRect();
+    return [(event.clientX - rect.left) * (canvas.width / rect.width), (event.clientY - rect.top) * (canvas.height / rect.height)];
+  }
+
+  // The labels on the shown image: the 3D result's slice, else the 2D labels if they are of
+  // this slice. Label k is the colour of its object.
+  function renderOverlay() {
+    if (!state.image) return;
+    const { width, height } = state.image;
+    overlay.width = width;
+    overlay.height = height;
+    const octx = overlay.getContext('2d');
+    const data = octx.createImageData(width, height);
+    const rgb = (color) => [1, 3, 5].map((i) => parseInt(color.slice(i, i + 2), 16));
+    const colorOf = (id) => rgb(state.objects.find((o) => o.id === id)?.color ?? '#ffffff');
+    const paint = (labels, colors) => {
+      for (let p = 0; p < labels.length; p++) {
+        if (!labels[p]) continue;
+        const [r, g, b] = colors[labels[p] - 1] ?? [255, 255, 255];
+        data.data.set([r, g, b, 255], 4 * p);
+      }
+    };
+    const volume = state.volume;
+    if (volume?.labels) {
+      const plane = width * height;
+      paint(volume.labels.subarray(volume.z * plane, (volume.z + 1) * plane), state.objects.map((o) => colorOf(o.id)));
+    } else if (state.labels2d && (!volume || state.labels2d.z === volume.z)) {
+      paint(state.labels2d.labels, state.labels2d.ids.map(colorOf));
+    }
+    octx.putImageData(data, 0, 0);
+  }
+
+  function draw() {
+    ctx.setTransform(1, 0, 0, 1, 0, 0);
+    ctx.clearRect(0, 0, canvas.width, canvas.height);
+    if (!state.image) return;
+    const { scale, x, y } = state.view;
+    ctx.imageSmoothingEnabled = scale < 1;
+    ctx.setTransform(scale, 0, 0, scale, x, y);
+    ctx.drawImage(state.image.bitmap, 0, 0);
+    ctx.globalAlpha = Number($('opacity').value);
+    ctx.drawImage(overlay, 0, 0);
+    ctx.globalAlpha = 1;
+    ctx.setTransform(1, 0, 0, 1, 0, 0);
+    const shown = state.objects.filter((o) => onShownSlice(state, o));
+    const boxes = shown.map((o) => ({ box: o.box, color: o.color, selected: o.id === state.selected }));
+    if (pendingBox) boxes.push({ box: normalised(pendingBox), color: '#ffffff', selected: true });
+    for (const { box, color, selected } of boxes) {
+      const [x0, y0] = toCanvas(box[0], box[1]);
+      const [x1, y1] = toCanvas(box[2] + 1, box[3] + 1);
+      ctx.strokeStyle = color;
+      ctx.lineWidth = selected ? 2.5 : 1.5;
+      ctx.strokeRect(x0, y0, x1 - x0, y1 - y0);
+    }
+  }
+
+  // One item per object: its colour, slice range (volumes), and size: px of its 2D mask, or
+  // voxels of the 3D result. `data-mask` is 1 once the object has its mask on this image.
+  function renderList() {
+    const list = $('object-list');
+    list.replaceChildren();
+    state.objects.forEach((object, i) => {
+      const item = document.createElement('li');
+      const area = state.labels2d?.areas.get(object.id);
+      item.dataset.objectId = object.id;
+      item.dataset.mask = area !== undefined ? '1' : '0';
+      item.dataset.z0 = object.z0 ?? '';
+      item.dataset.z1 = object.z1 ?? '';
+      item.className = object.id === state.selected ? 'selected' : '';
+      const swatch = document.createElement('span');
+      swatch.className = 'swatch';
+      swatch.style.background = object.color;
+      const label = document.createElement('span');
+      const range = state.volume ? ` slices ${object.z0}–${object.z1},` : '';
+      let size = area !== undefined ? `${area} px` : 'segmenting…';
+      if (state.volume && area === undefined && !onShownSlice(state, object)) size = 'no 2D preview';
+      if (state.volume?.labels) size = `${state.volume.labels.reduce((n, v) => n + (v === i + 1), 0)} voxels in 3D`;
+      label.textContent = `label ${i + 1}:${range} ${size}`;
+      const remove = document.createElement('button');
+      remove.textContent = '✕';
+      remove.title = 'Delete this object';
+      remove.onclick = (event) => {
+        event.stopPropagation();
+        onRemove(object.id);
+      };
+      item.append(swatch, label, remove);
+      item.onclick = () => onSelect(object.id);
+      list.append(item);
+    });
+  }
+
+  /** Put the labels of the shown image (2D or 3D) and everything drawn in line with the state. */
+  function render() {
+    renderOverlay();
+    renderList();
+    draw();
+  }
+
+  /** The labels, boxes and image on a canvas of the image's size (Export overlay). */
+  function overlayPicture() {
+    const out = document.createElement('canvas');
+    out.width = state.image.width;
+    out.height = state.image.height;
+    const octx = out.getContext('2d');
+    octx.drawImage(state.image.bitmap, 0, 0);
+    octx.globalAlpha = Number($('opacity').value);
+    octx.drawImage(overlay, 0, 0);
+    return out;
+  }
+
+  return {
+    canvas,
+    stage,
+    resizeCanvas,
+    fit,
+    draw,
+    render,
+    toImage,
+    eventPoint,
+    overlayPicture,
+    setPendingBox(box) {
+      pendingBox = box;
+    },
+  };
+}
