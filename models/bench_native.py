@@ -1,7 +1,7 @@
 """Native speed, tract (daftseg) next to onnxruntime, on the same ONNX files, in one run, with 1
 and N threads each; then 3D propagation through the CLI with 1 and N threads.
 
-    cargo build --release && models/.venv/bin/python models/bench_native.py [--rounds 5] [--threads 2]
+    cargo build --release && models/.venv/bin/python -m models bench-native [--rounds 5] [--threads 2]
 
 Each round runs, for each thread count, onnxruntime (in this process, sessions kept warm) and
 then `daftseg --threads T bench` (tract; one warm-up, then timed runs), so every configuration
@@ -27,8 +27,7 @@ import numpy as np
 import onnxruntime as ort
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import litemedsam as ref  # noqa: E402
+from . import litemedsam as ref
 
 ROOT = Path(__file__).resolve().parent.parent
 

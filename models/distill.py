@@ -3,11 +3,11 @@ initialisation: no pretrained weights are reachable) with a SAM-style neck givin
 [1, 256, 64, 64] embedding, distilled from cached teacher embeddings, exported to ONNX and run by
 daftseg's tract engine with LiteMedSAM's decoder unchanged.
 
-    models/.venv/bin/python models/distill.py cache                   # teacher embeddings
-    models/.venv/bin/python models/distill.py train --minutes 10       # resumable, logged
-    models/.venv/bin/python models/distill.py export                   # models/.cache/distill/student.onnx
+    models/.venv/bin/python -m models distill cache                   # teacher embeddings
+    models/.venv/bin/python -m models distill train --minutes 10       # resumable, logged
+    models/.venv/bin/python -m models distill export                   # models/.cache/distill/student.onnx
     daftseg --manifest models/.cache/distill/manifest.json bench --model efficientvit-student  # tract
-    models/.venv/bin/python models/distill.py evaluate                 # gate numbers on held-out images
+    models/.venv/bin/python -m models distill evaluate                 # gate numbers on held-out images
 
 Training images are the training patients' slices only (every axial slice of pyradiomics lung1
 and brain1 with flips, stardist's top half in crops); the gate is measured on the held-out 2D
@@ -29,12 +29,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent / "data"))
-import build_eval_set as evalset  # noqa: E402
-import fast_encoders  # noqa: E402
-import finetune  # noqa: E402
-import litemedsam as ref  # noqa: E402
+from .data import build_eval_set as evalset
+from . import fast_encoders
+from . import finetune
+from . import litemedsam as ref
 
 CACHE = Path(__file__).resolve().parent / ".cache" / "distill"
 RUNS = Path(__file__).resolve().parent / "runs" / "distill.jsonl"

@@ -1,6 +1,6 @@
 """PyTorch LiteMedSAM on the evaluation set: the baseline daftseg must match.
 
-    models/.venv/bin/python models/eval_baseline.py [--data models/.cache/eval] [--weights fp32|fp16]
+    models/.venv/bin/python -m models eval-baseline [--data models/.cache/eval] [--weights fp32|fp16]
 
 Runs the official 2D algorithm (litemedsam.segment_2d: one embedding per image, one mask per box,
 later boxes overwrite earlier ones) and, for 3D cases, the official 3D propagation (segment_3d) on every `imgs/*.npz`, writes `pred_pytorch_<weights>/<case>.npz`
@@ -17,8 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import litemedsam as ref  # noqa: E402
+from . import litemedsam as ref
 
 
 def main() -> None:

@@ -2,7 +2,7 @@
 native and daftseg in Chromium on it, score both with `daftseg eval`, check the metric against the Python reference on
 the same predictions, and print per-modality DSC / NSD / seconds per case as Markdown.
 
-    bash build.sh cli && bash build.sh wasm && models/.venv/bin/python models/evaluate.py
+    bash build.sh cli && bash build.sh wasm && models/.venv/bin/python -m models evaluate
 
 `DAFTSEG` (default: target/release/daftseg, or $CARGO_TARGET_DIR/release/daftseg) is the CLI.
 """
@@ -19,13 +19,13 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import metrics_reference  # noqa: E402
+from . import metrics_reference
+from .common import daftseg_binary
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "models" / ".cache" / "eval"
 PY = sys.executable
-DAFTSEG = os.environ.get("DAFTSEG", str(Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target")) / "release" / "daftseg"))
+DAFTSEG = daftseg_binary()
 
 
 def run(args) -> str:

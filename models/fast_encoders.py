@@ -1,6 +1,6 @@
 """The faster-encoder gate of docs/MODELS.md, measured on the held-out 2D cases of the evaluation set.
 
-    models/.venv/bin/python models/fast_encoders.py
+    models/.venv/bin/python -m models fast-encoders
 
 For each candidate, the masks it gives (LiteMedSAM's decoder, unchanged) against the masks of the
 full LiteMedSAM teacher, box by box: mean IoU and the worst box. The gate for making a fast
@@ -25,9 +25,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import finetune  # noqa: E402
-import litemedsam as ref  # noqa: E402
+from . import finetune
+from . import litemedsam as ref
 
 DATA = Path(__file__).resolve().parent / ".cache" / "eval"
 

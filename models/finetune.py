@@ -1,9 +1,9 @@
 """DAFT's data-aware fine-tuning on a CPU budget: one mask decoder per modality, trained on cached
 teacher embeddings of that modality's training patients only (models/.cache/eval/split.json).
 
-    models/.venv/bin/python models/finetune.py cache                 # teacher embeddings (about 1 min)
-    models/.venv/bin/python models/finetune.py train --modality CT   # resumable; logs to models/runs/
-    models/.venv/bin/python models/finetune.py export --modality CT  # models/daft-ct/decoder.onnx + manifest
+    models/.venv/bin/python -m models finetune cache                 # teacher embeddings (about 1 min)
+    models/.venv/bin/python -m models finetune train --modality CT   # resumable; logs to models/runs/
+    models/.venv/bin/python -m models finetune export --modality CT  # models/daft-ct/decoder.onnx + manifest
 
 The encoder is LiteMedSAM's, unchanged and shared (so are its cached embeddings); only the mask
 decoder (and its IoU head) is trained, with the prompt encoder frozen. The embeddings come from the
@@ -30,12 +30,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent / "data"))
-import build_eval_set as evalset  # noqa: E402
-import litemedsam as ref  # noqa: E402
+from .data import build_eval_set as evalset
+from . import litemedsam as ref
+from .common import MODELS as MODELS_DIR, general_entry, sha256_file
 
-MODELS_DIR = Path(__file__).resolve().parent
 CACHE = MODELS_DIR / ".cache" / "finetune"
 RUNS = MODELS_DIR / "runs" / "finetune.jsonl"
 MODALITIES = {"CT": "lung1", "MR": "brain1", "Microscopy": "stardist_top"}
@@ -63,8 +61,7 @@ def training_images(modality: str):
 def cache(args) -> None:
     import onnxruntime as ort
 
-    manifest = json.loads((MODELS_DIR / "manifest.json").read_text())
-    general = next(m for m in manifest["models"] if m["id"] == "litemedsam")
+    general = general_entry()
     session = ort.InferenceSession(str(MODELS_DIR / general["encoder"]["file"]), providers=["CPUExecutionProvider"])
     CACHE.mkdir(parents=True, exist_ok=True)
     for modality in args.modality or MODALITIES:
@@ -92,10 +89,6 @@ def cache(args) -> None:
         np.savez(path, embeddings=np.stack(embeddings), masks=np.stack(masks), boxes=np.asarray(boxes, np.float32),
                  owner=np.asarray(owner, np.int32))
         print(f"{modality}: {len(embeddings)} embeddings, {len(masks)} objects -> {path}")
-
-
-def sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def jittered_boxes(boxes: np.ndarray, rng: np.random.Generator, max_shift: float) -> torch.Tensor:
@@ -159,10 +152,10 @@ def train(args) -> None:
     with RUNS.open("a") as log:
         log.write(json.dumps({
             "date": time.strftime("%Y-%m-%d"), "command": " ".join(sys.argv), "modality": args.modality,
-            "data_sha256": sha256(data_path), "objects": int(len(owner)), "embeddings": int(len(embeddings)),
+            "data_sha256": sha256_file(data_path), "objects": int(len(owner)), "embeddings": int(len(embeddings)),
             "steps": step, "batch": args.batch, "lr": args.lr, "jitter_px": args.jitter,
             "loss_first25": float(np.mean(losses[:25])), "loss_last25": float(np.mean(losses[-25:])),
-            "seconds_this_run": round(time.time() - started, 1), "checkpoint_sha256": sha256(ckpt),
+            "seconds_this_run": round(time.time() - started, 1), "checkpoint_sha256": sha256_file(ckpt),
         }) + "\n")
 
 
@@ -173,7 +166,7 @@ def model_id(modality: str) -> str:
 def export(args) -> None:
     """The fine-tuned decoder as ONNX next to LiteMedSAM's encoder, with the parity check of
     models/import_model.py (the same path users' own checkpoints take)."""
-    import import_model
+    from . import import_model
 
     net, _ = import_model.load_network(CACHE / args.modality / "checkpoint.pt")
     import_model.write_pair(net, model_id(args.modality), decoder_only=True)

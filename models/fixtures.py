@@ -1,6 +1,6 @@
 """Golden fixtures for daftseg's Rust tests, made from real images that ship in registry packages.
 
-    models/.venv/bin/python models/fixtures.py
+    models/.venv/bin/python -m models fixtures
 
 Writes tests/fixtures/images/<case>.png (the exact 8- or 16-bit pixels the reference saw),
 tests/fixtures/cases.json (boxes, modality, source, license) and tests/fixtures/golden/<case>.npz:
@@ -22,9 +22,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import litemedsam as ref  # noqa: E402
-import sources  # noqa: E402
+from . import litemedsam as ref
+from . import sources
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures"

@@ -1,7 +1,7 @@
 """Bring your own model: a PyTorch checkpoint of a supported architecture -> daftseg's ONNX pair
 (fp16 weight storage, f32 compute) and a manifest entry, after a parity check.
 
-    models/.venv/bin/python models/import_model.py CHECKPOINT --id my-ct --modalities CT \\
+    models/.venv/bin/python -m models import-model CHECKPOINT --id my-ct --modalities CT \\
         [--name "My CT model"] [--role modality|candidate] [--license "CC-BY-4.0"] [--source "..."]
 
 Supported checkpoints:
@@ -31,12 +31,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import litemedsam as ref  # noqa: E402
-from export import export_graph, run_onnx, store_weights_as_fp16  # noqa: E402
+from . import litemedsam as ref
+from .common import MANIFEST, MODELS, general_entry, read_manifest, update_manifest
+from .export import check_parity, export_graph, run_onnx, store_weights_as_fp16
 
-MODELS = Path(__file__).resolve().parent
-MANIFEST = MODELS / "manifest.json"
 
 
 def load_network(checkpoint: Path) -> tuple[torch.nn.Module, bool]:
@@ -66,8 +64,8 @@ def load_network(checkpoint: Path) -> tuple[torch.nn.Module, bool]:
 
 def write_pair(net: torch.nn.Module, model_id: str, decoder_only: bool) -> dict:
     """Exports and checks the ONNX files; returns the manifest's encoder and decoder references."""
-    manifest = json.loads(MANIFEST.read_text())
-    general = next(m for m in manifest["models"] if m["role"] == "general")
+    manifest = read_manifest()
+    general = general_entry(manifest)
     out = MODELS / model_id
     out.mkdir(exist_ok=True)
     torch.manual_seed(0)
@@ -90,37 +88,22 @@ def write_pair(net: torch.nn.Module, model_id: str, decoder_only: bool) -> dict:
             (out / "encoder.onnx").write_bytes(data)
             files["encoder"] = {"file": f"{model_id}/encoder.onnx", "sha256": digest, "bytes": len(data)}
         (ort_embedding,) = run_onnx((MODELS / files["encoder"]["file"]).read_bytes(), {"image": image.numpy()})
-        err = float(np.abs(ort_embedding - embedding.numpy()).max())
-        print(f"encoder parity (onnxruntime vs PyTorch): max |diff| {err:.1e}")
-        if not np.allclose(ort_embedding, embedding.numpy(), atol=1e-3, rtol=1e-3):
-            raise SystemExit("encoder parity check failed")
+        check_parity("encoder", ort_embedding, embedding.numpy())
     data = store_weights_as_fp16(export_graph(decoder, (embedding, box), ["embedding", "box"], ["low_res_logits", "iou"])).SerializeToString(deterministic=True)
     (out / "decoder.onnx").write_bytes(data)
     files["decoder"] = {"file": f"{model_id}/decoder.onnx", "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
     ort_logits = run_onnx(data, {"embedding": embedding.numpy(), "box": box.numpy()})[0]
-    err = float(np.abs(ort_logits - logits.numpy()).max())
-    agree = float(((ort_logits > 0) == (logits.numpy() > 0)).mean())
-    print(f"decoder parity (onnxruntime vs PyTorch): max |diff| {err:.1e}, mask agreement {agree:.6f}")
-    # numpy-allclose style, as the golden tests: two engines sum in different orders.
-    if not np.allclose(ort_logits, logits.numpy(), atol=1e-3, rtol=1e-3) or agree < 0.999:
-        raise SystemExit("decoder parity check failed")
+    check_parity("decoder", ort_logits, logits.numpy(), masks=True)
     return files
 
 
 def manifest_entry(model_id: str, name: str, role: str, modalities: list[str], files: dict, license_: str,
                    source: str, extra: dict | None = None) -> dict:
-    general = next(m for m in json.loads(MANIFEST.read_text())["models"] if m["role"] == "general")
+    general = general_entry()
     entry = {key: general[key] for key in ("architecture", "input_size", "embedding_shape", "weights", "preprocess", "postprocess")}
     entry.update(id=model_id, name=name, role=role, modalities=modalities, encoder=files["encoder"],
                  decoder=files["decoder"], license=license_, source=source, **(extra or {}))
     return entry
-
-
-def add_to_manifest(entry: dict) -> None:
-    manifest = json.loads(MANIFEST.read_text())
-    manifest["models"] = [m for m in manifest["models"] if m["id"] != entry["id"]] + [entry]
-    MANIFEST.write_text(json.dumps(manifest, indent=2) + "\n")
-    print(f"{MANIFEST}: {entry['id']} ({entry['role']}, {', '.join(entry['modalities'])})")
 
 
 def main() -> None:
@@ -139,7 +122,7 @@ def main() -> None:
     net, decoder_only = load_network(args.checkpoint)
     files = write_pair(net, args.id, decoder_only)
     source = args.source or f"imported from {args.checkpoint.name} by models/import_model.py"
-    add_to_manifest(manifest_entry(args.id, args.name or args.id, args.role, args.modalities, files, args.license, source))
+    update_manifest(manifest_entry(args.id, args.name or args.id, args.role, args.modalities, files, args.license, source))
 
 
 if __name__ == "__main__":

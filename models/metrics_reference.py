@@ -1,6 +1,6 @@
 """The Python reference of daftseg's DSC/NSD, and the committed metric test cases.
 
-    models/.venv/bin/python models/metrics_reference.py
+    models/.venv/bin/python -m models metrics-reference
 
 `score_case` follows the CVPR24 challenge's compute_metrics.py line by line (DeepMind's
 surface-distance for the surfaces; 2D cases as volumes of depth 1 with spacing 1; NSD 0 when the
@@ -19,8 +19,7 @@ from pathlib import Path
 import numpy as np
 from surface_distance import compute_surface_distances, compute_surface_dice_at_tolerance
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import fixtures  # noqa: E402
+from . import fixtures
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "tests" / "fixtures" / "metrics"

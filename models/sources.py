@@ -13,7 +13,7 @@ import urllib.request
 import zipfile
 from pathlib import Path
 
-from litemedsam import sha256_file
+from .common import sha256_file
 
 CACHE = Path(__file__).resolve().parent / ".cache" / "packages"
 

@@ -1,6 +1,6 @@
 """Write src/surfel_normals.txt: the surface-element normals of the 256 2x2x2 neighbourhood codes.
 
-    models/.venv/bin/python models/surfel_table.py
+    models/.venv/bin/python -m models surfel-table
 
 NSD as the CVPR24 challenge computes it (DeepMind's surface-distance, via compute_metrics.py) sums,
 for each surface voxel corner, the areas of the marching-cubes triangles of its 2x2x2 neighbourhood.

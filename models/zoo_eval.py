@@ -1,6 +1,6 @@
 """Held-out evaluation of the model zoo, and the manifest entries that ship it.
 
-    bash build.sh cli && models/.venv/bin/python models/zoo_eval.py [--write-manifest]
+    bash build.sh cli && models/.venv/bin/python -m models zoo [--write-manifest]
 
 For each modality decoder fine-tuned by models/finetune.py (models/daft-<modality>/decoder.onnx,
 LiteMedSAM's encoder shared), runs `daftseg segment` on the evaluation set's held-out cases of that
@@ -24,16 +24,15 @@ import subprocess
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import finetune  # noqa: E402
-import import_model  # noqa: E402
-import litemedsam as ref  # noqa: E402
+from . import finetune
+from . import import_model
+from .common import daftseg_binary, file_ref, general_entry, read_manifest, update_manifest
 
 ROOT = Path(__file__).resolve().parent.parent
 MODELS = ROOT / "models"
 DATA = MODELS / ".cache" / "eval"
 WORK = MODELS / ".cache" / "zoo"
-DAFTSEG = os.environ.get("DAFTSEG", str(Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target")) / "release" / "daftseg"))
+DAFTSEG = daftseg_binary()
 
 
 def run(args) -> str:
@@ -42,10 +41,10 @@ def run(args) -> str:
 
 def entry(modality: str, role: str, scores: dict | None) -> dict:
     decoder = MODELS / finetune.model_id(modality) / "decoder.onnx"
-    general = next(m for m in json.loads((MODELS / "manifest.json").read_text())["models"] if m["id"] == "litemedsam")
+    general = general_entry()
     runs = [json.loads(line) for line in finetune.RUNS.read_text().splitlines() if json.loads(line)["modality"] == modality]
     files = {"encoder": general["encoder"],
-             "decoder": {"file": f"{decoder.parent.name}/decoder.onnx", "sha256": ref.sha256_file(decoder), "bytes": decoder.stat().st_size}}
+             "decoder": file_ref(decoder)}
     source = (f"LiteMedSAM's decoder fine-tuned on {finetune.MODALITIES[modality]} ({modality} training patient) by "
               f"`{runs[-1]['command']}` ({runs[-1]['steps']} steps, data sha256 {runs[-1]['data_sha256'][:12]}); "
               f"exported by `models/finetune.py export --modality {modality}`")
@@ -58,7 +57,7 @@ def main() -> None:
     parser.add_argument("--write-manifest", action="store_true")
     args = parser.parse_args()
     split = json.loads((DATA / "split.json").read_text())
-    manifest = json.loads((MODELS / "manifest.json").read_text())
+    manifest = read_manifest()
     manifest["models"] = [m for m in manifest["models"] if m["id"] == "litemedsam"]
     manifest["models"] += [entry(m, "modality", None) for m in finetune.MODALITIES]
     WORK.mkdir(parents=True, exist_ok=True)
@@ -103,14 +102,12 @@ def main() -> None:
     for r in rows:
         print(f"| {r[0]} | {r[1]} | {r[2]} | {r[3]} | {r[4]} | {r[7]} | {r[8]} | {r[9]} |")
     if args.write_manifest:
-        shipped = json.loads((MODELS / "manifest.json").read_text())
-        shipped["models"] = [m for m in shipped["models"] if m["id"] == "litemedsam"]
+        entries = []
         for modality in finetune.MODALITIES:
             overall = results[modality]["all"]
             better = overall["modality"]["dsc"] > overall["general"]["dsc"]
-            shipped["models"].append(entry(modality, "modality" if better else "candidate", results[modality]))
-        (MODELS / "manifest.json").write_text(json.dumps(shipped, indent=2) + "\n")
-        print("wrote models/manifest.json", file=sys.stderr)
+            entries.append(entry(modality, "modality" if better else "candidate", results[modality]))
+        update_manifest(*entries)
 
 
 if __name__ == "__main__":

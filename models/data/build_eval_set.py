@@ -1,6 +1,6 @@
 """Build daftseg's real evaluation set in the CVPR24 challenge's NPZ format.
 
-    models/.venv/bin/python models/data/build_eval_set.py [--out models/.cache/eval]
+    models/.venv/bin/python -m models eval-set [--out models/.cache/eval]
 
 From labelled images that ship inside registry packages (sha256 of every input in
 models/sources.lock): pyradiomics 3.1.0's CT lung tumours (lung1, lung2) and MR brain tumours
@@ -25,9 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-import fixtures  # noqa: E402
-import sources  # noqa: E402
+from .. import fixtures
+from .. import sources
 
 PYRAD, DATA = "pyradiomics==3.1.0", "pyradiomics-3.1.0/data"
 VOLUMES = [

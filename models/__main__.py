@@ -1,0 +1,71 @@
+"""The models pipeline, in order: `models/.venv/bin/python -m models <step> [args]`.
+
+    python -m models list          # the steps, in order, and the tools
+    python -m models all           # every step in order: reproduces every shipped file
+    python -m models export        # one step (arguments after it go to the step)
+
+Steps make what the repository ships (model files, manifest, test fixtures); tools measure or
+import and are run by hand. Run from the repository root with the venv of `models/setup.sh`.
+"""
+from __future__ import annotations
+
+import importlib
+import sys
+
+MODALITIES = ["CT", "MR", "Microscopy"]
+
+# (name, module, arguments, what it makes): `all` runs them top to bottom.
+STEPS = [
+    ("export", "export", [], "models/litemedsam/{encoder,decoder}.onnx and the general model's manifest entry"),
+    ("fixtures", "fixtures", [], "tests/fixtures/: golden references from PyTorch on real images"),
+    ("medical-fixtures", "medical_fixtures", [], "tests/fixtures/medical/: real DICOM/NIfTI/NRRD files and what pydicom, nibabel, pynrrd read"),
+    ("metrics-reference", "metrics_reference", [], "tests/fixtures/metrics/: DSC/NSD as the challenge's code computes them"),
+    ("surfel-table", "surfel_table", [], "src/surfel_normals.txt: the surface-distance lookup table"),
+    ("eval-set", "data.build_eval_set", [], "models/.cache/eval/: the evaluation set and its patient split"),
+    ("finetune-cache", "finetune", ["cache"], "models/.cache/finetune/: teacher embeddings of the training patients"),
+    *[(f"finetune-train-{m.lower()}", "finetune", ["train", "--modality", m], f"the {m} decoder's training run (runs/finetune.jsonl)") for m in MODALITIES],
+    *[(f"finetune-export-{m.lower()}", "finetune", ["export", "--modality", m], f"models/daft-{m.lower()}/decoder.onnx") for m in MODALITIES],
+    ("zoo", "zoo_eval", ["--write-manifest"], "held-out scores and each zoo model's role in the manifest (needs `bash build.sh cli`)"),
+]
+TOOLS = [
+    ("evaluate", "evaluate", "docs/EVALUATION.md: daftseg native and in the browser against the Python pipeline"),
+    ("eval-baseline", "eval_baseline", "the PyTorch baseline's scores on the evaluation set"),
+    ("bench-native", "bench_native", "docs/BENCHMARKS.md: tract vs onnxruntime, 1 and N threads"),
+    ("peak-rate", "peak_rate", "this CPU's peak matrix-product rate"),
+    ("fast-encoders", "fast_encoders", "the faster-encoder quality gate"),
+    ("finetune", "finetune", "one modality decoder by hand: finetune cache | train --modality M | export --modality M"),
+    ("distill", "distill", "the EfficientViT-B0 student (cache, train, export, evaluate)"),
+    ("import-model", "import_model", "bring your own LiteMedSAM checkpoint into the manifest"),
+]
+
+
+def run(module: str, args: list[str]) -> None:
+    sys.argv = [f"python -m models.{module}", *args]
+    importlib.import_module(f"models.{module}").main()
+
+
+def main() -> None:
+    if len(sys.argv) < 2 or sys.argv[1] in ("-h", "--help", "list"):
+        print(__doc__)
+        print("steps, in order:")
+        for number, (name, _, _, what) in enumerate(STEPS, 1):
+            print(f"  {number:2}. {name:24} {what}")
+        print("tools:")
+        for name, _, what in TOOLS:
+            print(f"      {name:24} {what}")
+        return
+    name, extra = sys.argv[1], sys.argv[2:]
+    if name == "all":
+        for step, module, args, _ in STEPS:
+            print(f"==> {step}", flush=True)
+            run(module, args)
+        return
+    found = [(m, a) for n, m, a, _ in STEPS if n == name] + [(m, []) for n, m, _ in TOOLS if n == name]
+    if not found:
+        raise SystemExit(f"no step or tool '{name}': see `python -m models list`")
+    module, args = found[0]
+    run(module, [*args, *extra])
+
+
+if __name__ == "__main__":
+    main()
