@@ -108,6 +108,7 @@ installTools(state, view, {
 async function openFiles(list) {
   const files = [...list].filter((f) => f.size > 0 && !f.name.startsWith('.') && f.name !== 'DICOMDIR');
   if (files.length === 0) return;
+  await started; // a file chosen while the engine starts waits for it
   const buffers = await Promise.all(files.map((f) => f.arrayBuffer()));
   const { info, rgba } = await call('open', { names: files.map((f) => f.name), buffers }, buffers);
   const name = files.length > 1 ? `${files.length} DICOM files` : files[0].name;
@@ -246,4 +247,6 @@ async function start() {
 }
 view.resizeCanvas();
 refreshStatus();
-attempt(start);
+// Settled when the engine has started (or failed to: the error is on the status line, and a
+// request then says the engine did not start).
+const started = attempt(start);

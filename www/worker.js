@@ -11,6 +11,14 @@ import { serve, Transfer } from './protocol.js';
 const MODEL_CACHE = 'daftseg-models-v1';
 let engine = null;
 let manifest = null;
+let startFailure = null;
+
+// The engine, or a clear error when init has not run or failed (the page waits for init, so
+// this is for a failed start).
+function session() {
+  if (engine) return engine;
+  throw new Error(startFailure ? `the engine did not start: ${startFailure}` : 'the engine has not started yet');
+}
 const hex = (buffer) => [...new Uint8Array(buffer)].map((b) => b.toString(16).padStart(2, '0')).join('');
 
 async function sha256(bytes) {
@@ -53,7 +61,7 @@ async function modelFile(ref, onBytes) {
 
 // Model `id` loaded into the engine (downloaded or from the cache): how, and how long it took.
 async function ensureModel(id, emit) {
-  if (engine.hasModel(id)) return null;
+  if (session().hasModel(id)) return null;
   const entry = manifest.models.find((m) => m.id === id);
   const total = entry.encoder.bytes + entry.decoder.bytes;
   let loaded = 0;
@@ -63,7 +71,7 @@ async function ensureModel(id, emit) {
   };
   const [encoder, decoder] = await Promise.all([modelFile(entry.encoder, onBytes), modelFile(entry.decoder, onBytes)]);
   const started = performance.now();
-  engine.loadModel(id, encoder.bytes, decoder.bytes);
+  session().loadModel(id, encoder.bytes, decoder.bytes);
   return { id, fromCache: encoder.fromCache && decoder.fromCache, ms: performance.now() - started };
 }
 
@@ -102,50 +110,55 @@ const rgbaReply = (result, rgba) => new Transfer({ ...result, rgba }, [rgba.buff
 
 serve(self, {
   async init({ threads }) {
-    const loaded = await loadModule(threads);
-    Engine = loaded.pkg.Engine;
-    const response = await fetch(new URL('models/manifest.json', self.location.href));
-    if (!response.ok) throw new Error(`model manifest: HTTP ${response.status}`);
-    engine = new Engine(await response.text());
-    manifest = engine.manifest();
-    return { threads: loaded.threads, singleThreadReason: loaded.reason, manifest };
+    try {
+      const loaded = await loadModule(threads);
+      const { Engine } = loaded.pkg;
+      const response = await fetch(new URL('models/manifest.json', self.location.href));
+      if (!response.ok) throw new Error(`model manifest: HTTP ${response.status}`);
+      engine = new Engine(await response.text());
+      manifest = engine.manifest();
+      return { threads: loaded.threads, singleThreadReason: loaded.reason, manifest };
+    } catch (error) {
+      startFailure = error?.message ?? String(error);
+      throw error;
+    }
   },
   // An image, one volume file, or the DICOM files of a series: the engine tells which.
   async open({ names, buffers }) {
-    const info = engine.open(names, buffers.map((b) => new Uint8Array(b)));
-    return rgbaReply({ info }, engine.imageRgba());
+    const info = session().open(names, buffers.map((b) => new Uint8Array(b)));
+    return rgbaReply({ info }, session().imageRgba());
   },
   async encode({ model }, emit) {
-    const route = engine.route(model || null);
+    const route = session().route(model || null);
     const modelLoad = await ensureModel(route.modelId, emit);
     emit('progress', { stage: 'encoding image', fraction: null });
     const started = performance.now();
-    const { cacheHit } = engine.encode(route.modelId);
+    const { cacheHit } = session().encode(route.modelId);
     return { route, modelLoad, encodeMs: performance.now() - started, cacheHit };
   },
   async showSlice({ z }) {
-    return rgbaReply({ z }, engine.showSlice(z));
+    return rgbaReply({ z }, session().showSlice(z));
   },
   async setWindow({ window }) {
-    const applied = engine.setWindow(window);
-    return rgbaReply({ applied }, engine.imageRgba());
+    const applied = session().setWindow(window);
+    return rgbaReply({ applied }, session().imageRgba());
   },
   async segmentBoxes({ model, boxes }) {
     const started = performance.now();
-    const labels = engine.segmentBoxes(model, Float64Array.from(boxes));
+    const labels = session().segmentBoxes(model, Float64Array.from(boxes));
     return new Transfer({ labels, ms: performance.now() - started }, [labels.buffer]);
   },
   async segment3d({ model, boxes, cancel }, emit) {
     const flag = new Int32Array(cancel);
     const started = performance.now();
-    const labels = engine.segment3d(model, Float64Array.from(boxes), (done, total) => {
+    const labels = session().segment3d(model, Float64Array.from(boxes), (done, total) => {
       emit('progress', { stage: `3D: slice ${done} of ${total}`, fraction: done / total });
       return Atomics.load(flag, 0) === 0;
     });
     return new Transfer({ labels, ms: performance.now() - started }, [labels.buffer]);
   },
   async exportLabels({ labels, name, slice }) {
-    const bytes = engine.exportLabels(new Uint16Array(labels), name, slice ?? undefined);
+    const bytes = session().exportLabels(new Uint16Array(labels), name, slice ?? undefined);
     return new Transfer({ bytes }, [bytes.buffer]);
   },
 });
