@@ -49,10 +49,10 @@ def main() -> None:
         print(__doc__)
         print("steps, in order:")
         for number, (name, _, _, what) in enumerate(STEPS, 1):
-            print(f"  {number:2}. {name:24} {what}")
+            print(f"  {number:2}. {name:26} {what}")
         print("tools:")
         for name, _, what in TOOLS:
-            print(f"      {name:24} {what}")
+            print(f"      {name:26} {what}")
         return
     name, extra = sys.argv[1], sys.argv[2:]
     if name == "all":
