@@ -41,7 +41,7 @@ pub enum Case {
 
 /// A 2D or 3D challenge case: 3D when `imgs` is DxHxW and `boxes` has 6 columns.
 pub fn read_case(bytes: &[u8]) -> Result<Case> {
-    let mut npz = NpzReader::new(Cursor::new(bytes)).map_err(npz_error)?;
+    let mut npz = open_npz(bytes)?;
     let names = npz.names().map_err(npz_error)?;
     for required in ["imgs", "boxes"] {
         if !names.iter().any(|n| n == required) {
@@ -132,6 +132,100 @@ fn npz_error(e: impl std::fmt::Display) -> Error {
     Error::invalid(format!("NPZ: {e}"))
 }
 
+/// The NPZ reader over `bytes`, once every array in it has been checked against the memory
+/// budget: numpy's header (shape and dtype) decides what a reader allocates, so a header that
+/// claims 100000x100000x3 is refused here, before anything of that size exists.
+fn open_npz(bytes: &[u8]) -> Result<NpzReader<Cursor<&[u8]>>> {
+    check_array_sizes(bytes)?;
+    NpzReader::new(Cursor::new(bytes)).map_err(npz_error)
+}
+
+/// numpy's NPY header of every entry: its shape times its item size within [`crate::limits`].
+fn check_array_sizes(bytes: &[u8]) -> Result<()> {
+    use std::io::Read;
+    // The header is a short Python dict; numpy writes a few hundred bytes.
+    const MAX_HEADER: usize = 64 * 1024;
+    let mut zip = zip::ZipArchive::new(Cursor::new(bytes))
+        .map_err(|e| npz_error(format!("not a readable zip archive ({e})")))?;
+    for index in 0..zip.len() {
+        let mut entry = zip.by_index(index).map_err(npz_error)?;
+        let name = entry.name().trim_end_matches(".npy").to_string();
+        let mut start = [0u8; 12];
+        let read =
+            read_prefix(&mut entry, &mut start).map_err(|e| npz_error(format!("`{name}`: {e}")))?;
+        if read < 10 || &start[..6] != b"\x93NUMPY" {
+            return Err(npz_error(format!("`{name}` is not a numpy array (.npy)")));
+        }
+        let (header_len, offset) = match start[6] {
+            1 => (u16::from_le_bytes([start[8], start[9]]) as usize, 10),
+            2 | 3 if read == 12 => (
+                u32::from_le_bytes([start[8], start[9], start[10], start[11]]) as usize,
+                12,
+            ),
+            version => {
+                return Err(npz_error(format!(
+                    "`{name}`: NPY format version {version} is not supported"
+                )))
+            }
+        };
+        if header_len > MAX_HEADER {
+            return Err(npz_error(format!(
+                "`{name}`: its header claims {header_len} bytes; numpy writes a few hundred"
+            )));
+        }
+        let mut header = start[offset..read].to_vec();
+        (&mut entry)
+            .take((header_len - header.len().min(header_len)) as u64)
+            .read_to_end(&mut header)
+            .map_err(|e| npz_error(format!("`{name}`: {e}")))?;
+        header.truncate(header_len);
+        let header = String::from_utf8_lossy(&header);
+        let (shape, item_bytes) = npy_shape_and_item(&header)
+            .ok_or_else(|| npz_error(format!("`{name}`: unreadable array header {header:?}")))?;
+        crate::limits::checked_array_bytes(&format!("NPZ array `{name}`"), &shape, item_bytes)?;
+    }
+    Ok(())
+}
+
+/// As many bytes as `buf` holds, fewer only at the end of `reader`.
+fn read_prefix(reader: &mut impl std::io::Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match reader.read(&mut buf[filled..])? {
+            0 => break,
+            n => filled += n,
+        }
+    }
+    Ok(filled)
+}
+
+/// The shape and the item size in bytes from an NPY header such as
+/// `{'descr': '<u1', 'fortran_order': False, 'shape': (3, 512, 512), }`. `None` for what numpy
+/// would not write for a plain numeric array (object or structured dtypes, no shape).
+fn npy_shape_and_item(header: &str) -> Option<(Vec<u64>, u64)> {
+    let after = |key: &str| header.find(key).map(|i| &header[i + key.len()..]);
+    let descr = after("'descr':")?.trim_start();
+    let quote = descr.chars().next().filter(|c| *c == '\'' || *c == '"')?;
+    let descr = &descr[1..descr[1..].find(quote)? + 1];
+    let code = descr.trim_start_matches(['<', '>', '|', '=']);
+    let kind = code.chars().next()?;
+    let count: u64 = code[kind.len_utf8()..].parse().ok()?;
+    let item_bytes = match kind {
+        'U' => count.checked_mul(4)?,
+        'b' | 'i' | 'u' | 'f' | 'c' | 'S' | 'V' | 'm' | 'M' => count,
+        _ => return None,
+    };
+    let shape = after("'shape':")?.trim_start().strip_prefix('(')?;
+    let shape = &shape[..shape.find(')')?];
+    let dims = shape
+        .split(',')
+        .map(str::trim)
+        .filter(|d| !d.is_empty())
+        .map(|d| d.trim_end_matches('L').parse::<u64>().ok())
+        .collect::<Option<Vec<_>>>()?;
+    Some((dims, item_bytes))
+}
+
 fn read_boxes(npz: &mut NpzReader<Cursor<&[u8]>>) -> Result<ArrayD<f64>> {
     // numpy writes boxes as int64 in the challenge data; accept the other usual dtypes too.
     if let Ok(a) = npz.by_name::<ndarray::OwnedRepr<i64>, IxDyn>("boxes") {
@@ -153,7 +247,7 @@ fn read_boxes(npz: &mut NpzReader<Cursor<&[u8]>>) -> Result<ArrayD<f64>> {
 
 /// An integer label array (`gts` or `segs`) of any usual dtype, with its shape.
 pub fn read_labels(bytes: &[u8], name: &str) -> Result<(Vec<usize>, Vec<u32>)> {
-    let mut npz = NpzReader::new(Cursor::new(bytes)).map_err(npz_error)?;
+    let mut npz = open_npz(bytes)?;
     let names = npz.names().map_err(npz_error)?;
     if !names.iter().any(|n| n == name) {
         return Err(npz_error(format!(
@@ -185,7 +279,7 @@ pub fn read_labels(bytes: &[u8], name: &str) -> Result<(Vec<usize>, Vec<u32>)> {
 
 /// The `spacing` array of a 3D case, as stored.
 pub fn read_spacing(bytes: &[u8]) -> Result<Option<Vec<f64>>> {
-    let mut npz = NpzReader::new(Cursor::new(bytes)).map_err(npz_error)?;
+    let mut npz = open_npz(bytes)?;
     if !npz
         .names()
         .map_err(npz_error)?

@@ -71,13 +71,22 @@ impl Error {
     /// The same error, its message prefixed with where it happened (a file or case name):
     /// `x.npz: ...`. The variant is kept, so a model failure in a case stays a model failure.
     pub fn context(self, place: impl fmt::Display) -> Self {
+        // A reader that already named the file (`x.dcm: DICOM: ...`) is not named twice.
+        let prefix = format!("{place}: ");
+        let add = |m: String| {
+            if m.starts_with(&prefix) {
+                m
+            } else {
+                format!("{prefix}{m}")
+            }
+        };
         match self {
-            Error::Decode(m) => Error::Decode(format!("{place}: {m}")),
-            Error::InvalidInput(m) => Error::InvalidInput(format!("{place}: {m}")),
-            Error::Manifest(m) => Error::Manifest(format!("{place}: {m}")),
+            Error::Decode(m) => Error::Decode(add(m)),
+            Error::InvalidInput(m) => Error::InvalidInput(add(m)),
+            Error::Manifest(m) => Error::Manifest(add(m)),
             Error::Model { model, message } => Error::Model {
                 model,
-                message: format!("{place}: {message}"),
+                message: add(message),
             },
             Error::Io { path, message } => Error::Io {
                 path: format!("{place}: {path}"),
@@ -114,5 +123,8 @@ mod tests {
         assert_eq!(e.kind(), "ModelError");
         assert!(e.to_string().starts_with("model 'litemedsam': case.npz: "));
         assert_eq!(Error::Cancelled.context("case.npz").kind(), "Cancelled");
+        // A reader's message that already starts with the file's name keeps one.
+        let e = Error::Decode("x.dcm: DICOM: damaged".into()).context("x.dcm");
+        assert_eq!(e.to_string(), "cannot read image: x.dcm: DICOM: damaged");
     }
 }

@@ -10,7 +10,8 @@
 //! (embeddings reused across prompts), [`segment`] (one image, many boxes; and
 //! [`segment::volume`], 3D propagation), [`postprocess`] (logits to masks to labels), [`export`]
 //! and [`challenge`] (PNG, NIfTI, the challenge's NPZ), [`metrics`] (the challenge's DSC and
-//! NSD). docs/ARCHITECTURE.md draws the layers.
+//! NSD). Every reader checks sizes against [`limits`] before it allocates.
+//! docs/ARCHITECTURE.md draws the layers.
 
 #![warn(missing_docs, unreachable_pub)]
 
@@ -18,6 +19,7 @@ pub(crate) mod cache;
 pub mod challenge;
 pub mod error;
 pub mod export;
+pub mod limits;
 pub mod manifest;
 pub mod medical;
 pub mod metrics;

@@ -8,9 +8,9 @@ use image::{DynamicImage, ImageFormat, ImageReader, Limits};
 
 use crate::error::{Error, Result};
 
-/// Images larger than this are refused before any pixel is decoded: 64 megapixels of RGB is
-/// already 192 MB, and a browser tab has a few GB at most.
-pub const MAX_PIXELS: u64 = 64 * 1024 * 1024;
+/// Images larger than this are refused before any pixel is decoded (the budget is in
+/// [`crate::limits`]).
+pub use crate::limits::MAX_PIXELS;
 
 /// An 8-bit RGB image, row-major, `height * width * 3` bytes.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -72,6 +72,7 @@ fn parse(name: &str, bytes: &[u8]) -> Result<Object> {
             "no DICOM file header ('DICM' at byte 128): raw data sets without a file meta group are not supported",
         ));
     };
+    super::dicom_lengths::check(name, body)?;
     OpenFileOptions::new()
         .read_preamble(dicom_object::file::ReadPreamble::Never)
         .from_reader(Cursor::new(body))
@@ -167,6 +168,7 @@ fn pixels(name: &str, obj: &Object) -> Result<(usize, usize, usize, usize, Vec<f
         .transfer_syntax()
         .trim_end_matches('\0')
         .to_string();
+    check_pixel_budget(name, obj)?;
     if syntax == RLE_LOSSLESS {
         check_rle(name, obj)?;
     }
@@ -238,6 +240,29 @@ fn pixels(name: &str, obj: &Object) -> Result<(usize, usize, usize, usize, Vec<f
         }
     };
     Ok((columns, rows, frames, channels, data))
+}
+
+/// What the pixels will take once decoded (dicom-rs's samples, then our f32 copy), from the
+/// header, checked against the budget before the decoder allocates them.
+fn check_pixel_budget(name: &str, obj: &Object) -> Result<()> {
+    let field = |tag: Tag, default: i64| int(obj, tag).unwrap_or(default).max(0) as u64;
+    let (rows, columns) = (field(tags::ROWS, 0), field(tags::COLUMNS, 0));
+    let frames = field(tags::NUMBER_OF_FRAMES, 1).max(1);
+    let samples = field(tags::SAMPLES_PER_PIXEL, 1).max(1);
+    let bits = field(tags::BITS_ALLOCATED, 16).max(8);
+    let what = format!("{name}: the DICOM image");
+    crate::limits::checked_array_bytes(&what, &[frames, rows, columns, samples], bits.div_ceil(8))?;
+    crate::limits::checked_array_bytes(&what, &[frames, rows, columns, samples], 4)?;
+    if rows.saturating_mul(columns).saturating_mul(frames) > MAX_VOXELS as u64 {
+        return Err(error(
+            name,
+            format!(
+                "{columns}x{rows}x{frames} is too large (at most {MAX_VOXELS} voxels{})",
+                crate::limits::browser_hint()
+            ),
+        ));
+    }
+    Ok(())
 }
 
 const RLE_LOSSLESS: &str = "1.2.840.10008.1.2.5";

@@ -14,6 +14,7 @@
 //! [`dicom`], [`nifti`], [`nrrd`]; [`window`] turns intensities into what the model sees.
 
 pub mod dicom;
+mod dicom_lengths;
 pub mod format;
 pub mod nifti;
 pub mod nrrd;

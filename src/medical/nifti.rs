@@ -2,7 +2,7 @@
 //! [`MedicalVolume`] (scl_slope/scl_inter applied; affine from the sform, else the qform, else
 //! the voxel sizes, as nibabel chooses), and label volumes written back with a source affine.
 
-use super::{gunzip_if_needed, Affine, MedicalVolume, SampleType, MAX_VOXELS};
+use super::{Affine, MedicalVolume, SampleType, MAX_VOXELS};
 use crate::error::{Error, Result};
 
 fn decode_error(message: impl std::fmt::Display) -> Error {
@@ -167,74 +167,162 @@ fn affine_of(h: &Header) -> Affine {
 
 /// A NIfTI-1 or NIfTI-2 file (optionally gzipped) as a volume in its own voxel order.
 pub fn read(file: &[u8]) -> Result<MedicalVolume> {
-    let bytes = gunzip_if_needed(file, MAX_VOXELS * 8 + 4096)?;
-    if bytes.len() < 348 {
-        return Err(decode_error("the file is shorter than a NIfTI header"));
+    if !file.starts_with(&[0x1f, 0x8b]) {
+        return read_plain(file);
     }
-    let size_le = i32::from_le_bytes(bytes[0..4].try_into().unwrap());
-    let size_be = i32::from_be_bytes(bytes[0..4].try_into().unwrap());
-    let big_endian = match (size_le, size_be) {
-        (348 | 540, _) => false,
-        (_, 348 | 540) => true,
-        _ => {
-            return Err(decode_error(
-                "not a NIfTI file (header size is neither 348 nor 540)",
-            ))
+    // Gzipped: the header first, then only the bytes it says the first volume needs, so a
+    // small .nii.gz cannot inflate past what its header declares (which the budget bounds).
+    let head = gunzip_prefix(file, 540)?;
+    let layout = Layout::of(&head)?;
+    read_plain(&gunzip_prefix(file, layout.data_end()?)?)
+}
+
+/// The first `limit` bytes of gzip data (fewer if it is shorter).
+fn gunzip_prefix(file: &[u8], limit: usize) -> Result<Vec<u8>> {
+    use std::io::Read;
+    let mut out = Vec::new();
+    flate2::read::MultiGzDecoder::new(file)
+        .take(limit as u64)
+        .read_to_end(&mut out)
+        .map_err(|e| decode_error(format!("corrupt gzip data: {e}")))?;
+    Ok(out)
+}
+
+/// What the header says about the voxel data: where it is, its type and size.
+struct Layout {
+    header: Header,
+    big_endian: bool,
+    size: [usize; 3],
+    frames: usize,
+    sample: SampleType,
+    channels: usize,
+    offset: usize,
+    /// Values of the first volume (voxels x channels).
+    count: usize,
+}
+
+impl Layout {
+    /// Where the first volume's voxel data ends, checked against the budget.
+    fn data_end(&self) -> Result<usize> {
+        let bytes = crate::limits::checked_array_bytes(
+            "the NIfTI volume",
+            &[self.count as u64],
+            self.sample.bytes() as u64,
+        )?;
+        self.offset
+            .checked_add(bytes)
+            .ok_or_else(|| decode_error("the volume is too large"))
+    }
+
+    /// From the header (the file's first 348 or 540 bytes).
+    fn of(bytes: &[u8]) -> Result<Layout> {
+        if bytes.len() < 348 {
+            return Err(decode_error("the file is shorter than a NIfTI header"));
         }
-    };
-    if (size_le == 540 || size_be == 540) && bytes.len() < 540 {
-        return Err(decode_error("the file is shorter than a NIfTI-2 header"));
-    }
-    let r = Reader {
-        bytes: &bytes,
-        big_endian,
-    };
-    let h = header(&r)?;
-    let ndim = h.dims[0];
-    if !(1..=7).contains(&ndim) {
-        return Err(decode_error(format!("dim[0] = {ndim} is not 1..7")));
-    }
-    let dim = |i: usize| {
-        if (i as i64) <= ndim {
-            h.dims[i].max(0) as usize
-        } else {
-            1
+        let size_le = i32::from_le_bytes(bytes[0..4].try_into().unwrap());
+        let size_be = i32::from_be_bytes(bytes[0..4].try_into().unwrap());
+        let big_endian = match (size_le, size_be) {
+            (348 | 540, _) => false,
+            (_, 348 | 540) => true,
+            _ => {
+                return Err(decode_error(
+                    "not a NIfTI file (header size is neither 348 nor 540)",
+                ))
+            }
+        };
+        if (size_le == 540 || size_be == 540) && bytes.len() < 540 {
+            return Err(decode_error("the file is shorter than a NIfTI-2 header"));
         }
-    };
-    let (nx, ny, nz) = (dim(1), dim(2), dim(3));
-    let frames: usize = (4..=ndim as usize).map(dim).product();
-    let (sample, channels) = match h.datatype {
-        2 => (SampleType::U8, 1),
-        4 => (SampleType::I16, 1),
-        8 => (SampleType::I32, 1),
-        16 => (SampleType::F32, 1),
-        64 => (SampleType::F64, 1),
-        128 => (SampleType::U8, 3),
-        256 => (SampleType::I8, 1),
-        512 => (SampleType::U16, 1),
-        768 => (SampleType::U32, 1),
-        1024 => (SampleType::I64, 1),
-        1280 => (SampleType::U64, 1),
-        other => {
+        let r = Reader { bytes, big_endian };
+        let h = header(&r)?;
+        let ndim = h.dims[0];
+        if !(1..=7).contains(&ndim) {
+            return Err(decode_error(format!("dim[0] = {ndim} is not 1..7")));
+        }
+        let dim = |i: usize| {
+            if (i as i64) <= ndim {
+                h.dims[i].max(0) as usize
+            } else {
+                1
+            }
+        };
+        let (nx, ny, nz) = (dim(1), dim(2), dim(3));
+        // Only for the note on 4D files: an absurd count must not overflow.
+        let frames = (4..=ndim as usize)
+            .map(dim)
+            .try_fold(1usize, |acc, d| acc.checked_mul(d))
+            .unwrap_or(usize::MAX);
+        let (sample, channels) = match h.datatype {
+            2 => (SampleType::U8, 1),
+            4 => (SampleType::I16, 1),
+            8 => (SampleType::I32, 1),
+            16 => (SampleType::F32, 1),
+            64 => (SampleType::F64, 1),
+            128 => (SampleType::U8, 3),
+            256 => (SampleType::I8, 1),
+            512 => (SampleType::U16, 1),
+            768 => (SampleType::U32, 1),
+            1024 => (SampleType::I64, 1),
+            1280 => (SampleType::U64, 1),
+            other => {
+                return Err(decode_error(format!(
+                    "datatype {other} (complex, RGBA or float128) is not supported"
+                )))
+            }
+        };
+        let voxels = nx
+            .checked_mul(ny)
+            .and_then(|v| v.checked_mul(nz))
+            .filter(|&v| v > 0 && v <= MAX_VOXELS)
+            .ok_or_else(|| decode_error(format!("unsupported size {nx}x{ny}x{nz}")))?;
+        if !(h.vox_offset.is_finite() && h.vox_offset >= 0.0) {
             return Err(decode_error(format!(
-                "datatype {other} (complex, RGBA or float128) is not supported"
-            )))
+                "the header's voxel data offset (vox_offset {}) is not a byte position",
+                h.vox_offset
+            )));
         }
-    };
-    let voxels = nx
-        .checked_mul(ny)
-        .and_then(|v| v.checked_mul(nz))
-        .filter(|&v| v > 0 && v <= MAX_VOXELS)
-        .ok_or_else(|| decode_error(format!("unsupported size {nx}x{ny}x{nz}")))?;
-    let offset = h.vox_offset as usize;
-    let min_offset = if h.version == 2 { 540 } else { 348 };
-    if offset < min_offset || offset > r.bytes.len() {
+        let offset = h.vox_offset as usize;
+        let min_offset = if h.version == 2 { 540 } else { 348 };
+        if offset < min_offset {
+            return Err(decode_error(format!(
+                "voxel data offset {offset} lies inside the header"
+            )));
+        }
+        // 4D and more: the first volume (t = 0), as a viewer shows it first.
+        let count = voxels
+            .checked_mul(channels)
+            .ok_or_else(|| decode_error("the volume is too large"))?;
+        Ok(Layout {
+            header: h,
+            big_endian,
+            size: [nx, ny, nz],
+            frames,
+            sample,
+            channels,
+            offset,
+            count,
+        })
+    }
+}
+
+/// An uncompressed NIfTI file.
+fn read_plain(bytes: &[u8]) -> Result<MedicalVolume> {
+    let Layout {
+        header: h,
+        big_endian,
+        size,
+        frames,
+        sample,
+        channels,
+        offset,
+        count,
+    } = Layout::of(bytes)?;
+    if offset > bytes.len() {
         return Err(decode_error(format!(
             "voxel data offset {offset} lies outside the file"
         )));
     }
-    // 4D and more: the first volume (t = 0), as a viewer shows it first.
-    let mut data = sample.decode(&r.bytes[offset..], voxels * channels, big_endian)?;
+    let mut data = sample.decode(&bytes[offset..], count, big_endian)?;
     if h.scl_slope.is_finite() && h.scl_slope != 0.0 && (h.scl_slope != 1.0 || h.scl_inter != 0.0) {
         let inter = if h.scl_inter.is_finite() {
             h.scl_inter
@@ -246,7 +334,7 @@ pub fn read(file: &[u8]) -> Result<MedicalVolume> {
         }
     }
     let mut volume = MedicalVolume::new(
-        [nx, ny, nz],
+        size,
         channels,
         data,
         affine_of(&h),

@@ -147,7 +147,12 @@ pub fn read(file: &[u8]) -> Result<MedicalVolume> {
             if !body.starts_with(&[0x1f, 0x8b]) {
                 return Err(decode_error("the gzip data is corrupt"));
             }
-            gunzip_if_needed(body, voxels * channels * sample.bytes())?
+            let bytes = crate::limits::checked_array_bytes(
+                "the NRRD data",
+                &[voxels as u64, channels as u64],
+                sample.bytes() as u64,
+            )?;
+            gunzip_if_needed(body, bytes)?
         }
         other => {
             return Err(decode_error(format!(

@@ -50,8 +50,8 @@ pub struct MedicalVolume {
     pub orientation: Reorientation,
 }
 
-/// The most voxels a volume may have (512 x 512 x 1024, 1 GiB of f32).
-pub const MAX_VOXELS: usize = 1 << 28;
+/// The most voxels a volume may have (the budget is in [`crate::limits`]).
+pub use crate::limits::MAX_VOXELS;
 
 impl MedicalVolume {
     /// A volume in the source's own voxel order; [`MedicalVolume::reoriented`] brings it to the
@@ -77,7 +77,8 @@ impl MedicalVolume {
             .filter(|&v| v <= MAX_VOXELS)
             .ok_or_else(|| {
                 Error::invalid(format!(
-                    "the volume is too large ({width}x{height}x{depth}; at most {MAX_VOXELS} voxels)"
+                    "the volume is too large ({width}x{height}x{depth}; at most {MAX_VOXELS} voxels{})",
+                    crate::limits::browser_hint()
                 ))
             })?;
         crate::rgb::check_size(width as u64, height as u64)?;

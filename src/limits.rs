@@ -1,0 +1,150 @@
+//! The memory budget every reader checks *before* it allocates or inflates: sizes come from
+//! headers (image, NPY, NIfTI, NRRD, DICOM), are multiplied with checked arithmetic and refused
+//! against these limits, so no input can make memory grow beyond them. The browser's limits are
+//! smaller: a wasm32 module has at most 4 GiB of memory in all, and a volume is held about three
+//! times while it opens (the file, its f32 voxels, their display orientation).
+
+use std::io::Read;
+
+use crate::error::{Error, Result};
+
+/// The most pixels an image may have: 64 megapixels of RGB is 192 MiB.
+pub const MAX_PIXELS: u64 = 64 * 1024 * 1024;
+
+/// The most voxels a volume may have. Natively 512 x 512 x 1024 (1 GiB of f32); in the browser
+/// 512 x 512 x 640 (640 MiB of f32), which still opens a 512 x 512 x 600 CT.
+pub const MAX_VOXELS: usize = if cfg!(target_arch = "wasm32") {
+    512 * 512 * 640
+} else {
+    1 << 28
+};
+
+/// The most bytes one decoded stream may hold: an array in an NPZ file, a decompressed .nii.gz
+/// or NRRD, a DICOM data set after deflate, one element's value. Natively 4 GiB, in the
+/// browser 1 GiB.
+pub const MAX_DECODED_BYTES: u64 = if cfg!(target_arch = "wasm32") {
+    1 << 30
+} else {
+    1 << 32
+};
+
+/// The most elements one array in a file may have: a volume's voxels or an RGB image's samples.
+pub const MAX_ARRAY_ELEMENTS: u64 = {
+    let voxels = MAX_VOXELS as u64;
+    let samples = 3 * MAX_PIXELS;
+    if voxels > samples {
+        voxels
+    } else {
+        samples
+    }
+};
+
+/// `dims` multiplied together and by `item_bytes`, refused (naming `what`) when the product
+/// overflows or exceeds the budget: the elements' count against [`MAX_ARRAY_ELEMENTS`], the
+/// bytes against [`MAX_DECODED_BYTES`]. Returns the byte count.
+pub fn checked_array_bytes(what: &str, dims: &[u64], item_bytes: u64) -> Result<usize> {
+    let shape = dims
+        .iter()
+        .map(|d| d.to_string())
+        .collect::<Vec<_>>()
+        .join("x");
+    let too_large = |why: String| Error::invalid(format!("{what} is too large ({shape}): {why}"));
+    let elements = dims
+        .iter()
+        .try_fold(1u64, |acc, &d| acc.checked_mul(d))
+        .ok_or_else(|| too_large("its size overflows".into()))?;
+    if elements > MAX_ARRAY_ELEMENTS {
+        return Err(too_large(format!(
+            "{elements} values, at most {MAX_ARRAY_ELEMENTS} are supported{}",
+            browser_hint()
+        )));
+    }
+    let bytes = elements
+        .checked_mul(item_bytes)
+        .filter(|&b| b <= MAX_DECODED_BYTES)
+        .ok_or_else(|| {
+            too_large(format!(
+                "more than {} once decoded{}",
+                size_text(MAX_DECODED_BYTES),
+                browser_hint()
+            ))
+        })?;
+    usize::try_from(bytes).map_err(|_| too_large("more than this machine can address".into()))
+}
+
+/// What to do about a size the browser cannot hold.
+pub fn browser_hint() -> &'static str {
+    if cfg!(target_arch = "wasm32") {
+        "; the daftseg command line opens larger files"
+    } else {
+        ""
+    }
+}
+
+/// `bytes` for a message: "4096 MiB", or "1000 bytes" below a MiB.
+pub fn size_text(bytes: u64) -> String {
+    if bytes >= 1 << 20 {
+        format!("{} MiB", bytes >> 20)
+    } else {
+        format!("{bytes} bytes")
+    }
+}
+
+/// All of `reader` (a decompressor), refused as soon as it yields more than `limit` bytes: a
+/// small compressed file cannot expand past the budget.
+pub fn read_to_end_capped(reader: impl Read, limit: u64, what: &str) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    reader
+        .take(limit.saturating_add(1))
+        .read_to_end(&mut out)
+        .map_err(|e| Error::Decode(format!("{what}: corrupt compressed data: {e}")))?;
+    if out.len() as u64 > limit {
+        return Err(Error::invalid(format!(
+            "{what} decompresses to more than {}{}",
+            size_text(limit),
+            browser_hint()
+        )));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_are_checked_without_overflow() {
+        assert_eq!(checked_array_bytes("x", &[2, 3], 4).unwrap(), 24);
+        let error = checked_array_bytes("imgs", &[100_000, 100_000, 3], 1).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("imgs is too large (100000x100000x3)"),
+            "{error}"
+        );
+        assert!(checked_array_bytes("x", &[u64::MAX, u64::MAX], 1).is_err());
+        assert!(checked_array_bytes("x", &[1 << 20, 1 << 20], 8).is_err());
+        // The budget holds for bytes too: few elements of a huge item type.
+        assert!(checked_array_bytes("x", &[1 << 20], 1 << 20).is_err());
+    }
+
+    #[test]
+    fn a_compressed_stream_stops_at_the_limit() {
+        use std::io::Write;
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        encoder.write_all(&vec![0u8; 1 << 20]).unwrap();
+        let small = encoder.finish().unwrap();
+        let decoder = || flate2::read::MultiGzDecoder::new(&small[..]);
+        assert_eq!(
+            read_to_end_capped(decoder(), 1 << 20, "x").unwrap().len(),
+            1 << 20
+        );
+        let error = read_to_end_capped(decoder(), 1000, "x.nii.gz").unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("x.nii.gz decompresses to more than"),
+            "{error}"
+        );
+    }
+}
