@@ -180,8 +180,12 @@ fn check_array_sizes(bytes: &[u8]) -> Result<()> {
             .map_err(|e| npz_error(format!("`{name}`: {e}")))?;
         header.truncate(header_len);
         let header = String::from_utf8_lossy(&header);
-        let (shape, item_bytes) = npy_shape_and_item(&header)
-            .ok_or_else(|| npz_error(format!("`{name}`: unreadable array header {header:?}")))?;
+        let (shape, item_bytes) = npy_shape_and_item(&header).ok_or_else(|| {
+            npz_error(format!(
+                "`{name}` is not a numeric numpy array (its header: {})",
+                header.trim()
+            ))
+        })?;
         crate::limits::checked_array_bytes(&format!("NPZ array `{name}`"), &shape, item_bytes)?;
     }
     Ok(())

@@ -249,10 +249,43 @@ fn check_pixel_budget(name: &str, obj: &Object) -> Result<()> {
     let (rows, columns) = (field(tags::ROWS, 0), field(tags::COLUMNS, 0));
     let frames = field(tags::NUMBER_OF_FRAMES, 1).max(1);
     let samples = field(tags::SAMPLES_PER_PIXEL, 1).max(1);
-    let bits = field(tags::BITS_ALLOCATED, 16).max(8);
+    let bits_allocated = field(tags::BITS_ALLOCATED, 16).max(1);
+    let bits = bits_allocated.max(8);
     let what = format!("{name}: the DICOM image");
     crate::limits::checked_array_bytes(&what, &[frames, rows, columns, samples], bits.div_ceil(8))?;
     crate::limits::checked_array_bytes(&what, &[frames, rows, columns, samples], 4)?;
+    // Native (not encapsulated) pixel data must hold what the header describes; dicom-rs would
+    // only fail later, as "Frame #0 is out of range".
+    let native = obj
+        .element_opt(tags::PIXEL_DATA)
+        .ok()
+        .flatten()
+        .filter(|e| e.value().fragments().is_none())
+        .and_then(|e| e.value().to_bytes().ok().map(|b| b.len() as u64));
+    let needed = [frames, rows, columns, samples, bits_allocated]
+        .iter()
+        .try_fold(1u64, |acc, &v| acc.checked_mul(v))
+        .map(|bits| bits.div_ceil(8));
+    if native.is_some()
+        && samples == 3
+        && text(obj, tags::PHOTOMETRIC_INTERPRETATION).as_deref() == Some("YBR_FULL_422")
+    {
+        // Two bytes per pixel (chroma shared by pixel pairs): dicom-rs does not unpack them.
+        return Err(error(
+            name,
+            "uncompressed YBR_FULL_422 colour is not supported yet; convert it to RGB with a DICOM toolkit (dcmtk, GDCM) first",
+        ));
+    }
+    if let (Some(present), Some(needed)) = (native, needed) {
+        if present < needed {
+            return Err(error(
+                name,
+                format!(
+                    "the pixel data holds {present} bytes; {columns}x{rows}, {frames} frame(s) of {bits_allocated} bits need {needed}: the file is truncated or its header is wrong"
+                ),
+            ));
+        }
+    }
     if rows.saturating_mul(columns).saturating_mul(frames) > MAX_VOXELS as u64 {
         return Err(error(
             name,

@@ -4,6 +4,7 @@ import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { ROOT, fixture, cases, pngLabels, iou } from './helpers.mjs';
+import { writeNpz } from '../../scripts/npz.mjs';
 
 const pkg = new URL('www/pkg/', ROOT);
 let Engine;
@@ -71,7 +72,18 @@ test('bad input from JavaScript is an Error with a clear message', () => {
     () => engine.segmentGreyVolume('litemedsam', [64, 8192, 8192], new Uint8Array(0), Float64Array.of(0, 0, 0, 5, 5, 5)),
     { name: 'InvalidInputError', message: /does not match its size/ },
   );
+  // Hostile files: sizes from their headers are refused before anything of that size exists
+  // (a 1000 x 1024 x 1024 NPZ used to panic the module with "capacity overflow").
+  const lying = writeNpz({
+    imgs: { shape: [1000, 1024, 1024], data: new Uint8Array(16) },
+    boxes: { shape: [1, 6], data: new Float64Array(6) },
+  });
+  assert.throws(() => opened('lying.npz', lying), { name: 'InvalidInputError', message: /too large \(1000x1024x1024\).*command line opens larger files/ });
+  const dicom = Buffer.from(readFileSync(fixture('medical/CT_small.dcm')));
+  dicom.writeUInt32LE(0xfffffff0, dicom.indexOf(Buffer.from([0xe0, 0x7f, 0x10, 0x00, 0x4f, 0x57, 0, 0])) + 8);
+  assert.throws(() => opened('lying.dcm', dicom), { name: 'DecodeError', message: /\(7FE0,0010\) declares 4294967280 bytes/ });
   // After all that the engine still works.
+  opened('mr_small.png', readFileSync(fixture('images/mr_small.png')));
   assert.equal(one(14, 10, 50, 54).length, 64 * 64);
 });
 
