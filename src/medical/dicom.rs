@@ -169,6 +169,7 @@ fn pixels(name: &str, obj: &Object) -> Result<(usize, usize, usize, usize, Vec<f
         .trim_end_matches('\0')
         .to_string();
     check_pixel_budget(name, obj)?;
+    check_supported(name, obj, &syntax)?;
     if syntax == RLE_LOSSLESS {
         check_rle(name, obj)?;
     }
@@ -298,6 +299,33 @@ fn check_pixel_budget(name: &str, obj: &Object) -> Result<()> {
     Ok(())
 }
 
+/// What dicom-rs cannot decode, said by name before it tries (its own messages, "Could not
+/// decode pixel data" or "Invalid BitsAllocated", say neither what nor what to do).
+fn check_supported(name: &str, obj: &Object, syntax: &str) -> Result<()> {
+    let bits = int(obj, tags::BITS_ALLOCATED).unwrap_or(16);
+    if bits == 1 {
+        return Err(error(
+            name,
+            "1-bit pixels (a DICOM SEG or another bitmap) are not supported yet; open the image series itself",
+        ));
+    }
+    if !matches!(bits, 8 | 16) {
+        return Err(error(
+            name,
+            format!("{bits}-bit samples (BitsAllocated {bits}, as in dose grids or float images) are not supported yet; 8- and 16-bit images are"),
+        ));
+    }
+    let stored = int(obj, tags::BITS_STORED).unwrap_or(bits);
+    if syntax == JPEG_EXTENDED && stored > 8 {
+        return Err(error(
+            name,
+            format!("{stored}-bit JPEG (JPEG Extended, process 4) is not supported; convert the series to an uncompressed or lossless syntax with a DICOM toolkit (dcmtk, GDCM) first"),
+        ));
+    }
+    Ok(())
+}
+
+const JPEG_EXTENDED: &str = "1.2.840.10008.1.2.4.51";
 const RLE_LOSSLESS: &str = "1.2.840.10008.1.2.5";
 
 /// dicom-rs's RLE decoder indexes past the end of a short segment (a panic, which in wasm would
