@@ -46,6 +46,7 @@ FILES = [
     ("SC_rgb_rle.dcm", PYDICOM, f"{T}/SC_rgb_rle.dcm", "image"),
     ("examples_palette.dcm", PYDICOM, f"{T}/examples_palette.dcm", "image"),
     ("examples_ybr_color.dcm", PYDICOM, f"{T}/examples_ybr_color.dcm", "image"),
+    ("ExplVR_BigEnd.dcm", PYDICOM, f"{T}/ExplVR_BigEnd.dcm", "image"),
     ("rtstruct.dcm", PYDICOM, f"{T}/rtstruct.dcm", "no DICOM file header"),
     ("anatomical.nii", NIBABEL, f"{NB}/anatomical.nii", "image"),
     ("example_nifti2.nii.gz", NIBABEL, f"{NB}/example_nifti2.nii.gz", "image"),
@@ -123,7 +124,7 @@ def nrrd_reference(path: Path) -> dict:
 def nrrd_percentile_window_sha256(path: Path) -> str:
     """The uint8 volume (z, y, x) the evaluation set feeds the model for an MR NRRD."""
     import nrrd
-    from fixtures import percentile_window
+    from .fixtures import percentile_window
 
     image, _ = nrrd.read(str(path))
     return hashlib.sha256(np.ascontiguousarray(percentile_window(image).transpose(2, 1, 0)).tobytes()).hexdigest()
@@ -204,8 +205,8 @@ def ct_series() -> list[dict]:
     box = [int(xx.min()), int(yy.min()), int(zz.min()), int(xx.max()), int(yy.max()), int(zz.max())]
     # What the model sees with the lung window, and the PyTorch reference of the 3D propagation
     # from the tumour's box (fp16-rounded weights, as shipped).
-    import litemedsam as ref
-    from fixtures import window
+    from . import litemedsam as ref
+    from .fixtures import window
 
     windowed = window(hu, -600, 1500)
     net = ref.load_litemedsam(fp16_weights=True)

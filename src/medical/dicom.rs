@@ -161,8 +161,11 @@ pub fn read_series(files: &[(String, Vec<u8>)]) -> Result<MedicalVolume> {
     Ok(volume)
 }
 
+/// Columns, rows, frames, channels and the values (interleaved RGB for colour images).
+type Pixels = (usize, usize, usize, usize, Vec<f32>);
+
 /// Pixels of every frame as f32 (rescaled), interleaved RGB for colour images.
-fn pixels(name: &str, obj: &Object) -> Result<(usize, usize, usize, usize, Vec<f32>)> {
+fn pixels(name: &str, obj: &Object) -> Result<Pixels> {
     let syntax = obj
         .meta()
         .transfer_syntax()
@@ -172,6 +175,9 @@ fn pixels(name: &str, obj: &Object) -> Result<(usize, usize, usize, usize, Vec<f
     check_supported(name, obj, &syntax)?;
     if syntax == RLE_LOSSLESS {
         check_rle(name, obj)?;
+    }
+    if let Some(planar) = planar_rgb(name, obj) {
+        return planar;
     }
     let decoded = obj.decode_pixel_data().map_err(|e| {
         let syntax_name = dicom_transfer_syntax_registry::TransferSyntaxRegistry
@@ -297,6 +303,38 @@ fn check_pixel_budget(name: &str, obj: &Object) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+/// Uncompressed 8-bit RGB stored plane by plane (Planar Configuration 1: all red, then all green,
+/// then all blue, per frame), which dicom-rs refuses: interleaved here. `None` for anything else.
+fn planar_rgb(name: &str, obj: &Object) -> Option<Result<Pixels>> {
+    let field = |tag: Tag| int(obj, tag);
+    let planar = field(tags::PLANAR_CONFIGURATION) == Some(1)
+        && field(tags::SAMPLES_PER_PIXEL) == Some(3)
+        && field(tags::BITS_ALLOCATED) == Some(8)
+        && text(obj, tags::PHOTOMETRIC_INTERPRETATION).as_deref() == Some("RGB");
+    let element = obj.element_opt(tags::PIXEL_DATA).ok()??;
+    if !planar || element.value().fragments().is_some() {
+        return None;
+    }
+    let rows = field(tags::ROWS)?.max(0) as usize;
+    let columns = field(tags::COLUMNS)?.max(0) as usize;
+    let frames = field(tags::NUMBER_OF_FRAMES).unwrap_or(1).max(1) as usize;
+    let bytes = element.value().to_bytes().ok()?;
+    // check_pixel_budget has checked these sizes and that the bytes hold them.
+    let plane = rows * columns;
+    if plane == 0 {
+        return Some(Err(error(name, "the image is empty")));
+    }
+    let mut data = Vec::with_capacity(plane * 3 * frames);
+    for frame in bytes.chunks_exact(plane * 3).take(frames) {
+        let (red, rest) = frame.split_at(plane);
+        let (green, blue) = rest.split_at(plane);
+        for i in 0..plane {
+            data.extend([red[i] as f32, green[i] as f32, blue[i] as f32]);
+        }
+    }
+    Some(Ok((columns, rows, frames, 3, data)))
 }
 
 /// What dicom-rs cannot decode, said by name before it tries (its own messages, "Could not
