@@ -207,6 +207,20 @@ fn hostile_files_are_refused_before_memory_is_allocated() {
             expect: Err("vox_offset NaN"),
         },
         Case {
+            file: "nan_geometry.nii",
+            // sform with NaN voxel sizes: read, with 1 mm voxels and a note, never NaN exported.
+            bytes: {
+                let mut header = nifti_header([4, 4, 4], 2, 8, 352.0);
+                header[254..256].copy_from_slice(&1i16.to_le_bytes()); // sform_code
+                for row in 0..3 {
+                    let at = 280 + 16 * row;
+                    header[at..at + 16].copy_from_slice(&[f32::NAN.to_le_bytes(); 4].concat());
+                }
+                [header, vec![0; 64]].concat()
+            },
+            expect: Ok("1 mm voxels at the origin are assumed"),
+        },
+        Case {
             file: "huge.nrrd",
             bytes: b"NRRD0004\ntype: uint8\ndimension: 3\nsizes: 100000 100000 100000\nencoding: raw\n\n\0".to_vec(),
             expect: Err("unsupported size"),

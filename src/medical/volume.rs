@@ -93,7 +93,22 @@ impl MedicalVolume {
                 data.len()
             )));
         }
-        let spacing = spacing_of(&affine);
+        // NaN, infinite or zero voxel sizes would reach the exported NIfTI and every measure:
+        // 1 mm voxels instead, and a note the user sees.
+        let mut notes = Vec::new();
+        let mut spacing = spacing_of(&affine);
+        let usable = affine.iter().flatten().all(|v| v.is_finite())
+            && spacing.iter().all(|s| s.is_finite() && *s > 0.0);
+        let affine = if usable {
+            affine
+        } else {
+            notes.push(format!(
+                "the file's voxel geometry is unusable (voxel size {:?} mm): 1 mm voxels at the origin are assumed, here and in exports",
+                spacing
+            ));
+            spacing = [1.0; 3];
+            diagonal_affine(spacing)
+        };
         Ok(MedicalVolume {
             width,
             height,
@@ -104,7 +119,7 @@ impl MedicalVolume {
             affine,
             modality,
             format: format.to_string(),
-            notes: Vec::new(),
+            notes,
             inverted: false,
             boxes: Vec::new(),
             orientation: Reorientation {
