@@ -68,7 +68,7 @@ pub fn read_case(bytes: &[u8]) -> Result<Case> {
             .into_iter()
             .map(|r| [r[0], r[1], r[2], r[3], r[4], r[5]].map(|v| v.trunc() as i64))
             .collect();
-        let spacing = read_spacing(bytes)?;
+        let spacing = spacing_in(&mut npz)?;
         return Ok(Case::ThreeD(Case3d {
             volume,
             boxes,
@@ -283,7 +283,10 @@ pub fn read_labels(bytes: &[u8], name: &str) -> Result<(Vec<usize>, Vec<u32>)> {
 
 /// The `spacing` array of a 3D case, as stored.
 pub fn read_spacing(bytes: &[u8]) -> Result<Option<Vec<f64>>> {
-    let mut npz = open_npz(bytes)?;
+    spacing_in(&mut open_npz(bytes)?)
+}
+
+fn spacing_in(npz: &mut NpzReader<Cursor<&[u8]>>) -> Result<Option<Vec<f64>>> {
     if !npz
         .names()
         .map_err(npz_error)?

@@ -171,8 +171,8 @@ fn pixels(name: &str, obj: &Object) -> Result<Pixels> {
         .transfer_syntax()
         .trim_end_matches('\0')
         .to_string();
-    check_pixel_budget(name, obj)?;
     check_supported(name, obj, &syntax)?;
+    check_pixel_budget(name, obj)?;
     if syntax == RLE_LOSSLESS {
         check_rle(name, obj)?;
     }
@@ -200,12 +200,6 @@ fn pixels(name: &str, obj: &Object) -> Result<Pixels> {
     let samples = decoded.samples_per_pixel() as usize;
     if rows == 0 || columns == 0 || frames == 0 {
         return Err(error(name, "the image is empty"));
-    }
-    if rows.saturating_mul(columns).saturating_mul(frames) > MAX_VOXELS {
-        return Err(error(
-            name,
-            format!("{columns}x{rows}x{frames} is too large"),
-        ));
     }
     let photometric = decoded.photometric_interpretation().as_str().to_string();
     let options = ConvertOptions::new().with_modality_lut(if samples == 1 {
@@ -262,27 +256,18 @@ fn check_pixel_budget(name: &str, obj: &Object) -> Result<()> {
     crate::limits::checked_array_bytes(&what, &[frames, rows, columns, samples], bits.div_ceil(8))?;
     crate::limits::checked_array_bytes(&what, &[frames, rows, columns, samples], 4)?;
     // Native (not encapsulated) pixel data must hold what the header describes; dicom-rs would
-    // only fail later, as "Frame #0 is out of range".
+    // only fail later, as "Frame #0 is out of range". Its declared length (which the length
+    // walk has checked against the file) says so without copying the pixels.
     let native = obj
         .element_opt(tags::PIXEL_DATA)
         .ok()
         .flatten()
         .filter(|e| e.value().fragments().is_none())
-        .and_then(|e| e.value().to_bytes().ok().map(|b| b.len() as u64));
+        .and_then(|e| e.header().len.get().map(u64::from));
     let needed = [frames, rows, columns, samples, bits_allocated]
         .iter()
         .try_fold(1u64, |acc, &v| acc.checked_mul(v))
         .map(|bits| bits.div_ceil(8));
-    if native.is_some()
-        && samples == 3
-        && text(obj, tags::PHOTOMETRIC_INTERPRETATION).as_deref() == Some("YBR_FULL_422")
-    {
-        // Two bytes per pixel (chroma shared by pixel pairs): dicom-rs does not unpack them.
-        return Err(error(
-            name,
-            "uncompressed YBR_FULL_422 colour is not supported yet; convert it to RGB with a DICOM toolkit (dcmtk, GDCM) first",
-        ));
-    }
     if let (Some(present), Some(needed)) = (native, needed) {
         if present < needed {
             return Err(error(
@@ -351,6 +336,18 @@ fn check_supported(name: &str, obj: &Object, syntax: &str) -> Result<()> {
         return Err(error(
             name,
             format!("{bits}-bit samples (BitsAllocated {bits}, as in dose grids or float images) are not supported yet; 8- and 16-bit images are"),
+        ));
+    }
+    let native = obj
+        .element_opt(tags::PIXEL_DATA)
+        .ok()
+        .flatten()
+        .is_some_and(|e| e.value().fragments().is_none());
+    if native && text(obj, tags::PHOTOMETRIC_INTERPRETATION).as_deref() == Some("YBR_FULL_422") {
+        // Two bytes per pixel (chroma shared by pixel pairs): dicom-rs does not unpack them.
+        return Err(error(
+            name,
+            "uncompressed YBR_FULL_422 colour is not supported yet; convert it to RGB with a DICOM toolkit (dcmtk, GDCM) first",
         ));
     }
     let stored = int(obj, tags::BITS_STORED).unwrap_or(bits);

@@ -127,14 +127,15 @@ fn npz_volume(bytes: &[u8]) -> Result<MedicalVolume> {
     }
 }
 
-/// `bytes`, gunzipped when they are gzip data, never past `limit` bytes (nor the budget).
-pub(crate) fn gunzip_if_needed(bytes: &[u8], limit: usize) -> Result<std::borrow::Cow<'_, [u8]>> {
-    if bytes.starts_with(&[0x1f, 0x8b]) {
-        let limit = (limit as u64).min(crate::limits::MAX_DECODED_BYTES);
-        let decoder = flate2::read::MultiGzDecoder::new(bytes);
-        let out = crate::limits::read_to_end_capped(decoder, limit, "the gzip data")?;
-        Ok(std::borrow::Cow::Owned(out))
-    } else {
-        Ok(std::borrow::Cow::Borrowed(bytes))
-    }
+/// The first `limit` bytes of gzip data (fewer if it is shorter): a reader asks for what its
+/// header says it needs (a size checked against the budget), so a small file cannot inflate
+/// past that, and data after it is never inflated.
+pub(crate) fn gunzip_prefix(bytes: &[u8], limit: usize) -> Result<Vec<u8>> {
+    use std::io::Read;
+    let mut out = Vec::new();
+    flate2::read::MultiGzDecoder::new(bytes)
+        .take(limit as u64)
+        .read_to_end(&mut out)
+        .map_err(|e| Error::Decode(format!("corrupt gzip data: {e}")))?;
+    Ok(out)
 }

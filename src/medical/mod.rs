@@ -23,7 +23,7 @@ mod samples;
 pub mod volume;
 pub mod window;
 
-pub(crate) use format::gunzip_if_needed;
+pub(crate) use format::gunzip_prefix;
 pub use format::{open_files, read_volume, sniff, VolumeFormat};
 pub use orientation::Reorientation;
 pub(crate) use samples::SampleType;

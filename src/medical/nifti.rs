@@ -2,7 +2,7 @@
 //! [`MedicalVolume`] (scl_slope/scl_inter applied; affine from the sform, else the qform, else
 //! the voxel sizes, as nibabel chooses), and label volumes written back with a source affine.
 
-use super::{Affine, MedicalVolume, SampleType, MAX_VOXELS};
+use super::{gunzip_prefix, Affine, MedicalVolume, SampleType, MAX_VOXELS};
 use crate::error::{Error, Result};
 
 fn decode_error(message: impl std::fmt::Display) -> Error {
@@ -175,17 +175,6 @@ pub fn read(file: &[u8]) -> Result<MedicalVolume> {
     let head = gunzip_prefix(file, 540)?;
     let layout = Layout::of(&head)?;
     read_plain(&gunzip_prefix(file, layout.data_end()?)?)
-}
-
-/// The first `limit` bytes of gzip data (fewer if it is shorter).
-fn gunzip_prefix(file: &[u8], limit: usize) -> Result<Vec<u8>> {
-    use std::io::Read;
-    let mut out = Vec::new();
-    flate2::read::MultiGzDecoder::new(file)
-        .take(limit as u64)
-        .read_to_end(&mut out)
-        .map_err(|e| decode_error(format!("corrupt gzip data: {e}")))?;
-    Ok(out)
 }
 
 /// What the header says about the voxel data: where it is, its type and size.

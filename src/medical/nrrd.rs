@@ -2,7 +2,7 @@
 //! [`MedicalVolume`] with the geometry of `space`, `space directions` and `space origin`
 //! (converted to RAS+ like NIfTI), as 3D Slicer and pyradiomics write them.
 
-use super::{gunzip_if_needed, Affine, MedicalVolume, SampleType, MAX_VOXELS};
+use super::{gunzip_prefix, Affine, MedicalVolume, SampleType, MAX_VOXELS};
 use crate::error::{Error, Result};
 
 fn decode_error(message: impl std::fmt::Display) -> Error {
@@ -152,7 +152,7 @@ pub fn read(file: &[u8]) -> Result<MedicalVolume> {
                 &[voxels as u64, channels as u64],
                 sample.bytes() as u64,
             )?;
-            gunzip_if_needed(body, bytes)?
+            std::borrow::Cow::Owned(gunzip_prefix(body, bytes)?)
         }
         other => {
             return Err(decode_error(format!(
