@@ -48,6 +48,9 @@ FILES = [
     ("examples_ybr_color.dcm", PYDICOM, f"{T}/examples_ybr_color.dcm", "image"),
     ("ExplVR_BigEnd.dcm", PYDICOM, f"{T}/ExplVR_BigEnd.dcm", "image"),
     ("rtstruct.dcm", PYDICOM, f"{T}/rtstruct.dcm", "no DICOM file header"),
+    # 32-bit samples (an RT dose grid), little- and big-endian: values in Gy (Dose Grid Scaling).
+    ("rtdose.dcm", PYDICOM, f"{T}/rtdose.dcm", "image"),
+    ("rtdose_expb.dcm", PYDICOM, f"{T}/rtdose_expb.dcm", "image"),
     ("anatomical.nii", NIBABEL, f"{NB}/anatomical.nii", "image"),
     ("example_nifti2.nii.gz", NIBABEL, f"{NB}/example_nifti2.nii.gz", "image"),
     ("example4d.nii.gz", NIBABEL, f"{NB}/example4d.nii.gz", "image"),
@@ -84,6 +87,8 @@ def dicom_reference(path: Path) -> dict:
             arr = arr >> 8
     elif ds.SamplesPerPixel == 1:
         arr = apply_modality_lut(arr, ds)
+        if getattr(ds, "Modality", "") == "RTDOSE" and "DoseGridScaling" in ds:
+            arr = arr * float(ds.DoseGridScaling)
     samples_per_pixel = 3 if arr.ndim == (4 if frames > 1 else 3) else 1
     shape = arr.shape
     rows, cols = (shape[1], shape[2]) if frames > 1 else (shape[0], shape[1])

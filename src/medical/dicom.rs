@@ -202,6 +202,9 @@ fn pixels(name: &str, obj: &Object) -> Result<Pixels> {
         return Err(error(name, "the image is empty"));
     }
     let photometric = decoded.photometric_interpretation().as_str().to_string();
+    if decoded.bits_allocated() == 32 {
+        return samples_32bit(name, obj, &decoded, &syntax);
+    }
     let options = ConvertOptions::new().with_modality_lut(if samples == 1 {
         ModalityLutOption::Default
     } else {
@@ -332,11 +335,28 @@ fn check_supported(name: &str, obj: &Object, syntax: &str) -> Result<()> {
             "1-bit pixels (a DICOM SEG or another bitmap) are not supported yet; open the image series itself",
         ));
     }
-    if !matches!(bits, 8 | 16) {
+    if !matches!(bits, 8 | 16 | 32) {
         return Err(error(
             name,
-            format!("{bits}-bit samples (BitsAllocated {bits}, as in dose grids or float images) are not supported yet; 8- and 16-bit images are"),
+            format!("BitsAllocated {bits} is not a DICOM image sample size; 8-, 16- and 32-bit images are read"),
         ));
+    }
+    if bits == 32 {
+        let samples = int(obj, tags::SAMPLES_PER_PIXEL).unwrap_or(1);
+        let encapsulated = obj
+            .element_opt(tags::PIXEL_DATA)
+            .ok()
+            .flatten()
+            .is_some_and(|e| e.value().fragments().is_some());
+        if samples != 1 || encapsulated {
+            return Err(error(
+                name,
+                format!(
+                    "32-bit {} are not supported; uncompressed single-channel 32-bit images (dose grids) are. Convert it with a DICOM toolkit (dcmtk's dcmdrle for RLE) first",
+                    if samples != 1 { "colour samples" } else { "compressed samples" }
+                ),
+            ));
+        }
     }
     let native = obj
         .element_opt(tags::PIXEL_DATA)
@@ -360,6 +380,68 @@ fn check_supported(name: &str, obj: &Object, syntax: &str) -> Result<()> {
     Ok(())
 }
 
+/// Uncompressed single-channel 32-bit samples (RT dose grids, some parametric maps), which
+/// dicom-rs decodes but will not convert ("Invalid BitsAllocated"): read here, rescaled, and for
+/// a dose grid multiplied by its Dose Grid Scaling, so values are in Gy as pydicom users expect.
+fn samples_32bit(
+    name: &str,
+    obj: &Object,
+    decoded: &dicom_pixeldata::DecodedPixelData<'_>,
+    syntax: &str,
+) -> Result<Pixels> {
+    let (rows, columns) = (decoded.rows() as usize, decoded.columns() as usize);
+    let frames = decoded.number_of_frames() as usize;
+    let plane = rows * columns;
+    let bytes = decoded.data();
+    // check_pixel_budget has checked that the pixel data holds every frame.
+    if bytes.len() / 4 < plane * frames {
+        return Err(error(
+            name,
+            "the 32-bit pixel data is shorter than its frames",
+        ));
+    }
+    // dicom-rs keeps an OW value as 16-bit words in host order: in a big-endian file each
+    // sample's high word comes first.
+    let word_swapped = syntax == EXPLICIT_VR_BIG_ENDIAN
+        && obj
+            .element_opt(tags::PIXEL_DATA)
+            .ok()
+            .flatten()
+            .is_some_and(|e| e.vr() == dicom_core::VR::OW);
+    let big_endian_bytes = syntax == EXPLICIT_VR_BIG_ENDIAN && !word_swapped;
+    let signed = decoded.pixel_representation() == dicom_pixeldata::PixelRepresentation::Signed;
+    let rescale = decoded
+        .rescale()
+        .map_err(|e| error(name, format!("its rescale values are unusable: {e}")))?
+        .to_vec();
+    let dose_scaling = floats(obj, tags::DOSE_GRID_SCALING)
+        .and_then(|v| v.first().copied())
+        .filter(|v| v.is_finite() && *v != 0.0)
+        .unwrap_or(1.0);
+    let mut data = Vec::with_capacity(plane * frames);
+    for (frame, samples) in bytes.chunks_exact(4 * plane).take(frames).enumerate() {
+        let r = rescale.get(frame).unwrap_or(&rescale[0]);
+        for s in samples.chunks_exact(4) {
+            let raw = if word_swapped {
+                [s[1], s[0], s[3], s[2]]
+            } else if big_endian_bytes {
+                [s[0], s[1], s[2], s[3]]
+            } else {
+                [s[3], s[2], s[1], s[0]]
+            };
+            let raw = u32::from_be_bytes(raw);
+            let value = if signed {
+                raw as i32 as f64
+            } else {
+                raw as f64
+            };
+            data.push(((value * r.slope + r.intercept) * dose_scaling) as f32);
+        }
+    }
+    Ok((columns, rows, frames, 1, data))
+}
+
+const EXPLICIT_VR_BIG_ENDIAN: &str = "1.2.840.10008.1.2.2";
 const JPEG_EXTENDED: &str = "1.2.840.10008.1.2.4.51";
 const RLE_LOSSLESS: &str = "1.2.840.10008.1.2.5";
 
@@ -582,6 +664,12 @@ fn single_object(name: &str, obj: &Object) -> Result<MedicalVolume> {
         .and_then(|v| v.first().copied())
         .filter(|v| *v > 0.0)
         .unwrap_or(1.0);
+    // An RT dose grid gives its frames' distances along the normal instead (Grid Frame Offset
+    // Vector, relative to the first frame's position).
+    let grid_step = floats(obj, tags::GRID_FRAME_OFFSET_VECTOR)
+        .filter(|o| frames >= 2 && o.len() == frames)
+        .map(|o| o[1] - o[0])
+        .filter(|d| d.is_finite() && *d != 0.0);
     let step = if frame_positions.len() >= 2 && frame_positions.len() == frames {
         let d = [0, 1, 2].map(|i| frame_positions[1][i] - frame_positions[0][i]);
         if dot(d, d) > 0.0 {
@@ -589,6 +677,8 @@ fn single_object(name: &str, obj: &Object) -> Result<MedicalVolume> {
         } else {
             normal.map(|n| n * thickness)
         }
+    } else if let Some(d) = grid_step {
+        normal.map(|n| n * d)
     } else {
         normal.map(|n| n * thickness)
     };
@@ -601,7 +691,7 @@ fn single_object(name: &str, obj: &Object) -> Result<MedicalVolume> {
         modality(obj),
         "DICOM",
     )?;
-    if frames > 1 && frame_positions.len() != frames {
+    if frames > 1 && frame_positions.len() != frames && grid_step.is_none() {
         volume.notes.push(format!("{frames} frames without per-frame positions: frames are taken as equally spaced slices"));
     }
     mark_monochrome1(&mut volume, obj);
