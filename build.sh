@@ -124,12 +124,27 @@ ensure_chromium() {
     fi
 }
 
+# GNU time measures the CLI's own peak memory in the reader tests (tests/corpus.rs, hostile.rs).
+ensure_gnu_time() {
+    if [ ! -x /usr/bin/time ]; then
+        if [ "$(id -u)" = 0 ]; then
+            apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq time
+        else
+            echo "build.sh: the reader tests need GNU time: sudo apt-get install time" >&2
+            exit 1
+        fi
+    fi
+}
+
 case "${1:-start}" in
 test)
     ensure_rust
     cargo fmt --check
     cargo clippy --all-targets -- -D warnings
     cargo clippy --target wasm32-unknown-unknown --lib --no-default-features -- -D warnings
+    # The reader corpus (pydicom's and nibabel's test files, hash-checked; not committed).
+    bash scripts/fetch-corpus.sh
+    ensure_gnu_time
     cargo test
     build_wasm
     ensure_node_modules

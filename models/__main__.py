@@ -19,6 +19,7 @@ STEPS = [
     ("export", "export", [], "models/litemedsam/{encoder,decoder}.onnx and the general model's manifest entry"),
     ("fixtures", "fixtures", [], "tests/fixtures/: golden references from PyTorch on real images"),
     ("medical-fixtures", "medical_fixtures", [], "tests/fixtures/medical/: real DICOM/NIfTI/NRRD files and what pydicom, nibabel, pynrrd read"),
+    ("corpus-reference", "corpus_reference", [], "tests/corpus/reference.json: what pydicom and nibabel read in the reader corpus (after scripts/fetch-corpus.sh)"),
     ("metrics-reference", "metrics_reference", [], "tests/fixtures/metrics/: DSC/NSD as the challenge's code computes them"),
     ("surfel-table", "surfel_table", [], "src/surfel_normals.txt: the surface-distance lookup table"),
     ("eval-set", "data.build_eval_set", [], "models/.cache/eval/: the evaluation set and its patient split"),

@@ -51,6 +51,8 @@ FILES = [
     # 32-bit samples (an RT dose grid), little- and big-endian: values in Gy (Dose Grid Scaling).
     ("rtdose.dcm", PYDICOM, f"{T}/rtdose.dcm", "image"),
     ("rtdose_expb.dcm", PYDICOM, f"{T}/rtdose_expb.dcm", "image"),
+    # Uncompressed YBR_FULL_422 (two pixels share their chroma): unpacked by daftseg.
+    ("SC_ybr_full_422_uncompressed.dcm", PYDICOM, f"{T}/SC_ybr_full_422_uncompressed.dcm", "image"),
     ("anatomical.nii", NIBABEL, f"{NB}/anatomical.nii", "image"),
     ("example_nifti2.nii.gz", NIBABEL, f"{NB}/example_nifti2.nii.gz", "image"),
     ("example4d.nii.gz", NIBABEL, f"{NB}/example4d.nii.gz", "image"),
@@ -64,16 +66,16 @@ SAMPLES = 200
 CT_SERIES = "ct_lung1_series"
 
 
-def samples(values: np.ndarray) -> dict:
+def samples(values: np.ndarray, count: int = SAMPLES) -> dict:
     """Deterministic sample of a flat array (z, y, x, channel order) plus global statistics."""
     flat = values.reshape(-1).astype(np.float64)
     rng = np.random.default_rng(0)
-    at = np.sort(rng.choice(flat.size, size=min(SAMPLES, flat.size), replace=False))
+    at = np.sort(rng.choice(flat.size, size=min(count, flat.size), replace=False))
     return {"count": int(flat.size), "sum": float(flat.sum()), "min": float(flat.min()), "max": float(flat.max()),
             "at": at.tolist(), "values": flat[at].tolist()}
 
 
-def dicom_reference(path: Path) -> dict:
+def dicom_reference(path: Path, count: int = SAMPLES) -> dict:
     import pydicom
     from pydicom.pixels import apply_color_lut, apply_modality_lut, convert_color_space
 
@@ -87,16 +89,22 @@ def dicom_reference(path: Path) -> dict:
             arr = arr >> 8
     elif ds.SamplesPerPixel == 1:
         arr = apply_modality_lut(arr, ds)
+        # Enhanced multi-frame objects keep the rescale in their shared functional groups,
+        # which apply_modality_lut does not read (the standard says it applies to every frame).
+        shared = ds.get("SharedFunctionalGroupsSequence")
+        transform = shared[0].get("PixelValueTransformationSequence") if shared else None
+        if "RescaleSlope" not in ds and "ModalityLUTSequence" not in ds and transform:
+            arr = arr * float(transform[0].RescaleSlope) + float(transform[0].RescaleIntercept)
         if getattr(ds, "Modality", "") == "RTDOSE" and "DoseGridScaling" in ds:
             arr = arr * float(ds.DoseGridScaling)
     samples_per_pixel = 3 if arr.ndim == (4 if frames > 1 else 3) else 1
     shape = arr.shape
     rows, cols = (shape[1], shape[2]) if frames > 1 else (shape[0], shape[1])
     return {"size": [int(cols), int(rows), frames], "channels": samples_per_pixel,
-            "modality": str(getattr(ds, "Modality", "")) or None, **samples(np.asarray(arr, np.float64))}
+            "modality": str(getattr(ds, "Modality", "")) or None, **samples(np.asarray(arr, np.float64), count)}
 
 
-def nifti_reference(path: Path) -> dict:
+def nifti_reference(path: Path, count: int = SAMPLES) -> dict:
     import nibabel as nib
 
     img = nib.load(path)
@@ -107,7 +115,7 @@ def nifti_reference(path: Path) -> dict:
         data = data[..., None]
     nx, ny, nz = data.shape[:3]
     return {"size": [nx, ny, nz], "channels": 1, "modality": None, "affine": np.asarray(img.affine).tolist(),
-            **samples(np.transpose(data, (2, 1, 0)))}
+            **samples(np.transpose(data, (2, 1, 0)), count)}
 
 
 def nrrd_reference(path: Path) -> dict:
@@ -123,7 +131,7 @@ def nrrd_reference(path: Path) -> dict:
         affine[:2] *= -1
     nx, ny, nz = data.shape
     return {"size": [nx, ny, nz], "channels": 1, "modality": None, "affine": affine.tolist(),
-            **samples(np.transpose(data, (2, 1, 0)))}
+            **samples(np.transpose(data, (2, 1, 0)), count)}
 
 
 def nrrd_percentile_window_sha256(path: Path) -> str:

@@ -19,6 +19,7 @@ pub(crate) mod cache;
 pub mod challenge;
 pub mod error;
 pub mod export;
+pub mod identify;
 pub mod limits;
 pub mod manifest;
 pub mod medical;

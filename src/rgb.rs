@@ -83,6 +83,16 @@ pub fn check_size(width: u64, height: u64) -> Result<()> {
     Ok(())
 }
 
+/// Whether the bytes start like a PNG, JPEG, BMP or TIFF file (which [`read_image`] decodes).
+pub fn is_image_file(bytes: &[u8]) -> bool {
+    image::guess_format(bytes).is_ok_and(|f| {
+        matches!(
+            f,
+            ImageFormat::Png | ImageFormat::Jpeg | ImageFormat::Bmp | ImageFormat::Tiff
+        )
+    })
+}
+
 /// Decode PNG, JPEG, BMP or TIFF bytes.
 pub fn read_image(bytes: &[u8]) -> Result<RgbImage> {
     let reader = ImageReader::new(Cursor::new(bytes))
@@ -90,9 +100,10 @@ pub fn read_image(bytes: &[u8]) -> Result<RgbImage> {
         .map_err(|e| Error::Decode(e.to_string()))?;
     match reader.format() {
         None => {
-            return Err(Error::Decode(
-                "unrecognised file format (supported: PNG, JPEG, BMP, TIFF)".to_string(),
-            ))
+            return Err(Error::Decode(format!(
+                "not an image file daftseg reads ({})",
+                crate::identify::READABLE
+            )))
         }
         // The JPEG decoder fills a scan that ends early with grey and calls it success.
         Some(ImageFormat::Jpeg) if !jpeg_has_end(bytes) => {

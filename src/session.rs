@@ -13,6 +13,7 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::export::{export_volume_labels, label_png, VolumeExport};
+use crate::identify::unreadable;
 use crate::manifest::{Manifest, ModelEntry};
 use crate::medical::window::{windowed, Window, Windowed};
 use crate::medical::{open_files, sniff, MedicalVolume};
@@ -20,7 +21,7 @@ use crate::model::SamModel;
 use crate::postprocess::LabelMap;
 use crate::preprocess::prepare;
 use crate::prompt::{Box3d, BoxPrompt};
-use crate::rgb::{read_image, RgbImage};
+use crate::rgb::{is_image_file, read_image, RgbImage};
 use crate::router::{route, Route, RouteRequest};
 use crate::segment::{Clock, GreyVolume, Progress, Segmentation, Segmenter};
 
@@ -178,6 +179,9 @@ impl Session {
             .ok_or_else(|| Error::invalid("no file to open"))?;
         let is_image = matches!(&files[..], [(n, b)] if sniff(n, b).is_none());
         let study = if is_image {
+            if !is_image_file(&files[0].1) {
+                return Err(unreadable(&name, &files[0].1));
+            }
             let image = read_image(&files[0].1).map_err(|e| e.context(&name))?;
             Study {
                 name,

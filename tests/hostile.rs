@@ -3,6 +3,8 @@
 //! size, never an abort or a panic, and the CLI's peak resident memory stays far below what the
 //! file claims. The files are generated here; what they claim is in each case.
 
+mod common;
+
 use std::io::Write;
 use std::path::Path;
 use std::process::Command;
@@ -226,7 +228,9 @@ fn hostile_files_are_refused_before_memory_is_allocated() {
             expect: Err("unsupported size"),
         },
     ];
-    let dir = std::env::temp_dir().join(format!("daftseg-hostile-{}", std::process::id()));
+    // Kept where the browser's corpus test (tests/browser/corpus.test.mjs) runs them through
+    // the wasm engine too (their rows in tests/corpus/expected.tsv).
+    let dir = common::root().join("tests/corpus/files/hostile");
     std::fs::create_dir_all(&dir).unwrap();
     let mut failures = Vec::new();
     for case in cases {
@@ -268,6 +272,5 @@ fn hostile_files_are_refused_before_memory_is_allocated() {
             stderr.trim()
         );
     }
-    std::fs::remove_dir_all(&dir).ok();
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

@@ -4,7 +4,9 @@
 
 use std::path::{Path, PathBuf};
 
-use daftseg::medical::{self, dicom, nifti, nrrd, MedicalVolume};
+mod common;
+
+use daftseg::medical::{self, nifti, MedicalVolume};
 use serde_json::Value;
 
 fn fixtures() -> PathBuf {
@@ -19,28 +21,7 @@ fn reference() -> Vec<Value> {
 
 /// Reads a fixture in the source's voxel order (no display reorientation), as the references are.
 fn read_source_order(name: &str) -> daftseg::Result<MedicalVolume> {
-    let path = fixtures().join(name);
-    if path.is_dir() {
-        let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(&path)
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .map(|p| {
-                (
-                    p.file_name().unwrap().to_string_lossy().into_owned(),
-                    std::fs::read(&p).unwrap(),
-                )
-            })
-            .collect();
-        files.sort();
-        return dicom::read_series(&files);
-    }
-    let bytes = std::fs::read(&path).unwrap();
-    match medical::sniff(name, &bytes) {
-        Some(medical::VolumeFormat::Dicom) => dicom::read_series(&[(name.to_string(), bytes)]),
-        Some(medical::VolumeFormat::Nifti) => nifti::read(&bytes),
-        Some(medical::VolumeFormat::Nrrd) => nrrd::read(&bytes),
-        other => panic!("{name}: unexpected format {other:?}"),
-    }
+    common::read_source_order(&fixtures().join(name))
 }
 
 /// Lossy JPEG decoders may differ by a few levels (IDCT and colour conversion rounding); every
@@ -71,69 +52,8 @@ fn readers_match_the_reference_libraries() {
             continue;
         }
         let volume = result.unwrap_or_else(|e| panic!("{name}: {e}"));
-        let size: Vec<usize> = entry["size"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| v.as_u64().unwrap() as usize)
-            .collect();
-        assert_eq!(volume.size().to_vec(), size, "{name}: size");
-        assert_eq!(
-            volume.channels as u64,
-            entry["channels"].as_u64().unwrap(),
-            "{name}: channels"
-        );
-        assert_eq!(
-            volume.modality.as_deref(),
-            entry["modality"].as_str(),
-            "{name}: modality"
-        );
-        assert_eq!(
-            volume.data.len() as u64,
-            entry["count"].as_u64().unwrap(),
-            "{name}: values"
-        );
-        let (max_error, mean_error) = tolerance(name);
-        let positions = entry["at"].as_array().unwrap();
-        let values = entry["values"].as_array().unwrap();
-        let mut total = 0.0;
-        for (at, expected) in positions.iter().zip(values) {
-            let (at, expected) = (at.as_u64().unwrap() as usize, expected.as_f64().unwrap());
-            let got = volume.data[at] as f64;
-            let error = (got - expected).abs();
-            total += error;
-            assert!(
-                error <= max_error * expected.abs().max(1.0),
-                "{name}: value {at} is {got}, reference {expected}"
-            );
-        }
-        assert!(
-            total / positions.len() as f64 <= mean_error * 255.0_f64.max(1.0),
-            "{name}: mean error {}",
-            total / positions.len() as f64
-        );
-        if let Some(affine) = entry.get("affine") {
-            for r in 0..4 {
-                for c in 0..4 {
-                    let expected = affine[r][c].as_f64().unwrap();
-                    assert!(
-                        (volume.affine[r][c] - expected).abs() < 1e-4,
-                        "{name}: affine[{r}][{c}] {} vs {expected}",
-                        volume.affine[r][c]
-                    );
-                }
-            }
-        }
-        if let Some(origin) = entry.get("origin_lps") {
-            // DICOM's LPS origin is RAS+ with x and y negated.
-            for (r, sign) in [-1.0, -1.0, 1.0].iter().enumerate() {
-                let expected = sign * origin[r].as_f64().unwrap();
-                assert!(
-                    (volume.affine[r][3] - expected).abs() < 1e-3,
-                    "{name}: origin {r}"
-                );
-            }
-        }
+        let problems = common::compare_with_reference(&volume, &entry, tolerance(name));
+        assert!(problems.is_empty(), "{name}: {}", problems.join("; "));
         checked += 1;
     }
     assert!(checked >= 15, "only {checked} files compared");

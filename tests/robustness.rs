@@ -90,3 +90,35 @@ fn corrupted_files_give_errors_not_panics() {
         );
     }
 }
+
+/// Inputs the fuzz targets (fuzz/, scripts/fuzz.sh) found to crash a reader, kept as they were
+/// found: each must now be refused with an error that says what is wrong.
+#[test]
+fn fuzz_findings_are_refused_not_panics() {
+    let findings = [
+        // RLE segment offsets past the end of their fragment: dicom-rs's RLE decoder indexed
+        // past it (a panic; in wasm, a dead engine). Found by the `dicom` and `open` targets.
+        (
+            "rle_offset_past_fragment.dcm",
+            "corrupt RLE pixel data (segment offsets)",
+        ),
+        (
+            "rle_offset_past_fragment_2.dcm",
+            "corrupt RLE pixel data (segment offsets)",
+        ),
+    ];
+    for (file, expected) in findings {
+        let bytes = std::fs::read(fixture(&format!("fuzz/{file}"))).unwrap();
+        let result = catch_unwind(AssertUnwindSafe(|| {
+            daftseg::medical::open_files(&[(file.to_string(), bytes)])
+        }));
+        match result {
+            Ok(Err(error)) => assert!(
+                error.to_string().contains(expected),
+                "{file}: {error}, expected {expected:?}"
+            ),
+            Ok(Ok(_)) => panic!("{file}: opened"),
+            Err(_) => panic!("{file}: panicked"),
+        }
+    }
+}

@@ -69,14 +69,133 @@ fn parse(name: &str, bytes: &[u8]) -> Result<Object> {
     } else {
         return Err(error(
             name,
-            "no DICOM file header ('DICM' at byte 128): raw data sets without a file meta group are not supported",
+            format!("no DICOM file header ('DICM' at byte 128): a raw data set without a file meta group, which daftseg does not read; dcmtk's dcmconv {name} fixed.dcm writes one, then open fixed.dcm"),
         ));
     };
-    super::dicom_lengths::check(name, body)?;
+    let meta_length = super::dicom_lengths::check(name, body)?;
+    let fixed = super::dicom_lengths::with_meta_group_length(body, meta_length);
     OpenFileOptions::new()
         .read_preamble(dicom_object::file::ReadPreamble::Never)
-        .from_reader(Cursor::new(body))
-        .map_err(|e| error(name, format!("cannot parse: {e}")))
+        .from_reader(Cursor::new(fixed.as_deref().unwrap_or(body)))
+        .map_err(|e| error(name, format!("cannot parse its header: {}", causes(&e))))
+}
+
+/// Elements an explicit-VR file stored as UN (unknown) re-read with the dictionary's VR, as
+/// pydicom does: a Modality or Rescale Intercept stored as UN is otherwise bytes, not text or
+/// numbers, and the pixels come out unscaled.
+fn normalise(obj: &mut Object) {
+    use dicom_core::dictionary::{DataDictionary, DataDictionaryEntry};
+    use dicom_core::header::Header;
+    use dicom_core::{DataElement, PrimitiveValue, VR};
+    let unknown: Vec<(Tag, VR)> = obj
+        .iter()
+        .filter(|e| e.vr() == VR::UN)
+        .filter_map(|e| {
+            let entry = dicom_dictionary_std::StandardDataDictionary.by_tag(e.tag())?;
+            Some((e.tag(), entry.vr().relaxed()))
+        })
+        .collect();
+    for (tag, vr) in unknown {
+        let Some(bytes) = obj
+            .element(tag)
+            .ok()
+            .and_then(|e| e.value().to_bytes().ok())
+            .map(|b| b.into_owned())
+        else {
+            continue;
+        };
+        // UN values are always little endian (PS3.5 6.2.2).
+        let words = |n: usize| bytes.chunks_exact(n);
+        let value = match vr {
+            VR::US => {
+                PrimitiveValue::U16(words(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect())
+            }
+            VR::SS => {
+                PrimitiveValue::I16(words(2).map(|c| i16::from_le_bytes([c[0], c[1]])).collect())
+            }
+            VR::UL => PrimitiveValue::U32(
+                words(4)
+                    .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                    .collect(),
+            ),
+            VR::SL => PrimitiveValue::I32(
+                words(4)
+                    .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                    .collect(),
+            ),
+            VR::FL => PrimitiveValue::F32(
+                words(4)
+                    .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                    .collect(),
+            ),
+            VR::FD => PrimitiveValue::F64(
+                words(8)
+                    .map(|c| f64::from_le_bytes(c.try_into().unwrap_or([0; 8])))
+                    .collect(),
+            ),
+            VR::AE
+            | VR::AS
+            | VR::CS
+            | VR::DA
+            | VR::DS
+            | VR::DT
+            | VR::IS
+            | VR::LO
+            | VR::LT
+            | VR::PN
+            | VR::SH
+            | VR::ST
+            | VR::TM
+            | VR::UC
+            | VR::UI
+            | VR::UR
+            | VR::UT => {
+                let text = String::from_utf8_lossy(&bytes);
+                let text = text.trim_end_matches(['\0', ' ']);
+                PrimitiveValue::Strs(text.split('\\').map(str::to_string).collect())
+            }
+            _ => continue,
+        };
+        obj.put(DataElement::new(tag, vr, value));
+    }
+}
+
+/// An error and its causes on one line: dicom-rs's top-level messages ("Could not decode pixel
+/// data") say little without what caused them.
+fn causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let more = cause.to_string();
+        if !text.contains(&more) {
+            text = format!("{text}: {more}");
+        }
+        source = cause.source();
+    }
+    text
+}
+
+/// What a file without Pixel Data is, from its SOP class or modality, for the refusal.
+fn without_pixels(obj: &Object) -> String {
+    let sop_class = obj
+        .meta()
+        .media_storage_sop_class_uid()
+        .trim_end_matches('\0');
+    if sop_class == "1.2.840.10008.1.3.10" {
+        return "a DICOMDIR (the index of a DICOM disc or folder), not an image: open the image files it lists, or their folder".to_string();
+    }
+    let kind = match text(obj, tags::MODALITY).as_deref() {
+        Some("SR") => "a structured report (SR)",
+        Some("RTPLAN") => "an RT plan",
+        Some("RTSTRUCT") => "an RT structure set (contours; its image series is separate)",
+        Some("RTRECORD") => "an RT treatment record",
+        Some("ECG" | "HD" | "EPS") => "a waveform (ECG or similar)",
+        Some("KO") => "a key object selection",
+        Some("PR") => "a presentation state",
+        Some("SEG") => "a segmentation without pixel data",
+        _ => "another kind of DICOM object (a report, a structure set or a plan)",
+    };
+    format!("the file holds no image (no Pixel Data): it is {kind}")
 }
 
 /// Reads one file or a series of files (name, bytes) into one volume in the source's voxel order.
@@ -89,7 +208,10 @@ pub fn read_series(files: &[(String, Vec<u8>)]) -> Result<MedicalVolume> {
     let mut skipped = Vec::new();
     for (name, bytes) in files {
         let object = match parse(name, bytes) {
-            Ok(o) => o,
+            Ok(mut o) => {
+                normalise(&mut o);
+                o
+            }
             // In a folder, other files (DICOMDIR, notes) are skipped; a single file must parse.
             Err(e) if files.len() > 1 => {
                 skipped.push(format!("{name} ({e})"));
@@ -104,7 +226,7 @@ pub fn read_series(files: &[(String, Vec<u8>)]) -> Result<MedicalVolume> {
             .is_none()
         {
             if files.len() == 1 {
-                return Err(error(name, "the file holds no image (no Pixel Data): it may be a report, a structure set or a DICOMDIR"));
+                return Err(error(name, without_pixels(&object)));
             }
             skipped.push(format!("{name} (no image)"));
             continue;
@@ -179,20 +301,27 @@ fn pixels(name: &str, obj: &Object) -> Result<Pixels> {
     if let Some(planar) = planar_rgb(name, obj) {
         return planar;
     }
+    if let Some(ybr) = ybr_full_422(name, obj) {
+        return ybr;
+    }
+    if int(obj, tags::ROWS).is_none() || int(obj, tags::COLUMNS).is_none() {
+        return Err(error(
+            name,
+            "the file has Pixel Data but no Rows or Columns: it is incomplete or damaged",
+        ));
+    }
     let decoded = obj.decode_pixel_data().map_err(|e| {
         let syntax_name = dicom_transfer_syntax_registry::TransferSyntaxRegistry
             .get(&syntax)
             .map(|ts| ts.name().to_string())
             .unwrap_or_else(|| "unknown transfer syntax".to_string());
-        // openjp2 does not run in wasm (see Cargo.toml): say so rather than "could not decode".
-        let hint = if cfg!(target_arch = "wasm32") && syntax.starts_with("1.2.840.10008.1.2.4.9") {
-            "; JPEG 2000 is decoded by the daftseg command line, not yet in the browser"
-        } else {
-            ""
-        };
+        let hint = "; the compressed pixel data may be damaged (converting it with dcmtk or GDCM's gdcmconv --raw tells)";
         error(
             name,
-            format!("cannot decode the pixels ({syntax_name}, {syntax}): {e}{hint}"),
+            format!(
+                "cannot decode the pixels ({syntax_name}, {syntax}): {}{hint}",
+                causes(&e)
+            ),
         )
     })?;
     let (rows, columns) = (decoded.rows() as usize, decoded.columns() as usize);
@@ -205,11 +334,17 @@ fn pixels(name: &str, obj: &Object) -> Result<Pixels> {
     if decoded.bits_allocated() == 32 {
         return samples_32bit(name, obj, &decoded, &syntax);
     }
-    let options = ConvertOptions::new().with_modality_lut(if samples == 1 {
-        ModalityLutOption::Default
+    let modality_lut = if samples == 1 {
+        modality_lut(name, obj)?
     } else {
-        ModalityLutOption::None
-    });
+        None
+    };
+    let options =
+        ConvertOptions::new().with_modality_lut(if samples == 1 && modality_lut.is_none() {
+            ModalityLutOption::Default
+        } else {
+            ModalityLutOption::None
+        });
     let mut data = Vec::with_capacity(rows * columns * frames * samples);
     for frame in 0..frames {
         let values: Vec<f32> = decoded
@@ -217,22 +352,32 @@ fn pixels(name: &str, obj: &Object) -> Result<Pixels> {
             .map_err(|e| error(name, format!("frame {}: {e}", frame + 1)))?;
         data.extend(values);
     }
+    if let Some((first, table)) = &modality_lut {
+        let last = table.len() as i64 - 1;
+        // The stored value, sign-extended from Bits Stored when the pixels are signed (the
+        // decoder may give the unsigned bits).
+        let stored = int(obj, tags::BITS_STORED).unwrap_or(16).clamp(1, 32);
+        let signed = int(obj, tags::PIXEL_REPRESENTATION) == Some(1);
+        for v in data.iter_mut() {
+            let mut raw = *v as i64;
+            if signed {
+                raw &= (1i64 << stored) - 1;
+                if raw >= 1i64 << (stored - 1) {
+                    raw -= 1i64 << stored;
+                }
+            }
+            *v = table[(raw - first).clamp(0, last) as usize];
+        }
+    }
     let channels = match (samples, photometric.as_str()) {
         (1, "PALETTE COLOR") => {
-            data = palette_to_rgb(name, obj, &data)?;
+            data = palette_to_rgb(name, obj, is_big_endian(obj), &data)?;
             3
         }
         (1, _) => 1,
         (3, p) if p.starts_with("YBR_FULL") => {
             // dicom-rs leaves native YBR as it is (its JPEG decoder gives RGB already).
-            for px in data.chunks_exact_mut(3) {
-                let (y, cb, cr) = (px[0], px[1] - 128.0, px[2] - 128.0);
-                px[0] = (y + 1.402 * cr).round().clamp(0.0, 255.0);
-                px[1] = (y - 0.344136 * cb - 0.714136 * cr)
-                    .round()
-                    .clamp(0.0, 255.0);
-                px[2] = (y + 1.772 * cb).round().clamp(0.0, 255.0);
-            }
+            data.chunks_exact_mut(3).for_each(ybr_to_rgb);
             3
         }
         (3, _) => 3,
@@ -267,7 +412,16 @@ fn check_pixel_budget(name: &str, obj: &Object) -> Result<()> {
         .flatten()
         .filter(|e| e.value().fragments().is_none())
         .and_then(|e| e.header().len.get().map(u64::from));
-    let needed = [frames, rows, columns, samples, bits_allocated]
+    // Uncompressed YBR_FULL_422 stores two luma samples and one chroma pair per two pixels.
+    let stored_samples = if text(obj, tags::PHOTOMETRIC_INTERPRETATION).as_deref()
+        == Some("YBR_FULL_422")
+        && native.is_some()
+    {
+        samples.min(2)
+    } else {
+        samples
+    };
+    let needed = [frames, rows, columns, stored_samples, bits_allocated]
         .iter()
         .try_fold(1u64, |acc, &v| acc.checked_mul(v))
         .map(|bits| bits.div_ceil(8));
@@ -291,6 +445,127 @@ fn check_pixel_budget(name: &str, obj: &Object) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+/// A 16-bit table (palette or LUT data) as numbers. dicom-rs keeps an OW value either as
+/// 16-bit words or as the file's bytes; bytes are read in the file's byte order.
+fn words_u16(big_endian: bool, element: &dicom_object::mem::InMemElement) -> Option<Vec<u16>> {
+    use dicom_core::value::{PrimitiveValue, Value};
+    if let Value::Primitive(PrimitiveValue::U16(words)) = element.value() {
+        return Some(words.to_vec());
+    }
+    let bytes = element.value().to_bytes().ok()?;
+    Some(
+        bytes
+            .chunks_exact(2)
+            .map(|c| {
+                if big_endian {
+                    u16::from_be_bytes([c[0], c[1]])
+                } else {
+                    u16::from_le_bytes([c[0], c[1]])
+                }
+            })
+            .collect(),
+    )
+}
+
+fn is_big_endian(obj: &Object) -> bool {
+    obj.meta().transfer_syntax().trim_end_matches('\0') == EXPLICIT_VR_BIG_ENDIAN
+}
+
+/// A Modality LUT Sequence (a table instead of rescale slope and intercept, as in some X-ray
+/// and mammography files), which dicom-rs does not apply: the first stored value it maps and the
+/// table. `None` without one.
+fn modality_lut(name: &str, obj: &Object) -> Result<Option<(i64, Vec<f32>)>> {
+    let Some(item) = obj
+        .element_opt(tags::MODALITY_LUT_SEQUENCE)
+        .ok()
+        .flatten()
+        .and_then(|e| e.items().and_then(|items| items.first()))
+    else {
+        return Ok(None);
+    };
+    let broken = |what: &str| error(name, format!("its Modality LUT is unusable ({what})"));
+    let descriptor = item
+        .element_opt(tags::LUT_DESCRIPTOR)
+        .ok()
+        .flatten()
+        .and_then(|e| e.to_multi_int::<i64>().ok())
+        .filter(|d| d.len() == 3)
+        .ok_or_else(|| broken("no LUT Descriptor"))?;
+    let entries = if descriptor[0] == 0 {
+        65536
+    } else {
+        descriptor[0] as usize
+    };
+    // The first mapped value is signed when the pixels are, whatever VR stored it.
+    let signed = int(obj, tags::PIXEL_REPRESENTATION) == Some(1);
+    let first = if signed && descriptor[1] > 32767 {
+        descriptor[1] - 65536
+    } else {
+        descriptor[1]
+    };
+    let data = item
+        .element_opt(tags::LUT_DATA)
+        .ok()
+        .flatten()
+        .ok_or_else(|| broken("no LUT Data"))?;
+    let table: Vec<f32> = match data.to_multi_int::<i64>() {
+        Ok(values) if data.vr() != dicom_core::VR::OW => values.iter().map(|&v| v as f32).collect(),
+        _ => words_u16(is_big_endian(obj), data)
+            .ok_or_else(|| broken("unreadable LUT Data"))?
+            .into_iter()
+            .map(f32::from)
+            .collect(),
+    };
+    if table.is_empty() {
+        return Err(broken("empty LUT Data"));
+    }
+    Ok(Some((first, table.into_iter().take(entries).collect())))
+}
+
+/// One YBR_FULL pixel (Y, Cb, Cr; 8-bit) to RGB in place, as PS3.3 C.7.6.3.1.2 defines it.
+fn ybr_to_rgb(px: &mut [f32]) {
+    let (y, cb, cr) = (px[0], px[1] - 128.0, px[2] - 128.0);
+    px[0] = (y + 1.402 * cr).round().clamp(0.0, 255.0);
+    px[1] = (y - 0.344136 * cb - 0.714136 * cr)
+        .round()
+        .clamp(0.0, 255.0);
+    px[2] = (y + 1.772 * cb).round().clamp(0.0, 255.0);
+}
+
+/// Uncompressed 8-bit YBR_FULL_422 (two pixels stored as Y0 Y1 Cb Cr, sharing their chroma),
+/// which dicom-rs does not unpack: expanded and converted to RGB here. `None` for anything else.
+fn ybr_full_422(name: &str, obj: &Object) -> Option<Result<Pixels>> {
+    let field = |tag: Tag| int(obj, tag);
+    let element = obj.element_opt(tags::PIXEL_DATA).ok()??;
+    if text(obj, tags::PHOTOMETRIC_INTERPRETATION).as_deref() != Some("YBR_FULL_422")
+        || field(tags::BITS_ALLOCATED) != Some(8)
+        || element.value().fragments().is_some()
+    {
+        return None;
+    }
+    let rows = field(tags::ROWS)?.max(0) as usize;
+    let columns = field(tags::COLUMNS)?.max(0) as usize;
+    let frames = field(tags::NUMBER_OF_FRAMES).unwrap_or(1).max(1) as usize;
+    if rows * columns == 0 || columns % 2 == 1 {
+        return Some(Err(error(
+            name,
+            format!("YBR_FULL_422 pixels need an even, non-zero number of columns ({columns})"),
+        )));
+    }
+    let bytes = element.value().to_bytes().ok()?;
+    // check_pixel_budget has checked these sizes and that the bytes hold them.
+    let mut data = Vec::with_capacity(rows * columns * 3 * frames);
+    for pair in bytes.chunks_exact(4).take(rows * columns / 2 * frames) {
+        let [y0, y1, cb, cr] = [pair[0], pair[1], pair[2], pair[3]].map(f32::from);
+        for y in [y0, y1] {
+            let mut px = [y, cb, cr];
+            ybr_to_rgb(&mut px);
+            data.extend(px);
+        }
+    }
+    Some(Ok((columns, rows, frames, 3, data)))
 }
 
 /// Uncompressed 8-bit RGB stored plane by plane (Planar Configuration 1: all red, then all green,
@@ -363,11 +638,37 @@ fn check_supported(name: &str, obj: &Object, syntax: &str) -> Result<()> {
         .ok()
         .flatten()
         .is_some_and(|e| e.value().fragments().is_none());
-    if native && text(obj, tags::PHOTOMETRIC_INTERPRETATION).as_deref() == Some("YBR_FULL_422") {
-        // Two bytes per pixel (chroma shared by pixel pairs): dicom-rs does not unpack them.
+    if native
+        && text(obj, tags::PHOTOMETRIC_INTERPRETATION).as_deref() == Some("YBR_FULL_422")
+        && (bits != 8 || int(obj, tags::SAMPLES_PER_PIXEL) != Some(3))
+    {
         return Err(error(
             name,
-            "uncompressed YBR_FULL_422 colour is not supported yet; convert it to RGB with a DICOM toolkit (dcmtk, GDCM) first",
+            "uncompressed YBR_FULL_422 colour is read with 8-bit samples only; convert it to RGB with a DICOM toolkit (dcmtk, GDCM) first",
+        ));
+    }
+    // openjp2 does not run in wasm (see Cargo.toml): said before dicom-rs answers "unsupported".
+    if cfg!(target_arch = "wasm32") && syntax.starts_with(JPEG_2000_PREFIX) {
+        return Err(error(
+            name,
+            "JPEG 2000 pixels are decoded by the daftseg command line, not yet in the browser; open the file with the command line, or convert the series to an uncompressed syntax first (GDCM's gdcmconv --raw, dcmtk)",
+        ));
+    }
+    if syntax == JPEG_LS_LOSSLESS || syntax == JPEG_LS_NEAR_LOSSLESS {
+        return Err(error(
+            name,
+            "JPEG-LS compressed pixels are not supported (their decoder, CharLS, is a C library); convert the series to an uncompressed syntax first, with dcmtk's dcmdjpls or GDCM's gdcmconv --raw",
+        ));
+    }
+    if obj
+        .element_opt(tags::NUMBER_OF_FRAMES)
+        .ok()
+        .flatten()
+        .is_some_and(|e| e.to_int::<i64>().is_err())
+    {
+        return Err(error(
+            name,
+            "its Number of Frames (0028,0008) is not a number: the file is damaged",
         ));
     }
     let stored = int(obj, tags::BITS_STORED).unwrap_or(bits);
@@ -442,6 +743,10 @@ fn samples_32bit(
 }
 
 const EXPLICIT_VR_BIG_ENDIAN: &str = "1.2.840.10008.1.2.2";
+/// 1.2.840.10008.1.2.4.90 to .93.
+const JPEG_2000_PREFIX: &str = "1.2.840.10008.1.2.4.9";
+const JPEG_LS_LOSSLESS: &str = "1.2.840.10008.1.2.4.80";
+const JPEG_LS_NEAR_LOSSLESS: &str = "1.2.840.10008.1.2.4.81";
 const JPEG_EXTENDED: &str = "1.2.840.10008.1.2.4.51";
 const RLE_LOSSLESS: &str = "1.2.840.10008.1.2.5";
 
@@ -471,7 +776,8 @@ fn check_rle(name: &str, obj: &Object) -> Result<()> {
         let mut bounds: Vec<usize> = (1..=segments).map(word).collect();
         bounds.push(fragment.len());
         for pair in bounds.windows(2) {
-            if pair[0] < 64 || pair[0] > pair[1] {
+            // Offsets come from the file: each must lie inside the fragment, in order.
+            if pair[0] < 64 || pair[0] > pair[1] || pair[1] > fragment.len() {
                 return Err(corrupt("segment offsets"));
             }
             if packbits_length(&fragment[pair[0]..pair[1]]) < plane {
@@ -503,8 +809,81 @@ fn packbits_length(segment: &[u8]) -> usize {
 }
 
 /// PALETTE COLOR through its red, green and blue lookup tables, scaled to 0..255.
-fn palette_to_rgb(name: &str, obj: &InMemDicomObject, indices: &[f32]) -> Result<Vec<f32>> {
-    let lut = |descriptor: Tag, data: Tag| -> Result<(Vec<f32>, i64)> {
+/// Palette entries from 16-bit segmented palette data (PS3.3 C.7.9.2): discrete segments
+/// (opcode 0, values), linear ones (1, a ramp from the last value to the next, rounded half to
+/// even as pydicom's numpy does) and indirect ones (2, segments reused from a word offset). At
+/// most 65536 entries, the most a palette descriptor can state.
+fn expand_segmented_palette(words: &[u16]) -> std::result::Result<Vec<u16>, &'static str> {
+    const MAX_ENTRIES: usize = 65536;
+    // Offsets of indirect segments count from the start of all the data.
+    fn expand(
+        words: &[u16],
+        start: usize,
+        segments: Option<usize>,
+        out: &mut Vec<u16>,
+        depth: usize,
+    ) -> std::result::Result<(), &'static str> {
+        if depth > 4 {
+            return Err("indirect segments nest too deep");
+        }
+        let (mut at, mut read) = (start, 0);
+        // `at + 1`: the data may end with one padding word.
+        while at + 1 < words.len() && segments.is_none_or(|n| read < n) {
+            let (opcode, length) = (words[at], words[at + 1] as usize);
+            at += 2;
+            match opcode {
+                0 => {
+                    let values = words
+                        .get(at..at + length)
+                        .ok_or("a discrete segment is cut")?;
+                    out.extend_from_slice(values);
+                    at += length;
+                }
+                1 => {
+                    let y0 = *out.last().ok_or("it starts with a linear segment")? as f64;
+                    let y1 = *words.get(at).ok_or("a linear segment is cut")? as f64;
+                    at += 1;
+                    out.extend((1..=length).map(|k| {
+                        (y0 + (y1 - y0) * k as f64 / length as f64).round_ties_even() as u16
+                    }));
+                }
+                2 => {
+                    if out.is_empty() {
+                        return Err("it starts with an indirect segment");
+                    }
+                    let low = *words.get(at).ok_or("an indirect segment is cut")? as usize;
+                    let high = *words.get(at + 1).ok_or("an indirect segment is cut")? as usize;
+                    at += 2;
+                    let from = high << 16 | low;
+                    if from >= words.len() {
+                        return Err("an indirect offset is past the end");
+                    }
+                    expand(words, from, Some(length), out, depth + 1)?;
+                }
+                _ => return Err("an unknown segment type"),
+            }
+            if out.len() > MAX_ENTRIES {
+                return Err("more than 65536 entries");
+            }
+            read += 1;
+        }
+        Ok(())
+    }
+    let mut out = Vec::new();
+    expand(words, 0, None, &mut out, 0)?;
+    if out.is_empty() {
+        return Err("no entries");
+    }
+    Ok(out)
+}
+
+fn palette_to_rgb(
+    name: &str,
+    obj: &InMemDicomObject,
+    big_endian: bool,
+    indices: &[f32],
+) -> Result<Vec<f32>> {
+    let lut = |descriptor: Tag, data: Tag, segmented: Tag| -> Result<(Vec<f32>, i64)> {
         let d = obj
             .element_opt(descriptor)
             .ok()
@@ -513,18 +892,35 @@ fn palette_to_rgb(name: &str, obj: &InMemDicomObject, indices: &[f32]) -> Result
             .filter(|d| d.len() == 3)
             .ok_or_else(|| error(name, "palette colour image without a palette descriptor"))?;
         let bits = d[2];
-        let raw = obj
-            .element_opt(data)
-            .ok()
-            .flatten()
-            .and_then(|e| e.to_bytes().ok())
-            .ok_or_else(|| error(name, "palette colour image without palette data (segmented palettes are not supported)"))?;
-        let table: Vec<f32> = if bits > 8 {
-            raw.chunks_exact(2)
-                .map(|c| (u16::from_le_bytes([c[0], c[1]]) >> 8) as f32)
-                .collect()
-        } else {
-            raw.iter().map(|&v| v as f32).collect()
+        let element = |tag: Tag| obj.element_opt(tag).ok().flatten();
+        let unreadable = || error(name, "its palette data is unreadable");
+        let table: Vec<f32> = match (element(data), element(segmented)) {
+            // 16-bit entries: the high byte is the 8-bit colour, as pydicom users scale it.
+            (Some(e), _) if bits > 8 => words_u16(big_endian, e)
+                .ok_or_else(unreadable)?
+                .into_iter()
+                .map(|w| (w >> 8) as f32)
+                .collect(),
+            (Some(e), _) => e
+                .to_bytes()
+                .map_err(|_| unreadable())?
+                .iter()
+                .map(|&v| v as f32)
+                .collect(),
+            (None, Some(e)) if bits > 8 => {
+                let words = words_u16(big_endian, e).ok_or_else(unreadable)?;
+                expand_segmented_palette(&words)
+                    .map_err(|why| error(name, format!("its segmented palette is damaged: {why}")))?
+                    .into_iter()
+                    .map(|w| (w >> 8) as f32)
+                    .collect()
+            }
+            _ => {
+                return Err(error(
+                    name,
+                    "palette colour image without palette data: the file is incomplete or damaged",
+                ))
+            }
         };
         if table.is_empty() {
             return Err(error(name, "empty palette"));
@@ -534,14 +930,17 @@ fn palette_to_rgb(name: &str, obj: &InMemDicomObject, indices: &[f32]) -> Result
     let red = lut(
         tags::RED_PALETTE_COLOR_LOOKUP_TABLE_DESCRIPTOR,
         tags::RED_PALETTE_COLOR_LOOKUP_TABLE_DATA,
+        tags::SEGMENTED_RED_PALETTE_COLOR_LOOKUP_TABLE_DATA,
     )?;
     let green = lut(
         tags::GREEN_PALETTE_COLOR_LOOKUP_TABLE_DESCRIPTOR,
         tags::GREEN_PALETTE_COLOR_LOOKUP_TABLE_DATA,
+        tags::SEGMENTED_GREEN_PALETTE_COLOR_LOOKUP_TABLE_DATA,
     )?;
     let blue = lut(
         tags::BLUE_PALETTE_COLOR_LOOKUP_TABLE_DESCRIPTOR,
         tags::BLUE_PALETTE_COLOR_LOOKUP_TABLE_DATA,
+        tags::SEGMENTED_BLUE_PALETTE_COLOR_LOOKUP_TABLE_DATA,
     )?;
     let look = |(table, first): &(Vec<f32>, i64), v: f32| {
         let i = (v as i64 - first).clamp(0, table.len() as i64 - 1) as usize;
@@ -763,4 +1162,40 @@ fn series(mut slices: Vec<Slice>) -> Result<MedicalVolume> {
     }
     mark_monochrome1(&mut volume, &slices[0].object);
     Ok(volume)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::expand_segmented_palette;
+
+    #[test]
+    fn segmented_palettes_expand_as_the_standard_says() {
+        // Discrete 0, 100; a linear ramp to 104 over 4 entries; an indirect copy of the first
+        // segment (word offset 0); discrete 7; one padding word.
+        let words = [0, 2, 0, 100, 1, 4, 104, 2, 1, 0, 0, 0, 1, 7, 0];
+        assert_eq!(
+            expand_segmented_palette(&words).unwrap(),
+            [0, 100, 101, 102, 103, 104, 0, 100, 7]
+        );
+        // numpy rounds halves to even: 0 -> 3 over 2 entries is 1.5 -> 2, then 3.
+        assert_eq!(
+            expand_segmented_palette(&[0, 1, 0, 1, 2, 3]).unwrap(),
+            [0, 2, 3]
+        );
+        for (broken, why) in [
+            (&[1u16, 2, 5][..], "it starts with a linear segment"),
+            (&[0, 9, 1, 2][..], "a discrete segment is cut"),
+            (
+                &[0, 1, 5, 2, 1, 0xFFFF, 0xFFFF][..],
+                "an indirect offset is past the end",
+            ),
+            (
+                &[0, 1, 5, 2, 1, 3, 0][..],
+                "indirect segments nest too deep",
+            ),
+            (&[7, 1, 5][..], "an unknown segment type"),
+        ] {
+            assert_eq!(expand_segmented_palette(broken), Err(why), "{broken:?}");
+        }
+    }
 }

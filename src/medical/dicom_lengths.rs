@@ -38,9 +38,10 @@ struct Walk<'a> {
     bytes: &'a [u8],
 }
 
-/// Checks `body` (a DICOM file from its "DICM" magic on). Errors name the element and say what
-/// is wrong, as the user's file is truncated or damaged.
-pub(crate) fn check(name: &str, body: &[u8]) -> Result<()> {
+/// Checks `body` (a DICOM file from its "DICM" magic on) and returns the length of its file meta
+/// group (the bytes after "DICM" that belong to group 0002). Errors name the element and say
+/// what is wrong, as the user's file is truncated or damaged.
+pub(crate) fn check(name: &str, body: &[u8]) -> Result<usize> {
     let bytes = body.get(4..).unwrap_or_default();
     let meta = Walk { name, bytes };
     let meta_encoding = Encoding {
@@ -75,10 +76,26 @@ pub(crate) fn check(name: &str, body: &[u8]) -> Result<()> {
             name,
             bytes: &inflated,
         };
-        return walk.data_set(0, inflated.len(), encoding, 0).map(|_| ());
+        return walk.data_set(0, inflated.len(), encoding, 0).map(|_| pos);
     }
     let walk = Walk { name, bytes: rest };
-    walk.data_set(0, rest.len(), encoding, 0).map(|_| ())
+    walk.data_set(0, rest.len(), encoding, 0).map(|_| pos)
+}
+
+/// `body` with a File Meta Information Group Length (0002,0000) element, which the standard
+/// requires first in the meta group and dicom-rs insists on, added if it is missing (pydicom
+/// reads such files). `meta_length` is what [`check`] returned. `None` when it is present.
+pub(crate) fn with_meta_group_length(body: &[u8], meta_length: usize) -> Option<Vec<u8>> {
+    if body.get(4..8)? == [0x02, 0x00, 0x00, 0x00] || meta_length == 0 {
+        return None;
+    }
+    let length = u32::try_from(meta_length).ok()?;
+    let mut fixed = Vec::with_capacity(body.len() + 12);
+    fixed.extend_from_slice(b"DICM");
+    fixed.extend_from_slice(&[0x02, 0x00, 0x00, 0x00, b'U', b'L', 0x04, 0x00]);
+    fixed.extend_from_slice(&length.to_le_bytes());
+    fixed.extend_from_slice(&body[4..]);
+    Some(fixed)
 }
 
 impl Walk<'_> {

@@ -15,6 +15,8 @@ pub enum VolumeFormat {
     Nrrd,
     /// The challenge's NPZ case.
     Npz,
+    /// A gzip-compressed DICOM file (`.dcm.gz`), inflated within the budget and read as DICOM.
+    GzipDicom,
 }
 
 /// Which reader a file needs, from its first bytes (and its name where they do not tell).
@@ -29,6 +31,16 @@ pub fn sniff(name: &str, bytes: &[u8]) -> Option<VolumeFormat> {
     if bytes.starts_with(b"PK") && lower.ends_with(".npz") {
         return Some(VolumeFormat::Npz);
     }
+    if bytes.starts_with(&[0x1f, 0x8b]) {
+        // What the gzip holds decides, whatever the name says.
+        let inner = gunzip_prefix(bytes, 544).unwrap_or_default();
+        if inner.len() >= 132 && &inner[128..132] == b"DICM" {
+            return Some(VolumeFormat::GzipDicom);
+        }
+        // A damaged .nii.gz still gets the NIfTI reader's error.
+        let named = lower.ends_with(".nii.gz");
+        return (named || nifti_header_size(&inner)).then_some(VolumeFormat::Nifti);
+    }
     if lower.ends_with(".nii") || lower.ends_with(".nii.gz") {
         return Some(VolumeFormat::Nifti);
     }
@@ -38,16 +50,16 @@ pub fn sniff(name: &str, bytes: &[u8]) -> Option<VolumeFormat> {
     if lower.ends_with(".dcm") || lower.ends_with(".dicom") || lower.ends_with(".ima") {
         return Some(VolumeFormat::Dicom);
     }
-    // A NIfTI header without the usual name (348 or 540 in either byte order).
-    if bytes.len() >= 4 {
+    // A NIfTI header without the usual name.
+    nifti_header_size(bytes).then_some(VolumeFormat::Nifti)
+}
+
+/// Whether the bytes start with a NIfTI-1 or -2 header size (348 or 540, either byte order).
+fn nifti_header_size(bytes: &[u8]) -> bool {
+    bytes.len() >= 4 && {
         let n = [bytes[0], bytes[1], bytes[2], bytes[3]];
-        if [348, 540].contains(&i32::from_le_bytes(n))
-            || [348, 540].contains(&i32::from_be_bytes(n))
-        {
-            return Some(VolumeFormat::Nifti);
-        }
+        [348, 540].contains(&i32::from_le_bytes(n)) || [348, 540].contains(&i32::from_be_bytes(n))
     }
-    None
 }
 
 /// Opens what a user gave as one volume, in the display orientation: one DICOM, NIfTI, NRRD or
@@ -80,7 +92,15 @@ pub fn read_volume(name: &str, bytes: &[u8]) -> Result<MedicalVolume> {
         Some(VolumeFormat::Nifti) => nifti::read(bytes)?,
         Some(VolumeFormat::Nrrd) => nrrd::read(bytes)?,
         Some(VolumeFormat::Npz) => return npz_volume(bytes),
-        None => return Err(Error::Decode("not a DICOM, NIfTI, NRRD or NPZ file".into())),
+        Some(VolumeFormat::GzipDicom) => {
+            let inflated = crate::limits::read_to_end_capped(
+                flate2::read::MultiGzDecoder::new(bytes),
+                crate::limits::MAX_DECODED_BYTES,
+                name,
+            )?;
+            dicom::read_series(&[(name.to_string(), inflated)])?
+        }
+        None => return Err(crate::identify::unreadable(name, bytes)),
     };
     Ok(volume.reoriented())
 }

@@ -61,7 +61,11 @@ fn header(r: &Reader) -> Result<Header> {
     let nifti2 = r.i32(0) == 540;
     if nifti2 {
         if &r.bytes[4..8] != b"n+2\0" {
-            return Err(decode_error("not a single-file NIfTI-2 (magic 'n+2')"));
+            return Err(decode_error(if &r.bytes[4..8] == b"ni2\0" {
+                "this is the header of a two-file NIfTI-2 (.hdr/.img pair), which daftseg does not read; convert the pair to one .nii.gz first (nibabel, as for NIfTI-1)"
+            } else {
+                "a 540-byte header without NIfTI-2's magic ('n+2'): the file is damaged or not NIfTI"
+            }));
         }
         let dims = (0..8).map(|i| r.i64(16 + 8 * i)).collect();
         let mut pixdim = [0.0; 8];
@@ -92,10 +96,12 @@ fn header(r: &Reader) -> Result<Header> {
             b"n+1\0" => {}
             b"ni1\0" => {
                 return Err(decode_error(
-                    "this is the header of a two-file NIfTI (.hdr/.img pair): open a single .nii or .nii.gz",
+                    "this is the header of a two-file NIfTI (.hdr/.img pair), which daftseg does not read; convert the pair to one .nii.gz first, for example with nibabel: python -c \"import nibabel as nib; nib.save(nib.load('x.hdr'), 'x.nii.gz')\"",
                 ))
             }
-            _ => return Err(decode_error("not a NIfTI-1 file (magic 'n+1' missing)")),
+            _ => return Err(decode_error(
+                "a 348-byte header without NIfTI's magic: an Analyze 7.5 .hdr/.img pair, which daftseg does not read; convert it to NIfTI first, for example with nibabel: python -c \"import nibabel as nib; nib.save(nib.load('x.hdr'), 'x.nii.gz')\"",
+            )),
         }
         let dims = (0..8).map(|i| r.i16(40 + 2 * i) as i64).collect();
         let mut pixdim = [0.0; 8];

@@ -24,7 +24,11 @@ impl MedicalVolume {
     /// direction the affine does not make clear keep their order.
     pub fn reoriented(self) -> MedicalVolume {
         let (axes, flips) = display_axes(&self.affine);
-        if axes == [0, 1, 2] && flips == [false; 3] {
+        // A single slice (a sagittal or oblique scout, one MR image) is shown as it was
+        // acquired, as every viewer shows it: turned to axial it would be one voxel wide, and a
+        // box could not be drawn on it.
+        let single_slice_moved = self.depth == 1 && axes[2] != 2;
+        if (axes == [0, 1, 2] && flips == [false; 3]) || single_slice_moved {
             return self;
         }
         let source = self.size();
@@ -189,6 +193,23 @@ mod tests {
             back,
             numbered(size).iter().map(|&x| x as u8).collect::<Vec<_>>()
         );
+    }
+
+    #[test]
+    fn a_single_sagittal_slice_is_shown_as_acquired() {
+        // One slice whose rows and columns run along world y and z (a sagittal image): turned
+        // to the axial display it would be 1 voxel wide.
+        let mut affine = [[0.0; 4]; 4];
+        affine[1][0] = 1.0;
+        affine[2][1] = -1.0;
+        affine[0][2] = 1.0;
+        affine[3][3] = 1.0;
+        let size = [5, 6, 1];
+        let v = MedicalVolume::new(size, 1, numbered(size), affine, None, "test")
+            .unwrap()
+            .reoriented();
+        assert_eq!(v.size(), [5, 6, 1]);
+        assert_eq!(v.data, numbered(size));
     }
 
     #[test]
