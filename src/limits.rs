@@ -72,6 +72,25 @@ pub fn checked_array_bytes(what: &str, dims: &[u64], item_bytes: u64) -> Result<
     usize::try_from(bytes).map_err(|_| too_large("more than this machine can address".into()))
 }
 
+/// The voxel count of a volume of `dims` voxels, or why it cannot be opened: empty, or more
+/// than [`MAX_VOXELS`] (said with what to do). Checked arithmetic: a header's sizes are untrusted.
+pub fn checked_voxels(dims: &[usize]) -> Result<usize> {
+    let shown = dims
+        .iter()
+        .map(|d| d.to_string())
+        .collect::<Vec<_>>()
+        .join("x");
+    let count = dims.iter().try_fold(1usize, |acc, &n| acc.checked_mul(n));
+    match count {
+        Some(0) => Err(Error::invalid(format!("the volume is empty ({shown})"))),
+        Some(n) if n <= MAX_VOXELS => Ok(n),
+        _ => Err(Error::invalid(format!(
+            "the volume is {shown} voxels, more than the {MAX_VOXELS} this build opens; crop or resample it first (3D Slicer, SimpleITK){}",
+            browser_hint()
+        ))),
+    }
+}
+
 /// What to do about a size the browser cannot hold.
 pub fn browser_hint() -> &'static str {
     if cfg!(target_arch = "wasm32") {

@@ -114,9 +114,14 @@ pub fn read_image(bytes: &[u8]) -> Result<RgbImage> {
         }
         Some(_) => {}
     }
-    let mut decoder = reader
-        .into_decoder()
-        .map_err(|e| Error::Decode(e.to_string()))?;
+    let mut decoder = reader.into_decoder().map_err(|e| match e {
+        // In wasm32 the decoder's own size arithmetic overflows before our check can run.
+        image::ImageError::Limits(_) => Error::Decode(format!(
+            "the image is too large: its header describes more than {} megapixels",
+            MAX_PIXELS / (1024 * 1024)
+        )),
+        e => Error::Decode(e.to_string()),
+    })?;
     let (width, height) = image::ImageDecoder::dimensions(&decoder);
     check_size(width as u64, height as u64)?;
     let mut limits = Limits::default();

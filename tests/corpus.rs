@@ -76,6 +76,8 @@ fn every_corpus_file_opens_or_is_refused_as_expected_within_the_memory_bound() {
     );
     let mut failures = Vec::new();
     let (mut opened, mut refused) = (0, 0);
+    // The largest peak memory of a refusal and of an open, with the file, for docs/RELIABILITY.md.
+    let (mut worst_refusal, mut worst_open) = ((0, String::new()), (0, String::new()));
     for (file, row) in &rows {
         // The generated hostile files are tests/hostile.rs's; their rows are for the browser.
         if row.native == "-" {
@@ -99,6 +101,9 @@ fn every_corpus_file_opens_or_is_refused_as_expected_within_the_memory_bound() {
             Some(format!("panicked: {}", run.stderr))
         } else if let Some(size) = row.native.strip_prefix("open ") {
             opened += 1;
+            if run.peak_rss_kib > worst_open.0 {
+                worst_open = (run.peak_rss_kib, file.clone());
+            }
             let said = format!("{}{}", run.stdout, run.stderr);
             let ok = run.code == Some(0) && said.contains(&format!("volume {size} "));
             (!ok)
@@ -109,6 +114,9 @@ fn every_corpus_file_opens_or_is_refused_as_expected_within_the_memory_bound() {
                 })
         } else if let Some(fragment) = row.native.strip_prefix("refuse ") {
             refused += 1;
+            if run.peak_rss_kib > worst_refusal.0 {
+                worst_refusal = (run.peak_rss_kib, file.clone());
+            }
             let bound = refusal_bound_kib(meta.len());
             if run.code != Some(1) || !message.contains(fragment) {
                 Some(format!(
@@ -131,8 +139,12 @@ fn every_corpus_file_opens_or_is_refused_as_expected_within_the_memory_bound() {
         }
     }
     eprintln!(
-        "corpus: {opened} opened, {refused} refused, {} failures",
-        failures.len()
+        "corpus: {opened} opened, {refused} refused, {} failures; highest peak RSS: refusing {} KiB ({}), opening {} KiB ({})",
+        failures.len(),
+        worst_refusal.0,
+        worst_refusal.1,
+        worst_open.0,
+        worst_open.1
     );
     assert!(opened >= 150 && refused >= 190, "too few rows ran");
     assert!(failures.is_empty(), "{}", failures.join("\n"));

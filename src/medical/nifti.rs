@@ -2,7 +2,7 @@
 //! [`MedicalVolume`] (scl_slope/scl_inter applied; affine from the sform, else the qform, else
 //! the voxel sizes, as nibabel chooses), and label volumes written back with a source affine.
 
-use super::{gunzip_prefix, Affine, MedicalVolume, SampleType, MAX_VOXELS};
+use super::{gunzip_prefix, Affine, MedicalVolume, SampleType};
 use crate::error::{Error, Result};
 
 fn decode_error(message: impl std::fmt::Display) -> Error {
@@ -265,11 +265,10 @@ impl Layout {
                 )))
             }
         };
-        let voxels = nx
-            .checked_mul(ny)
-            .and_then(|v| v.checked_mul(nz))
-            .filter(|&v| v > 0 && v <= MAX_VOXELS)
-            .ok_or_else(|| decode_error(format!("unsupported size {nx}x{ny}x{nz}")))?;
+        let voxels = crate::limits::checked_voxels(&[nx, ny, nz]).map_err(|e| match e {
+            Error::InvalidInput(m) => decode_error(m),
+            e => e,
+        })?;
         if !(h.vox_offset.is_finite() && h.vox_offset >= 0.0) {
             return Err(decode_error(format!(
                 "the header's voxel data offset (vox_offset {}) is not a byte position",

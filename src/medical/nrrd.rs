@@ -2,7 +2,7 @@
 //! [`MedicalVolume`] with the geometry of `space`, `space directions` and `space origin`
 //! (converted to RAS+ like NIfTI), as 3D Slicer and pyradiomics write them.
 
-use super::{gunzip_prefix, Affine, MedicalVolume, SampleType, MAX_VOXELS};
+use super::{gunzip_prefix, Affine, MedicalVolume, SampleType};
 use crate::error::{Error, Result};
 
 fn decode_error(message: impl std::fmt::Display) -> Error {
@@ -134,11 +134,10 @@ pub fn read(file: &[u8]) -> Result<MedicalVolume> {
         )));
     }
     let size = [spatial[0], spatial[1], spatial.get(2).copied().unwrap_or(1)];
-    let voxels = size
-        .iter()
-        .try_fold(1usize, |acc, &n| acc.checked_mul(n))
-        .filter(|&v| v > 0 && v <= MAX_VOXELS)
-        .ok_or_else(|| decode_error(format!("unsupported size {:?}", sizes)))?;
+    let voxels = crate::limits::checked_voxels(&size).map_err(|e| match e {
+        Error::InvalidInput(m) => decode_error(m),
+        e => e,
+    })?;
     let encoding = field("encoding").unwrap_or("raw").to_ascii_lowercase();
     let body = &file[end.1..];
     let body = match encoding.as_str() {
