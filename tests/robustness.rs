@@ -106,6 +106,9 @@ fn fuzz_findings_are_refused_not_panics() {
             "rle_offset_past_fragment_2.dcm",
             "corrupt RLE pixel data (segment offsets)",
         ),
+        // Bits Stored 0 (or above 32): dicom-rs's rescale table asserts it is 1..=32, a panic.
+        // Found by the `dicom` target after the first fix.
+        ("bits_stored_out_of_range.dcm", "its Bits Stored"),
     ];
     for (file, expected) in findings {
         let bytes = std::fs::read(fixture(&format!("fuzz/{file}"))).unwrap();

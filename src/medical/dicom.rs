@@ -672,6 +672,13 @@ fn check_supported(name: &str, obj: &Object, syntax: &str) -> Result<()> {
         ));
     }
     let stored = int(obj, tags::BITS_STORED).unwrap_or(bits);
+    // dicom-rs asserts on these (a panic, which in wasm kills the engine).
+    if stored < 1 || stored > bits {
+        return Err(error(
+            name,
+            format!("its Bits Stored ({stored}) is not between 1 and its Bits Allocated ({bits}): the file is damaged"),
+        ));
+    }
     if syntax == JPEG_EXTENDED && stored > 8 {
         return Err(error(
             name,
