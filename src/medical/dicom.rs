@@ -298,6 +298,9 @@ fn pixels(name: &str, obj: &Object) -> Result<Pixels> {
     if syntax == RLE_LOSSLESS {
         check_rle(name, obj)?;
     }
+    if JPEG_SYNTAXES.contains(&syntax.as_str()) {
+        check_jpeg_frames(name, obj)?;
+    }
     if let Some(planar) = planar_rgb(name, obj) {
         return planar;
     }
@@ -755,6 +758,13 @@ const JPEG_2000_PREFIX: &str = "1.2.840.10008.1.2.4.9";
 const JPEG_LS_LOSSLESS: &str = "1.2.840.10008.1.2.4.80";
 const JPEG_LS_NEAR_LOSSLESS: &str = "1.2.840.10008.1.2.4.81";
 const JPEG_EXTENDED: &str = "1.2.840.10008.1.2.4.51";
+/// The JPEG syntaxes dicom-rs's JPEG adapter decodes: baseline, extended, lossless (14, 14 SV1).
+const JPEG_SYNTAXES: [&str; 4] = [
+    "1.2.840.10008.1.2.4.50",
+    JPEG_EXTENDED,
+    "1.2.840.10008.1.2.4.57",
+    "1.2.840.10008.1.2.4.70",
+];
 const RLE_LOSSLESS: &str = "1.2.840.10008.1.2.5";
 
 /// dicom-rs's RLE decoder indexes past the end of a short segment (a panic, which in wasm would
@@ -793,6 +803,69 @@ fn check_rle(name: &str, obj: &Object) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// dicom-rs copies each decoded JPEG frame into a buffer sized from the DICOM header, and panics
+/// (in wasm: a dead engine) when a frame's own header (its SOF segment) describes a larger image.
+/// So every frame's size and component count must be the DICOM header's before it decodes.
+fn check_jpeg_frames(name: &str, obj: &Object) -> Result<()> {
+    let rows = int(obj, tags::ROWS).unwrap_or(0);
+    let columns = int(obj, tags::COLUMNS).unwrap_or(0);
+    let samples = int(obj, tags::SAMPLES_PER_PIXEL).unwrap_or(1);
+    let Some(fragments) = obj
+        .element_opt(tags::PIXEL_DATA)
+        .ok()
+        .flatten()
+        .and_then(|e| e.value().fragments())
+    else {
+        return Err(error(name, "JPEG pixel data is not encapsulated"));
+    };
+    let data: Vec<u8> = fragments.iter().flatten().copied().collect();
+    for (frame, (height, width, components)) in jpeg_frame_sizes(&data).into_iter().enumerate() {
+        if (height, width, components) != (rows, columns, samples) {
+            return Err(error(
+                name,
+                format!(
+                    "frame {}'s JPEG data is {width}x{height} with {components} component(s), but the DICOM header says {columns}x{rows} with {samples}: the file is damaged",
+                    frame + 1
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The (height, width, components) of each JPEG image in `data` (frames one after another), from
+/// their SOF segments, walking marker segments by their lengths. Entropy-coded data never holds
+/// an FF byte followed by a marker other than RSTn or EOI, so the next frame starts after EOI.
+fn jpeg_frame_sizes(data: &[u8]) -> Vec<(i64, i64, i64)> {
+    let mut sizes = Vec::new();
+    let mut at = 0;
+    while let Some(start) = data[at..].windows(2).position(|w| w == [0xFF, 0xD8]) {
+        at += start + 2;
+        // Marker segments until the frame header.
+        while at + 4 <= data.len() && data[at] == 0xFF {
+            let marker = data[at + 1];
+            let length = u16::from_be_bytes([data[at + 2], data[at + 3]]) as usize;
+            let is_sof = (0xC0..=0xCF).contains(&marker) && ![0xC4, 0xC8, 0xCC].contains(&marker);
+            if is_sof && at + 10 <= data.len() {
+                let height = u16::from_be_bytes([data[at + 5], data[at + 6]]) as i64;
+                let width = u16::from_be_bytes([data[at + 7], data[at + 8]]) as i64;
+                sizes.push((height, width, data[at + 9] as i64));
+                break;
+            }
+            at += 2 + length;
+        }
+        // Past this image's end.
+        match data[at.min(data.len())..]
+            .windows(2)
+            .position(|w| w == [0xFF, 0xD9])
+        {
+            Some(end) => at += end + 2,
+            None => break,
+        }
+    }
+    sizes
 }
 
 /// How many bytes a PackBits segment decodes to (stopping at its end).
@@ -1174,6 +1247,20 @@ fn series(mut slices: Vec<Slice>) -> Result<MedicalVolume> {
 #[cfg(test)]
 mod tests {
     use super::expand_segmented_palette;
+
+    #[test]
+    fn jpeg_frame_sizes_come_from_each_frame_header() {
+        // Two frames: SOI, an APP0 segment, SOF0 (height 2, width 3, 1 component), scan, EOI.
+        let frame = |h: u8| {
+            let mut f = vec![0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x04, 0xAA, 0xBB];
+            f.extend([0xFF, 0xC0, 0x00, 0x0B, 8, 0, h, 0, 3, 1, 1, 0x11, 0]);
+            f.extend([0xFF, 0xDA, 0x00, 0x02, 0x12, 0xFF, 0x00, 0x34, 0xFF, 0xD9]);
+            f
+        };
+        let data = [frame(2), frame(5)].concat();
+        assert_eq!(super::jpeg_frame_sizes(&data), [(2, 3, 1), (5, 3, 1)]);
+        assert!(super::jpeg_frame_sizes(&[0xFF, 0xD8, 0xFF]).is_empty());
+    }
 
     #[test]
     fn segmented_palettes_expand_as_the_standard_says() {
