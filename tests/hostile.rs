@@ -173,6 +173,12 @@ fn hostile_files_are_refused_before_memory_is_allocated() {
             expect: Err("the pixel data holds 32768 bytes; 128x65535, 1 frame(s) of 16 bits need 16776960"),
         },
         Case {
+            file: "banana.dcm",
+            // A Photometric Interpretation that is no DICOM value: pydicom refuses it, so do we.
+            bytes: patched_dicom(b"MONOCHROME2", 0, b"BANANA     "),
+            expect: Err("Photometric Interpretation 'BANANA' is not a DICOM value"),
+        },
+        Case {
             file: "huge.png",
             bytes: png_claiming(100_000, 100_000),
             expect: Err("megapixels"),

@@ -657,6 +657,30 @@ fn check_supported(name: &str, obj: &Object, syntax: &str) -> Result<()> {
             "JPEG 2000 pixels are decoded by the daftseg command line, not yet in the browser; open the file with the command line, or convert the series to an uncompressed syntax first (GDCM's gdcmconv --raw, dcmtk)",
         ));
     }
+    // What pydicom accepts: the standard's values, retired ones included.
+    if let Some(p) = text(obj, tags::PHOTOMETRIC_INTERPRETATION) {
+        const KNOWN: [&str; 13] = [
+            "MONOCHROME1",
+            "MONOCHROME2",
+            "PALETTE COLOR",
+            "RGB",
+            "YBR_FULL",
+            "YBR_FULL_422",
+            "YBR_PARTIAL_420",
+            "YBR_PARTIAL_422",
+            "YBR_ICT",
+            "YBR_RCT",
+            "HSV",
+            "ARGB",
+            "CMYK",
+        ];
+        if !KNOWN.contains(&p.as_str()) {
+            return Err(error(
+                name,
+                format!("its Photometric Interpretation '{p}' is not a DICOM value (MONOCHROME1/2, PALETTE COLOR, RGB, YBR_...): the file is damaged"),
+            ));
+        }
+    }
     if syntax == JPEG_LS_LOSSLESS || syntax == JPEG_LS_NEAR_LOSSLESS {
         return Err(error(
             name,
