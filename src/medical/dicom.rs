@@ -301,6 +301,10 @@ fn pixels(name: &str, obj: &Object) -> Result<Pixels> {
     if JPEG_SYNTAXES.contains(&syntax.as_str()) {
         check_jpeg_frames(name, obj)?;
     }
+    if syntax == RLE_LOSSLESS && int(obj, tags::BITS_ALLOCATED) == Some(32) {
+        // dicom-rs's RLE decoder stops at 16 bits.
+        return rle_32bit(name, obj);
+    }
     if let Some(planar) = planar_rgb(name, obj) {
         return planar;
     }
@@ -626,11 +630,11 @@ fn check_supported(name: &str, obj: &Object, syntax: &str) -> Result<()> {
             .ok()
             .flatten()
             .is_some_and(|e| e.value().fragments().is_some());
-        if samples != 1 || encapsulated {
+        if samples != 1 || (encapsulated && syntax != RLE_LOSSLESS) {
             return Err(error(
                 name,
                 format!(
-                    "32-bit {} are not supported; uncompressed single-channel 32-bit images (dose grids) are. Convert it with a DICOM toolkit (dcmtk's dcmdrle for RLE) first",
+                    "32-bit {} are not supported; single-channel 32-bit images (dose grids), uncompressed or RLE, are. Convert it with a DICOM toolkit (dcmtk's dcmdjpeg or GDCM's gdcmconv --raw) first",
                     if samples != 1 { "colour samples" } else { "compressed samples" }
                 ),
             ));
@@ -745,35 +749,134 @@ fn samples_32bit(
             .is_some_and(|e| e.vr() == dicom_core::VR::OW);
     let big_endian_bytes = syntax == EXPLICIT_VR_BIG_ENDIAN && !word_swapped;
     let signed = decoded.pixel_representation() == dicom_pixeldata::PixelRepresentation::Signed;
-    let rescale = decoded
+    let rescale: Vec<(f64, f64)> = decoded
         .rescale()
         .map_err(|e| error(name, format!("its rescale values are unusable: {e}")))?
-        .to_vec();
+        .iter()
+        .map(|r| (r.slope, r.intercept))
+        .collect();
+    let raw = bytes.chunks_exact(4).take(plane * frames).map(|s| {
+        u32::from_be_bytes(if word_swapped {
+            [s[1], s[0], s[3], s[2]]
+        } else if big_endian_bytes {
+            [s[0], s[1], s[2], s[3]]
+        } else {
+            [s[3], s[2], s[1], s[0]]
+        })
+    });
+    let data = scale_32bit(obj, raw, plane, signed, &rescale);
+    Ok((columns, rows, frames, 1, data))
+}
+
+/// Raw 32-bit samples (frame after frame of `plane`) as values: signed or not, the frame's
+/// rescale (or the first one), and an RT dose grid's Dose Grid Scaling, so doses are in Gy.
+fn scale_32bit(
+    obj: &Object,
+    raw: impl Iterator<Item = u32>,
+    plane: usize,
+    signed: bool,
+    rescale: &[(f64, f64)],
+) -> Vec<f32> {
     let dose_scaling = floats(obj, tags::DOSE_GRID_SCALING)
         .and_then(|v| v.first().copied())
         .filter(|v| v.is_finite() && *v != 0.0)
         .unwrap_or(1.0);
-    let mut data = Vec::with_capacity(plane * frames);
-    for (frame, samples) in bytes.chunks_exact(4 * plane).take(frames).enumerate() {
-        let r = rescale.get(frame).unwrap_or(&rescale[0]);
-        for s in samples.chunks_exact(4) {
-            let raw = if word_swapped {
-                [s[1], s[0], s[3], s[2]]
-            } else if big_endian_bytes {
-                [s[0], s[1], s[2], s[3]]
-            } else {
-                [s[3], s[2], s[1], s[0]]
-            };
-            let raw = u32::from_be_bytes(raw);
+    raw.enumerate()
+        .map(|(i, raw)| {
+            let (slope, intercept) = rescale
+                .get(i / plane.max(1))
+                .or(rescale.first())
+                .copied()
+                .unwrap_or((1.0, 0.0));
             let value = if signed {
                 raw as i32 as f64
             } else {
                 raw as f64
             };
-            data.push(((value * r.slope + r.intercept) * dose_scaling) as f32);
+            ((value * slope + intercept) * dose_scaling) as f32
+        })
+        .collect()
+}
+
+/// Single-channel 32-bit RLE (RT dose grids): each frame is one fragment of four PackBits
+/// segments, the samples' bytes from most to least significant (PS3.5 G.2). check_rle has checked
+/// that every segment decodes to a whole plane.
+fn rle_32bit(name: &str, obj: &Object) -> Result<Pixels> {
+    check_pixel_budget(name, obj)?;
+    check_rle(name, obj)?;
+    let rows = int(obj, tags::ROWS).unwrap_or(0).max(0) as usize;
+    let columns = int(obj, tags::COLUMNS).unwrap_or(0).max(0) as usize;
+    let frames = int(obj, tags::NUMBER_OF_FRAMES).unwrap_or(1).max(1) as usize;
+    let plane = rows * columns;
+    let fragments = obj
+        .element_opt(tags::PIXEL_DATA)
+        .ok()
+        .flatten()
+        .and_then(|e| e.value().fragments())
+        .ok_or_else(|| error(name, "RLE pixel data is not encapsulated"))?;
+    if plane == 0 || fragments.len() < frames {
+        return Err(error(
+            name,
+            format!(
+                "{} RLE fragment(s) for {frames} frame(s) of {columns}x{rows}",
+                fragments.len()
+            ),
+        ));
+    }
+    let mut raw = Vec::with_capacity(plane * frames);
+    for fragment in fragments.iter().take(frames) {
+        let word =
+            |i: usize| u32::from_le_bytes(fragment[4 * i..4 * i + 4].try_into().unwrap()) as usize;
+        if word(0) != 4 {
+            return Err(error(
+                name,
+                format!("a 32-bit RLE frame has {} segments, not 4", word(0)),
+            ));
+        }
+        let bounds = [word(1), word(2), word(3), word(4), fragment.len()];
+        let planes: Vec<Vec<u8>> = bounds
+            .windows(2)
+            .map(|b| packbits_decode(&fragment[b[0]..b[1]], plane))
+            .collect();
+        raw.extend(
+            (0..plane).map(|i| {
+                u32::from_be_bytes([planes[0][i], planes[1][i], planes[2][i], planes[3][i]])
+            }),
+        );
+    }
+    let signed = int(obj, tags::PIXEL_REPRESENTATION) == Some(1);
+    let rescale = [(
+        floats(obj, tags::RESCALE_SLOPE)
+            .and_then(|v| v.first().copied())
+            .unwrap_or(1.0),
+        floats(obj, tags::RESCALE_INTERCEPT)
+            .and_then(|v| v.first().copied())
+            .unwrap_or(0.0),
+    )];
+    let data = scale_32bit(obj, raw.into_iter(), plane, signed, &rescale);
+    Ok((columns, rows, frames, 1, data))
+}
+
+/// A PackBits segment decoded to `length` bytes (check_rle has checked it holds that many).
+fn packbits_decode(segment: &[u8], length: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(length);
+    let mut at = 0;
+    while at < segment.len() && out.len() < length {
+        let n = segment[at] as i8;
+        at += 1;
+        if n >= 0 {
+            let end = (at + n as usize + 1).min(segment.len());
+            out.extend_from_slice(&segment[at..end]);
+            at = end;
+        } else if n != -128 {
+            if let Some(&byte) = segment.get(at) {
+                out.extend(std::iter::repeat_n(byte, (1 - n as isize) as usize));
+            }
+            at += 1;
         }
     }
-    Ok((columns, rows, frames, 1, data))
+    out.resize(length, 0);
+    out
 }
 
 const EXPLICIT_VR_BIG_ENDIAN: &str = "1.2.840.10008.1.2.2";
