@@ -799,11 +799,9 @@ fn scale_32bit(
 }
 
 /// Single-channel 32-bit RLE (RT dose grids): each frame is one fragment of four PackBits
-/// segments, the samples' bytes from most to least significant (PS3.5 G.2). check_rle has checked
-/// that every segment decodes to a whole plane.
+/// segments, the samples' bytes from most to least significant (PS3.5 G.2). `pixels` has checked
+/// the budget, and check_rle that every segment decodes to a whole plane.
 fn rle_32bit(name: &str, obj: &Object) -> Result<Pixels> {
-    check_pixel_budget(name, obj)?;
-    check_rle(name, obj)?;
     let rows = int(obj, tags::ROWS).unwrap_or(0).max(0) as usize;
     let columns = int(obj, tags::COLUMNS).unwrap_or(0).max(0) as usize;
     let frames = int(obj, tags::NUMBER_OF_FRAMES).unwrap_or(1).max(1) as usize;
