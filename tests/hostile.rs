@@ -264,3 +264,28 @@ fn hostile_files_are_refused_before_memory_is_allocated() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// The fuzzers' findings (tests/fixtures/fuzz/, see tests/robustness.rs) through the CLI: two
+/// were out-of-memory (gigabytes from 2 KB files), so each run's own peak memory is checked too.
+#[test]
+fn fuzz_findings_are_refused_within_the_memory_bound() {
+    let dir = common::root().join("tests/fixtures/fuzz");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let run = common::run_cli_measured(
+            &["segment", path.to_str().unwrap(), "--info"],
+            std::time::Duration::from_secs(120),
+        );
+        let name = path.display();
+        assert_eq!(run.code, Some(1), "{name}: {:?} {}", run.code, run.stderr);
+        assert!(run.stderr.contains("error: "), "{name}: {}", run.stderr);
+        assert!(
+            run.peak_rss_kib / 1024 <= PEAK_RSS_BOUND_MIB,
+            "{name}: peak RSS {} KiB",
+            run.peak_rss_kib
+        );
+        checked += 1;
+    }
+    assert!(checked >= 5, "only {checked} findings");
+}

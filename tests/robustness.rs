@@ -112,6 +112,17 @@ fn fuzz_findings_are_refused_not_panics() {
         // A JPEG frame whose own header describes a larger image than the DICOM header: dicom-rs
         // copied it past the buffer it sized from the DICOM header. Found by the `dicom` target.
         ("jpeg_frame_larger_than_header.dcm", "JPEG data is"),
+        // Out of memory (3.5 GB from 2 KB): an item delimiter in the top-level data set ended the
+        // length walk, while dicom-rs read on and allocated the next element's length. Found by
+        // the `dicom` target.
+        ("top_level_item_delimiter.dcm", "declares 3609872740 bytes"),
+        // Out of memory (2.9 GB from 2 KB): the meta group's length covered more than its group
+        // 0002 elements; dicom-rs reads meta elements by that length, the walk stopped at the
+        // group's end, so they disagreed on where the (deflated) data set starts. Found by `open`.
+        (
+            "meta_group_length_past_group.dcm",
+            "declares 2981212593 bytes",
+        ),
     ];
     for (file, expected) in findings {
         let bytes = std::fs::read(fixture(&format!("fuzz/{file}"))).unwrap();

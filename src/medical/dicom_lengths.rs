@@ -48,11 +48,31 @@ pub(crate) fn check(name: &str, body: &[u8]) -> Result<usize> {
         explicit: true,
         big_endian: false,
     };
-    // The file meta group: explicit VR little endian, group 0002 only.
+    // The file meta group: explicit VR little endian. dicom-rs reads elements (of any group)
+    // until it has read as many bytes as the group length says, so the walk does the same; a
+    // file without a group length is read to the last group 0002 element (and given a group
+    // length by `with_meta_group_length`).
     let mut pos = 0;
     let mut syntax = String::new();
-    while pos + 4 <= bytes.len() && u16::from_le_bytes([bytes[pos], bytes[pos + 1]]) == 0x0002 {
+    let group_length = (bytes.get(..8)
+        == Some(&[0x02, 0x00, 0x00, 0x00, b'U', b'L', 0x04, 0x00][..]))
+    .then(|| meta.u32_at(8, false))
+    .flatten();
+    let meta_end = match group_length {
+        Some(length) => {
+            pos = 12;
+            12usize.saturating_add(length as usize)
+        }
+        None => usize::MAX,
+    };
+    while pos < meta_end
+        && pos + 4 <= bytes.len()
+        && (group_length.is_some() || u16::from_le_bytes([bytes[pos], bytes[pos + 1]]) == 0x0002)
+    {
         let (tag, header, length) = meta.header(pos, meta_encoding)?;
+        if length == UNDEFINED {
+            return Err(meta.damaged(format!("meta element {tag} has an undefined length")));
+        }
         let value = meta.value(tag, pos + header, length, bytes.len())?;
         if tag == TRANSFER_SYNTAX {
             syntax = String::from_utf8_lossy(value)
@@ -188,7 +208,13 @@ impl Walk<'_> {
         while pos < end {
             let (tag, header, length) = self.header(pos, encoding)?;
             if tag == ITEM_END {
-                return Ok(pos + header);
+                if depth > 0 {
+                    return Ok(pos + header);
+                }
+                // A stray delimiter in the top-level data set ends nothing: dicom-rs reads on,
+                // so the walk must check what follows too.
+                pos += header;
+                continue;
             }
             let start = pos + header;
             pos = if length == UNDEFINED {
