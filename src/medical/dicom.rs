@@ -806,12 +806,7 @@ fn rle_32bit(name: &str, obj: &Object) -> Result<Pixels> {
     let columns = int(obj, tags::COLUMNS).unwrap_or(0).max(0) as usize;
     let frames = int(obj, tags::NUMBER_OF_FRAMES).unwrap_or(1).max(1) as usize;
     let plane = rows * columns;
-    let fragments = obj
-        .element_opt(tags::PIXEL_DATA)
-        .ok()
-        .flatten()
-        .and_then(|e| e.value().fragments())
-        .ok_or_else(|| error(name, "RLE pixel data is not encapsulated"))?;
+    let fragments = encapsulated_fragments(name, obj, "RLE")?;
     if plane == 0 || fragments.len() < frames {
         return Err(error(
             name,
@@ -823,18 +818,16 @@ fn rle_32bit(name: &str, obj: &Object) -> Result<Pixels> {
     }
     let mut raw = Vec::with_capacity(plane * frames);
     for fragment in fragments.iter().take(frames) {
-        let word =
-            |i: usize| u32::from_le_bytes(fragment[4 * i..4 * i + 4].try_into().unwrap()) as usize;
-        if word(0) != 4 {
+        let segments = rle_segments(name, fragment)?;
+        if segments.len() != 4 {
             return Err(error(
                 name,
-                format!("a 32-bit RLE frame has {} segments, not 4", word(0)),
+                format!("a 32-bit RLE frame has {} segments, not 4", segments.len()),
             ));
         }
-        let bounds = [word(1), word(2), word(3), word(4), fragment.len()];
-        let planes: Vec<Vec<u8>> = bounds
-            .windows(2)
-            .map(|b| packbits_decode(&fragment[b[0]..b[1]], plane))
+        let planes: Vec<Vec<u8>> = segments
+            .iter()
+            .map(|segment| packbits_decode(segment, plane))
             .collect();
         raw.extend(
             (0..plane).map(|i| {
@@ -895,39 +888,59 @@ const RLE_LOSSLESS: &str = "1.2.840.10008.1.2.5";
 /// dicom-rs's RLE decoder indexes past the end of a short segment (a panic, which in wasm would
 /// kill the engine), so every frame's segments are checked to decode to a whole plane first.
 fn check_rle(name: &str, obj: &Object) -> Result<()> {
-    let rows = int(obj, tags::ROWS).unwrap_or(0).max(0) as usize;
-    let columns = int(obj, tags::COLUMNS).unwrap_or(0).max(0) as usize;
-    let plane = rows * columns;
-    let fragments = obj
-        .element_opt(tags::PIXEL_DATA)
-        .ok()
-        .flatten()
-        .and_then(|e| e.value().fragments())
-        .ok_or_else(|| error(name, "RLE pixel data is not encapsulated"))?;
-    let corrupt = |what: &str| error(name, format!("corrupt RLE pixel data ({what})"));
-    for fragment in fragments {
-        if fragment.len() < 64 {
-            return Err(corrupt("short header"));
-        }
-        let word =
-            |i: usize| u32::from_le_bytes(fragment[4 * i..4 * i + 4].try_into().unwrap()) as usize;
-        let segments = word(0);
-        if !(1..=15).contains(&segments) {
-            return Err(corrupt("segment count"));
-        }
-        let mut bounds: Vec<usize> = (1..=segments).map(word).collect();
-        bounds.push(fragment.len());
-        for pair in bounds.windows(2) {
-            // Offsets come from the file: each must lie inside the fragment, in order.
-            if pair[0] < 64 || pair[0] > pair[1] || pair[1] > fragment.len() {
-                return Err(corrupt("segment offsets"));
-            }
-            if packbits_length(&fragment[pair[0]..pair[1]]) < plane {
-                return Err(corrupt("a segment is truncated"));
+    let plane = plane_size(obj);
+    for fragment in encapsulated_fragments(name, obj, "RLE")? {
+        for segment in rle_segments(name, fragment)? {
+            if packbits_length(segment) < plane {
+                return Err(error(
+                    name,
+                    "corrupt RLE pixel data (a segment is truncated)",
+                ));
             }
         }
     }
     Ok(())
+}
+
+/// Rows x Columns from the header (0 when either is missing).
+fn plane_size(obj: &Object) -> usize {
+    let field = |tag: Tag| int(obj, tag).unwrap_or(0).max(0) as usize;
+    field(tags::ROWS) * field(tags::COLUMNS)
+}
+
+/// The fragments of encapsulated (compressed) pixel data, one or more per frame.
+fn encapsulated_fragments<'a>(name: &str, obj: &'a Object, codec: &str) -> Result<&'a [Vec<u8>]> {
+    obj.element_opt(tags::PIXEL_DATA)
+        .ok()
+        .flatten()
+        .and_then(|e| e.value().fragments())
+        .ok_or_else(|| error(name, format!("{codec} pixel data is not encapsulated")))
+}
+
+/// The segments of one RLE fragment (PS3.5 G.3.1): a 64-byte header of a count (1 to 15) and
+/// offsets, which come from the file and must lie inside the fragment, in order.
+fn rle_segments<'a>(name: &str, fragment: &'a [u8]) -> Result<Vec<&'a [u8]>> {
+    let corrupt = |what: &str| error(name, format!("corrupt RLE pixel data ({what})"));
+    if fragment.len() < 64 {
+        return Err(corrupt("short header"));
+    }
+    let word =
+        |i: usize| u32::from_le_bytes(fragment[4 * i..4 * i + 4].try_into().unwrap()) as usize;
+    let segments = word(0);
+    if !(1..=15).contains(&segments) {
+        return Err(corrupt("segment count"));
+    }
+    let mut bounds: Vec<usize> = (1..=segments).map(word).collect();
+    bounds.push(fragment.len());
+    bounds
+        .windows(2)
+        .map(|pair| {
+            if pair[0] < 64 || pair[0] > pair[1] || pair[1] > fragment.len() {
+                return Err(corrupt("segment offsets"));
+            }
+            Ok(&fragment[pair[0]..pair[1]])
+        })
+        .collect()
 }
 
 /// dicom-rs copies each decoded JPEG frame into a buffer sized from the DICOM header, and panics
@@ -937,14 +950,7 @@ fn check_jpeg_frames(name: &str, obj: &Object) -> Result<()> {
     let rows = int(obj, tags::ROWS).unwrap_or(0);
     let columns = int(obj, tags::COLUMNS).unwrap_or(0);
     let samples = int(obj, tags::SAMPLES_PER_PIXEL).unwrap_or(1);
-    let Some(fragments) = obj
-        .element_opt(tags::PIXEL_DATA)
-        .ok()
-        .flatten()
-        .and_then(|e| e.value().fragments())
-    else {
-        return Err(error(name, "JPEG pixel data is not encapsulated"));
-    };
+    let fragments = encapsulated_fragments(name, obj, "JPEG")?;
     let data: Vec<u8> = fragments.iter().flatten().copied().collect();
     for (frame, (height, width, components)) in jpeg_frame_sizes(&data).into_iter().enumerate() {
         if (height, width, components) != (rows, columns, samples) {
