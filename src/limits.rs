@@ -43,11 +43,7 @@ pub const MAX_ARRAY_ELEMENTS: u64 = {
 /// overflows or exceeds the budget: the elements' count against [`MAX_ARRAY_ELEMENTS`], the
 /// bytes against [`MAX_DECODED_BYTES`]. Returns the byte count.
 pub fn checked_array_bytes(what: &str, dims: &[u64], item_bytes: u64) -> Result<usize> {
-    let shape = dims
-        .iter()
-        .map(|d| d.to_string())
-        .collect::<Vec<_>>()
-        .join("x");
+    let shape = shape_text(dims);
     let too_large = |why: String| Error::invalid(format!("{what} is too large ({shape}): {why}"));
     let elements = dims
         .iter()
@@ -75,11 +71,7 @@ pub fn checked_array_bytes(what: &str, dims: &[u64], item_bytes: u64) -> Result<
 /// The voxel count of a volume of `dims` voxels, or why it cannot be opened: empty, or more
 /// than [`MAX_VOXELS`] (said with what to do). Checked arithmetic: a header's sizes are untrusted.
 pub fn checked_voxels(dims: &[usize]) -> Result<usize> {
-    let shown = dims
-        .iter()
-        .map(|d| d.to_string())
-        .collect::<Vec<_>>()
-        .join("x");
+    let shown = shape_text(dims);
     let count = dims.iter().try_fold(1usize, |acc, &n| acc.checked_mul(n));
     match count {
         Some(0) => Err(Error::invalid(format!("the volume is empty ({shown})"))),
@@ -89,6 +81,14 @@ pub fn checked_voxels(dims: &[usize]) -> Result<usize> {
             browser_hint()
         ))),
     }
+}
+
+/// Dimensions for a message: "512x512x1024".
+fn shape_text(dims: &[impl std::fmt::Display]) -> String {
+    dims.iter()
+        .map(|d| d.to_string())
+        .collect::<Vec<_>>()
+        .join("x")
 }
 
 /// What to do about a size the browser cannot hold.
