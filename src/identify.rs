@@ -9,6 +9,13 @@ use crate::error::Error;
 pub const READABLE: &str =
     "DICOM, NIfTI (.nii, .nii.gz), NRRD, challenge NPZ cases, PNG, JPEG, BMP and TIFF";
 
+/// How to convert a file nibabel reads (MINC, MGH, Analyze, two-file NIfTI, ...) to NIfTI.
+pub(crate) fn nibabel_command(input: &str) -> String {
+    format!("python -c \"import nibabel as nib; nib.save(nib.load('{input}'), 'image.nii.gz')\"")
+}
+
+const AFNI: &str = "part of an AFNI BRIK/HEAD pair, which daftseg does not read; convert it to NIfTI first, with AFNI's 3dAFNItoNIFTI or nibabel";
+
 /// The refusal for a file no reader takes: what it is (when its bytes or name tell) and what to
 /// do with it.
 pub fn unreadable(name: &str, bytes: &[u8]) -> Error {
@@ -21,7 +28,8 @@ fn identify(name: &str, bytes: &[u8]) -> String {
     let lower = name.to_ascii_lowercase();
     let to_nifti = |format: &str| {
         format!(
-            "{format} file, which daftseg does not read; convert it to NIfTI first, for example with nibabel: python -c \"import nibabel as nib; nib.save(nib.load('{name}'), 'image.nii.gz')\""
+            "{format} file, which daftseg does not read; convert it to NIfTI first, for example with nibabel: {}",
+            nibabel_command(name)
         )
     };
     let not_an_image = |format: &str| {
@@ -68,7 +76,7 @@ fn identify(name: &str, bytes: &[u8]) -> String {
         return "the image data of a Philips PAR/REC pair, which daftseg does not read; convert the pair to NIfTI first, with dcm2niix or nibabel's parrec2nii".to_string();
     }
     if lower.ends_with(".head") || lower.ends_with(".brik") {
-        return "part of an AFNI BRIK/HEAD pair, which daftseg does not read; convert it to NIfTI first, with AFNI's 3dAFNItoNIFTI or nibabel".to_string();
+        return AFNI.to_string();
     }
     if let Ok(format) = image::guess_format(bytes) {
         // PNG, JPEG, BMP and TIFF are decoded before this is asked.
@@ -113,7 +121,7 @@ fn identify_gzip(name: &str, lower: &str, bytes: &[u8]) -> String {
         );
     }
     if lower.ends_with(".brik.gz") {
-        return "part of an AFNI BRIK/HEAD pair, which daftseg does not read; convert it to NIfTI first, with AFNI's 3dAFNItoNIFTI or nibabel".to_string();
+        return AFNI.to_string();
     }
     let stem = name.strip_suffix(".gz").unwrap_or(name);
     format!(

@@ -62,7 +62,7 @@ fn header(r: &Reader) -> Result<Header> {
     if nifti2 {
         if &r.bytes[4..8] != b"n+2\0" {
             return Err(decode_error(if &r.bytes[4..8] == b"ni2\0" {
-                "this is the header of a two-file NIfTI-2 (.hdr/.img pair), which daftseg does not read; convert the pair to one .nii.gz first (nibabel, as for NIfTI-1)"
+                "this is the header of a two-file NIfTI-2 (.hdr/.img pair), which daftseg does not read; convert the pair to one .nii.gz first, for example with nibabel"
             } else {
                 "a 540-byte header without NIfTI-2's magic ('n+2'): the file is damaged or not NIfTI"
             }));
@@ -95,13 +95,17 @@ fn header(r: &Reader) -> Result<Header> {
         match &r.bytes[344..348] {
             b"n+1\0" => {}
             b"ni1\0" => {
-                return Err(decode_error(
-                    "this is the header of a two-file NIfTI (.hdr/.img pair), which daftseg does not read; convert the pair to one .nii.gz first, for example with nibabel: python -c \"import nibabel as nib; nib.save(nib.load('x.hdr'), 'x.nii.gz')\"",
-                ))
+                return Err(decode_error(format!(
+                    "this is the header of a two-file NIfTI (.hdr/.img pair), which daftseg does not read; convert the pair to one .nii.gz first, for example with nibabel: {}",
+                    crate::identify::nibabel_command("FILE.hdr")
+                )))
             }
-            _ => return Err(decode_error(
-                "a 348-byte header without NIfTI's magic: an Analyze 7.5 .hdr/.img pair, which daftseg does not read; convert it to NIfTI first, for example with nibabel: python -c \"import nibabel as nib; nib.save(nib.load('x.hdr'), 'x.nii.gz')\"",
-            )),
+            _ => {
+                return Err(decode_error(format!(
+                    "a 348-byte header without NIfTI's magic: an Analyze 7.5 .hdr/.img pair, which daftseg does not read; convert it to NIfTI first, for example with nibabel: {}",
+                    crate::identify::nibabel_command("FILE.hdr")
+                )))
+            }
         }
         let dims = (0..8).map(|i| r.i16(40 + 2 * i) as i64).collect();
         let mut pixdim = [0.0; 8];
