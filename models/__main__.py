@@ -25,8 +25,11 @@ STEPS = [
     ("eval-set", "data.build_eval_set", [], "models/.cache/eval/: the evaluation set and its patient split"),
     ("finetune-cache", "finetune", ["cache"], "models/.cache/finetune/: teacher embeddings of the training patients"),
     *[(f"finetune-train-{m.lower()}", "finetune", ["train", "--modality", m], f"the {m} decoder's training run (runs/finetune.jsonl)") for m in MODALITIES],
-    *[(f"finetune-export-{m.lower()}", "finetune", ["export", "--modality", m], f"models/daft-{m.lower()}/decoder.onnx") for m in MODALITIES],
+    *[(f"finetune-export-{m.lower()}", "finetune", ["export", "--modality", m], f"models/daft-{m.lower()}/decoder.patch.onnx and tests/fixtures/golden/daft-{m.lower()}.npz") for m in MODALITIES],
     ("zoo", "zoo_eval", ["--write-manifest"], "held-out scores and each zoo model's role in the manifest (needs `bash build.sh cli`)"),
+    ("route-set", "route_content", ["set"], "models/.cache/route/set.npz: pooled embeddings of every modality's images, by source (needs scripts/fetch-corpus.sh)"),
+    ("route-train", "route_content", ["train", "--write-manifest"], "the content router's held-out table and its classifier in the manifest"),
+    ("route-fixtures", "route_content", ["fixtures"], "tests/fixtures: an X-ray and a ramp image, and the router's probabilities for the reference images"),
 ]
 TOOLS = [
     ("evaluate", "evaluate", "docs/EVALUATION.md: daftseg native and in the browser against the Python pipeline"),
@@ -34,8 +37,10 @@ TOOLS = [
     ("bench-native", "bench_native", "docs/BENCHMARKS.md: tract vs onnxruntime, 1 and N threads"),
     ("peak-rate", "peak_rate", "this CPU's peak matrix-product rate"),
     ("fast-encoders", "fast_encoders", "the faster-encoder quality gate"),
+    ("route-content", "route_content", "the content router by hand: route-content set | train | fixtures"),
     ("finetune", "finetune", "one modality decoder by hand: finetune cache | train --modality M | export --modality M"),
     ("distill", "distill", "the EfficientViT-B0 student (cache, train, export, evaluate)"),
+    ("patch", "patch", "a decoder patch by hand: patch make BASE TUNED OUT | patch apply BASE PATCH OUT"),
     ("import-model", "import_model", "bring your own LiteMedSAM checkpoint into the manifest"),
 ]
 

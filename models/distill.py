@@ -26,36 +26,17 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
 
 from .data import build_eval_set as evalset
 from . import fast_encoders
 from . import finetune
 from . import litemedsam as ref
+from . import gpu_distill
+from .gpu_distill import Student
 
 CACHE = Path(__file__).resolve().parent / ".cache" / "distill"
 RUNS = Path(__file__).resolve().parent / "runs" / "distill.jsonl"
-
-
-class Student(nn.Module):
-    """EfficientViT-B0 features at strides 4-32, each projected to 64 channels and resized to the
-    64x64 grid, summed, then SAM's neck shape (3x3 convs to 256 channels)."""
-
-    def __init__(self):
-        super().__init__()
-        import timm
-
-        self.backbone = timm.create_model("efficientvit_b0", pretrained=False, features_only=True)
-        self.lateral = nn.ModuleList(nn.Conv2d(c, 64, 1) for c in self.backbone.feature_info.channels())
-        self.neck = nn.Sequential(nn.Conv2d(64, 256, 3, padding=1), nn.GroupNorm(1, 256), nn.GELU(),
-                                  nn.Conv2d(256, 256, 3, padding=1))
-
-    def forward(self, image):
-        fused = 0
-        for lateral, feature in zip(self.lateral, self.backbone(image)):
-            fused = fused + F.interpolate(lateral(feature), size=(64, 64), mode="bilinear", align_corners=False)
-        return self.neck(fused)
 
 
 def training_images():
@@ -94,7 +75,7 @@ def train(args) -> None:
     torch.manual_seed(0)
     data = np.load(CACHE / "teacher.npz")
     inputs, targets = data["inputs"], data["targets"]
-    student = Student()
+    student = Student("efficientvit_b0")
     optimizer = torch.optim.AdamW(student.parameters(), lr=args.lr, weight_decay=0.01)
     ckpt = CACHE / "student.pt"
     step, losses = 0, []
@@ -128,7 +109,7 @@ def train(args) -> None:
 
 
 def load_student() -> Student:
-    student = Student()
+    student = Student("efficientvit_b0")
     student.load_state_dict(torch.load(CACHE / "student.pt", map_location="cpu", weights_only=False)["student"])
     return student.eval()
 
@@ -178,6 +159,109 @@ def evaluate(args) -> None:
           f"encoder {statistics.mean(seconds):.3f} s (PyTorch, 1 thread); gate {'passed' if mean >= 0.85 and worst >= 0.6 else 'not passed'}")
 
 
+BUNDLE = Path(__file__).resolve().parent / ".cache" / "gpu-bundle"
+# The patients the gate and docs/EVALUATION.md hold out: never a training image.
+HELDOUT_SOURCES = {"pyradiomics lung2", "pyradiomics brain2", "pyradiomics breast1", "stardist img2d", "stardist img3d"}
+
+
+def to_canvas(img_3c: np.ndarray) -> tuple[np.ndarray, tuple[int, int]]:
+    """HxWx3 uint8 -> resized to 256 on its longest side (the app's resize), top-left on a
+    256x256x3 canvas, and its resized size."""
+    resized = ref.resize_longest_side(img_3c, 256)
+    canvas = np.zeros((256, 256, 3), np.uint8)
+    canvas[:resized.shape[0], :resized.shape[1]] = resized
+    return canvas, resized.shape[:2]
+
+
+def strip_weights(trace, onnx_path: Path, out: Path, onnx_name: str) -> None:
+    """The trace without the weights the repository's ONNX file already holds: each such tensor is
+    zeroed (the zip compresses it away) and named in weights.json with the initializer that holds
+    it (transposed where the export transposed it); gpu_distill.load_trace puts them back. So the
+    bundle does not carry the teacher a second time."""
+    import io
+    import zipfile
+
+    import onnx
+    from onnx import numpy_helper
+
+    index = {}
+    for init in onnx.load(str(onnx_path)).graph.initializer:
+        array = numpy_helper.to_array(init)
+        if array.dtype == np.float16:
+            index.setdefault((array.shape, array.tobytes()), (init.name, False))
+            if array.ndim == 2:
+                index.setdefault((array.T.shape, np.ascontiguousarray(array.T).tobytes()), (init.name, True))
+    mapping, kept = {}, 0
+    with torch.no_grad():
+        for key, tensor in trace.state_dict().items():
+            if tensor.dtype != torch.float16:
+                continue
+            found = index.get((tuple(tensor.shape), tensor.numpy().tobytes()))
+            if found:
+                mapping[key] = found
+                tensor.zero_()
+            else:
+                kept += tensor.numel()
+    buffer = io.BytesIO()
+    torch.jit.save(trace, buffer)
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("trace.pt", buffer.getvalue())
+        archive.writestr("weights.json", json.dumps({"onnx": onnx_name, "onnx_sha256": ref.sha256_file(onnx_path),
+                                                     "tensors": mapping}))
+    print(f"{out.name}: {len(mapping)} tensors from {onnx_name}, {kept} values kept in the trace")
+
+
+def bundle(args) -> None:
+    """models/.cache/gpu-bundle/: what models/gpu_distill.py needs besides this repository (see
+    its docstring). The traces are checked against PyTorch before they are written."""
+    from . import route_content
+
+    BUNDLE.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(0)
+    net = ref.load_litemedsam(fp16_weights=True)
+    encoder, decoder = ref.Encoder(net).eval(), ref.Decoder(net, fp16_constants=True).eval()
+    image, box = torch.rand(1, 3, 256, 256), torch.tensor([[40.0, 60.0, 180.0, 200.0]])
+    with torch.no_grad():
+        embedding = encoder(image)
+        logits, _ = decoder(embedding, box)
+        traces = {"teacher": torch.jit.trace(encoder, (image,)), "decoder": torch.jit.trace(decoder, (embedding, box))}
+        general = json.loads((finetune.MODELS_DIR / "manifest.json").read_text())
+        general = next(m for m in general["models"] if m["role"] == "general")
+        for name, trace in traces.items():
+            trace.half()  # the weights are fp16-rounded already: stored in half, run in f32 there
+            onnx_file = general["encoder" if name == "teacher" else "decoder"]["file"]
+            strip_weights(trace, finetune.MODELS_DIR / onnx_file, BUNDLE / f"{name}.zip", f"models/{onnx_file}")
+        teacher = gpu_distill.load_trace(BUNDLE, "teacher", torch.device("cpu"))
+        again = gpu_distill.load_trace(BUNDLE, "decoder", torch.device("cpu"))
+        diffs = (float((teacher(image) - embedding).abs().max()), float((again(embedding, box)[0] - logits).abs().max()))
+    if max(diffs) > 1e-4:
+        raise SystemExit(f"the traces differ from PyTorch: {diffs}")
+    rng = np.random.default_rng(0)
+    greys = [g for i, g in enumerate(training_images()) if i % args.every == 0]  # flips: augmented there
+    colour = [img for modality, source, images in route_content.build_sources(rng) if source not in HELDOUT_SOURCES
+              for img in images[:args.per_source]]
+    canvases, sizes = zip(*(to_canvas(ref.to_rgb_uint8(np.ascontiguousarray(i))) for i in greys + colour))
+    split = json.loads((fast_encoders.DATA / "split.json").read_text())
+    gate_images, gate_sizes, gate_original, gate_boxes, gate_owner = [], [], [], [], []
+    for case in [c for c in split["heldout"] if c.startswith("2D")]:
+        with np.load(fast_encoders.DATA / "imgs" / f"{case}.npz") as npz:
+            img, boxes = npz["imgs"], npz["boxes"]
+        canvas, size = to_canvas(img)
+        for b in boxes:
+            gate_boxes.append(ref.resize_box_to_256(b, img.shape[:2]).astype(np.float32))
+            gate_owner.append(len(gate_images))
+        gate_images.append(canvas)
+        gate_sizes.append(size)
+        gate_original.append(img.shape[:2])
+    np.savez_compressed(BUNDLE / "data.npz", images=np.stack(canvases), sizes=np.asarray(sizes, np.int64),
+                        gate_images=np.stack(gate_images), gate_sizes=np.asarray(gate_sizes, np.int64),
+                        gate_original=np.asarray(gate_original, np.int64), gate_boxes=np.stack(gate_boxes),
+                        gate_owner=np.asarray(gate_owner, np.int64))
+    total = sum(f.stat().st_size for f in BUNDLE.iterdir())
+    print(f"{BUNDLE}: {len(canvases)} training images, {len(gate_images)} held-out images ({len(gate_boxes)} boxes), "
+          f"traces within {max(diffs):.1e} of PyTorch, {total / 2**20:.1f} MiB")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -190,8 +274,11 @@ def main() -> None:
     t.add_argument("--restart", action="store_true")
     sub.add_parser("export")
     sub.add_parser("evaluate")
+    b = sub.add_parser("bundle")
+    b.add_argument("--per-source", type=int, default=6, help="images per source of the route set")
+    b.add_argument("--every", type=int, default=2, help="every n-th training-patient image")
     args = parser.parse_args()
-    {"cache": cache, "train": train, "export": export, "evaluate": evaluate}[args.command](args)
+    {"cache": cache, "train": train, "export": export, "evaluate": evaluate, "bundle": bundle}[args.command](args)
 
 
 if __name__ == "__main__":

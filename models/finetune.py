@@ -3,7 +3,7 @@ teacher embeddings of that modality's training patients only (models/.cache/eval
 
     models/.venv/bin/python -m models finetune cache                 # teacher embeddings (about 1 min)
     models/.venv/bin/python -m models finetune train --modality CT   # resumable; logs to models/runs/
-    models/.venv/bin/python -m models finetune export --modality CT  # models/daft-ct/decoder.onnx + manifest
+    models/.venv/bin/python -m models finetune export --modality CT  # models/daft-ct/decoder.patch.onnx + golden
 
 The encoder is LiteMedSAM's, unchanged and shared (so are its cached embeddings); only the mask
 decoder (and its IoU head) is trained, with the prompt encoder frozen. The embeddings come from the
@@ -38,6 +38,14 @@ CACHE = MODELS_DIR / ".cache" / "finetune"
 RUNS = MODELS_DIR / "runs" / "finetune.jsonl"
 MODALITIES = {"CT": "lung1", "MR": "brain1", "Microscopy": "stardist_top"}
 MIN_PIXELS = 5
+# The tensors fine-tuning changes: what turns the prompt-conditioned mask token into the mask (the
+# last block's image-to-token attention, the final token-to-image attention, the upscaling and the
+# hypernetwork of mask 0, the only mask LiteMedSAM outputs) and the tokens themselves. Everything else stays LiteMedSAM's, so a modality
+# model ships as a patch of these tensors over the shared decoder (models/patch.py), under 1 MB.
+# The IoU head is not trained: no loss reaches it, weight decay alone would move it.
+TRAINED = ("transformer.layers.1.cross_attn_image_to_token.", "transformer.layers.1.norm4.",
+           "transformer.final_attn_token_to_image.", "transformer.norm_final_attn.", "output_upscaling.",
+           "output_hypernetworks_mlps.0.", "mask_tokens.", "iou_token.")
 FLIPS = {"none": lambda a: a, "h": lambda a: a[:, ::-1], "v": lambda a: a[::-1], "hv": lambda a: a[::-1, ::-1]}
 
 
@@ -118,7 +126,9 @@ def train(args) -> None:
     decoder = ref.Decoder(net, fp16_constants=True)
     for p in decoder.prompt_encoder.parameters():
         p.requires_grad_(False)
-    params = [p for p in decoder.mask_decoder.parameters()]
+    params = [p for name, p in decoder.mask_decoder.named_parameters() if name.startswith(TRAINED)]
+    for name, p in decoder.mask_decoder.named_parameters():
+        p.requires_grad_(name.startswith(TRAINED))
     optimizer = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.01)
     out = CACHE / args.modality
     out.mkdir(parents=True, exist_ok=True)
@@ -153,7 +163,7 @@ def train(args) -> None:
         log.write(json.dumps({
             "date": time.strftime("%Y-%m-%d"), "command": " ".join(sys.argv), "modality": args.modality,
             "data_sha256": sha256_file(data_path), "objects": int(len(owner)), "embeddings": int(len(embeddings)),
-            "steps": step, "batch": args.batch, "lr": args.lr, "jitter_px": args.jitter,
+            "steps": step, "trained": list(TRAINED), "batch": args.batch, "lr": args.lr, "jitter_px": args.jitter,
             "loss_first25": float(np.mean(losses[:25])), "loss_last25": float(np.mean(losses[-25:])),
             "seconds_this_run": round(time.time() - started, 1), "checkpoint_sha256": sha256_file(ckpt),
         }) + "\n")
@@ -170,6 +180,33 @@ def export(args) -> None:
 
     net, _ = import_model.load_network(CACHE / args.modality / "checkpoint.pt")
     import_model.write_pair(net, model_id(args.modality), decoder_only=True)
+    write_golden(net, model_id(args.modality))
+
+
+GOLDEN_CASE = "microscopy_nuclei"
+
+
+def write_golden(net, name: str) -> None:
+    """tests/fixtures/golden/<model id>.npz: PyTorch's logits and masks with this fine-tuned decoder
+    on a golden image, so the Rust tests check the shipped patch, applied over the base decoder,
+    against the checkpoint it came from."""
+    from PIL import Image
+
+    from .fixtures import FIXTURES, to_uint8
+
+    reference = np.load(FIXTURES / "golden" / f"{GOLDEN_CASE}.npz")
+    pixels = np.asarray(Image.open(FIXTURES / "images" / f"{GOLDEN_CASE}.png"))
+    encoder, decoder = ref.Encoder(net).eval(), ref.Decoder(net, fp16_constants=True).eval()
+    with torch.no_grad():
+        segs, details = ref.segment_2d(encoder, decoder, ref.to_rgb_uint8(to_uint8(pixels)), reference["boxes"])
+    if not np.array_equal(details["resized"], reference["resized"]):
+        raise SystemExit(f"{GOLDEN_CASE}: the image is not the golden case's")
+    changed = int((segs != reference["segs"]).sum())
+    # Every 4th logit of the first box in each direction (a 64x64 grid) keeps the file small (the
+    # tree carries one per zoo model) and still checks the logits everywhere on the image.
+    np.savez_compressed(FIXTURES / "golden" / f"{name}.npz", boxes=reference["boxes"], segs=segs,
+                        low_res_logits_every4=details["low_res_logits"][0, ::4, ::4].astype(np.float32))
+    print(f"tests/fixtures/golden/{name}.npz: {changed} pixels differ from the general model's masks")
 
 
 def main() -> None:
@@ -181,7 +218,7 @@ def main() -> None:
     t.add_argument("--modality", required=True, choices=list(MODALITIES))
     t.add_argument("--steps", type=int, default=300)
     t.add_argument("--batch", type=int, default=4)
-    t.add_argument("--lr", type=float, default=2e-5)
+    t.add_argument("--lr", type=float, default=1e-4)
     t.add_argument("--jitter", type=float, default=5.0)
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--threads", type=int, default=1)

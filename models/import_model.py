@@ -14,7 +14,9 @@ EfficientViT-SAM students (the DAFT repository's) are refused with a message: th
 weights are not available here, so no parity check could be made.
 
 An encoder whose exported bytes equal a model's already in the manifest is not written again: the
-entry points at the same file, so both models share it and its cached embeddings. The parity check
+entry points at the same file, so both models share it and its cached embeddings. A model that
+shares the general model's encoder ships its decoder as a patch over the general decoder
+(models/patch.py: only the tensors that differ), the full file going to models/.cache/decoders/. The parity check
 runs onnxruntime on the written files against PyTorch on the same (fp16-rounded) weights; the
 import stops when they differ by more than 1e-3 + 1e-3 * |value|. Copy models/ with the app (`npm start` serves it)
 and the model appears in the page's menu; the router sends its modalities to it when its role is
@@ -32,9 +34,13 @@ import numpy as np
 import torch
 
 from . import litemedsam as ref
-from .common import MANIFEST, MODELS, general_entry, read_manifest, update_manifest
+from . import patch as patch_tool
+from .common import CACHE, MANIFEST, MODELS, general_entry, read_manifest, update_manifest
 from .export import check_parity, export_graph, run_onnx, store_weights_as_fp16
 
+
+
+FULL_DECODERS = CACHE / "decoders"
 
 
 def load_network(checkpoint: Path) -> tuple[torch.nn.Module, bool]:
@@ -90,10 +96,27 @@ def write_pair(net: torch.nn.Module, model_id: str, decoder_only: bool) -> dict:
         (ort_embedding,) = run_onnx((MODELS / files["encoder"]["file"]).read_bytes(), {"image": image.numpy()})
         check_parity("encoder", ort_embedding, embedding.numpy())
     data = store_weights_as_fp16(export_graph(decoder, (embedding, box), ["embedding", "box"], ["low_res_logits", "iou"])).SerializeToString(deterministic=True)
-    (out / "decoder.onnx").write_bytes(data)
-    files["decoder"] = {"file": f"{model_id}/decoder.onnx", "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
     ort_logits = run_onnx(data, {"embedding": embedding.numpy(), "box": box.numpy()})[0]
     check_parity("decoder", ort_logits, logits.numpy(), masks=True)
+    base = MODELS / general["decoder"]["file"]
+    if files["encoder"] == general["encoder"] and hashlib.sha256(data).hexdigest() == general["decoder"]["sha256"]:
+        files["decoder"] = general["decoder"]  # LiteMedSAM itself: nothing to ship
+    elif files["encoder"] == general["encoder"]:
+        # Only the tensors that differ from the general decoder ship (models/patch.py); the full
+        # file is kept out of the tree, for fixtures and inspection.
+        patch, changed = patch_tool.make(base.read_bytes(), data)
+        if patch_tool.apply(base.read_bytes(), patch) != data:
+            raise SystemExit("the patch does not rebuild the exported decoder byte for byte")
+        FULL_DECODERS.mkdir(parents=True, exist_ok=True)
+        (FULL_DECODERS / f"{model_id}.onnx").write_bytes(data)
+        (out / "decoder.onnx").unlink(missing_ok=True)
+        (out / "decoder.patch.onnx").write_bytes(patch)
+        files["decoder"] = general["decoder"]
+        files["decoder_patch"] = {"file": f"{model_id}/decoder.patch.onnx", "sha256": hashlib.sha256(patch).hexdigest(), "bytes": len(patch)}
+        print(f"{model_id}: patch of {len(changed)} tensors, {len(patch)} bytes (the full decoder: {len(data)})")
+    else:
+        (out / "decoder.onnx").write_bytes(data)
+        files["decoder"] = {"file": f"{model_id}/decoder.onnx", "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
     return files
 
 
@@ -103,6 +126,8 @@ def manifest_entry(model_id: str, name: str, role: str, modalities: list[str], f
     entry = {key: general[key] for key in ("architecture", "input_size", "embedding_shape", "weights", "preprocess", "postprocess")}
     entry.update(id=model_id, name=name, role=role, modalities=modalities, encoder=files["encoder"],
                  decoder=files["decoder"], license=license_, source=source, **(extra or {}))
+    if "decoder_patch" in files:
+        entry["decoder_patch"] = files["decoder_patch"]
     return entry
 
 

@@ -2,8 +2,8 @@
 
     bash build.sh cli && models/.venv/bin/python -m models zoo [--write-manifest]
 
-For each modality decoder fine-tuned by models/finetune.py (models/daft-<modality>/decoder.onnx,
-LiteMedSAM's encoder shared), runs `daftseg segment` on the evaluation set's held-out cases of that
+For each modality decoder fine-tuned by models/finetune.py (models/daft-<modality>/decoder.patch.onnx
+over LiteMedSAM's decoder, LiteMedSAM's encoder shared), runs `daftseg segment` on the evaluation set's held-out cases of that
 modality (models/.cache/eval, split.json: other patients than the training ones) twice, with the
 router's modality model and with the general model (`--model litemedsam`), scores both with
 `daftseg eval`, and prints the Markdown table of docs/MODELS.md. With --write-manifest, adds
@@ -40,14 +40,14 @@ def run(args) -> str:
 
 
 def entry(modality: str, role: str, scores: dict | None) -> dict:
-    decoder = MODELS / finetune.model_id(modality) / "decoder.onnx"
+    patch = MODELS / finetune.model_id(modality) / "decoder.patch.onnx"
     general = general_entry()
     runs = [json.loads(line) for line in finetune.RUNS.read_text().splitlines() if json.loads(line)["modality"] == modality]
-    files = {"encoder": general["encoder"],
-             "decoder": file_ref(decoder)}
+    files = {"encoder": general["encoder"], "decoder": general["decoder"], "decoder_patch": file_ref(patch)}
     source = (f"LiteMedSAM's decoder fine-tuned on {finetune.MODALITIES[modality]} ({modality} training patient) by "
               f"`{runs[-1]['command']}` ({runs[-1]['steps']} steps, data sha256 {runs[-1]['data_sha256'][:12]}); "
-              f"exported by `models/finetune.py export --modality {modality}`")
+              f"exported by `models/finetune.py export --modality {modality}` as a patch of the trained tensors "
+              f"({', '.join(t.rstrip('.') for t in runs[-1].get('trained', []))}) over LiteMedSAM's decoder")
     return import_model.manifest_entry(finetune.model_id(modality), f"DAFT {modality} (LiteMedSAM encoder, {modality}-fine-tuned decoder)",
                                        role, [modality], files, general["license"], source, {"heldout": scores} if scores else None)
 
@@ -55,17 +55,22 @@ def entry(modality: str, role: str, scores: dict | None) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--write-manifest", action="store_true")
+    parser.add_argument("--modality", action="append", choices=list(finetune.MODALITIES),
+                        help="evaluate only these (default: every one; --write-manifest needs every one)")
     args = parser.parse_args()
+    modalities = args.modality or list(finetune.MODALITIES)
+    if args.write_manifest and args.modality:
+        raise SystemExit("--write-manifest evaluates every modality: leave out --modality")
     split = json.loads((DATA / "split.json").read_text())
     manifest = read_manifest()
     manifest["models"] = [m for m in manifest["models"] if m["id"] == "litemedsam"]
-    manifest["models"] += [entry(m, "modality", None) for m in finetune.MODALITIES]
+    manifest["models"] += [entry(m, "modality", None) for m in modalities]
     WORK.mkdir(parents=True, exist_ok=True)
     trial = MODELS / "manifest.zoo-trial.json"  # next to the model files it names
     trial.write_text(json.dumps(manifest, indent=2))
     rows, results = [], {}
     try:
-        for modality in finetune.MODALITIES:
+        for modality in modalities:
             cases = [c for c in split["heldout"] if f"_{modality}_" in c]
             folder = WORK / modality / "imgs"
             shutil.rmtree(folder.parent, ignore_errors=True)

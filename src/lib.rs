@@ -17,6 +17,7 @@
 
 pub(crate) mod cache;
 pub mod challenge;
+pub mod content;
 pub mod error;
 pub mod export;
 pub mod identify;
@@ -25,6 +26,7 @@ pub mod manifest;
 pub mod medical;
 pub mod metrics;
 pub mod model;
+pub mod patch;
 pub mod postprocess;
 pub mod preprocess;
 pub mod prompt;

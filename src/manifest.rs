@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::content::ContentRouter;
 use crate::error::{Error, Result};
 
 /// The manifest: its format version and the models.
@@ -14,6 +15,9 @@ pub struct Manifest {
     pub version: u32,
     /// Every model, in menu order.
     pub models: Vec<ModelEntry>,
+    /// The modality classifier that routes by image content ([`crate::content`]), if shipped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_router: Option<ContentRouter>,
     /// Fields this version does not read, kept so that the manifest a frontend gets back (and
     /// any file written from it) says everything the original said.
     #[serde(flatten)]
@@ -37,6 +41,10 @@ pub struct ModelEntry {
     pub encoder: ModelFile,
     /// The prompt encoder and mask decoder ONNX file.
     pub decoder: ModelFile,
+    /// A modality model's fine-tuned tensors, applied over `decoder` at load time
+    /// ([`crate::patch`]): the zoo's decoders share one base file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decoder_patch: Option<ModelFile>,
     /// The square input side (256).
     pub input_size: usize,
     /// The weights' licence.
@@ -69,8 +77,13 @@ pub struct ModelFile {
 
 /// Architectures with LiteMedSAM's contract (image `[1,3,256,256]` -> embedding `[1,256,64,64]`,
 /// the same decoder and pre/post-processing): the teacher, and EfficientViT students with a SAM
-/// neck (models/distill.py).
-pub const SUPPORTED_ARCHITECTURES: &[&str] = &["litemedsam-tinyvit", "efficientvit-b0-sam-neck"];
+/// neck (models/distill.py on CPU, models/gpu_distill.py on a GPU).
+pub const SUPPORTED_ARCHITECTURES: &[&str] = &[
+    "litemedsam-tinyvit",
+    "efficientvit-b0-sam-neck",
+    "efficientvit-b1-sam-neck",
+    "efficientvit-b2-sam-neck",
+];
 
 impl Manifest {
     /// Parse and check a manifest (unique ids, supported architectures and input size).
@@ -107,6 +120,16 @@ impl Manifest {
                     model.input_size,
                     crate::preprocess::MODEL_SIZE
                 )));
+            }
+        }
+        if let Some(router) = &self.content_router {
+            router.validate()?;
+            let general = self.models.iter().find(|m| m.role == "general");
+            if general.map(|m| &m.encoder.sha256) != Some(&router.encoder_sha256) {
+                return Err(Error::Manifest(
+                    "content_router reads another encoder's embeddings than the general model's"
+                        .into(),
+                ));
             }
         }
         Ok(())

@@ -1,13 +1,13 @@
 //! A LiteMedSAM-style model pair run by tract: the encoder (image -> embedding, once per image)
 //! and the decoder with the prompt encoder folded in (embedding + box -> low-res logits).
 
-use std::io::Cursor;
 use std::sync::Arc;
 
 use tract_onnx::prelude::*;
 
 use crate::error::{Error, Result};
 use crate::manifest::ModelEntry;
+use crate::patch;
 use crate::preprocess::MODEL_SIZE;
 
 /// Side of the embedding grid and its channel count.
@@ -28,16 +28,24 @@ pub struct SamModel {
     decoder: Arc<TypedRunnableModel>,
 }
 
+/// The bytes of a model's files, as its manifest entry lists them.
+#[derive(Clone, Copy)]
+pub struct ModelBytes<'a> {
+    /// The encoder ONNX file.
+    pub encoder: &'a [u8],
+    /// The decoder ONNX file (a modality model's base decoder).
+    pub decoder: &'a [u8],
+    /// The decoder patch, for an entry that lists one.
+    pub decoder_patch: Option<&'a [u8]>,
+}
+
 fn load_graph(
     id: &str,
     what: &str,
-    bytes: &[u8],
+    mut model: InferenceModel,
     inputs: &[&[usize]],
 ) -> Result<Arc<TypedRunnableModel>> {
     let context = |e: TractError| Error::model(id, format!("{what}: {e:#}"));
-    let mut model = tract_onnx::onnx()
-        .model_for_read(&mut Cursor::new(bytes))
-        .map_err(context)?;
     for (i, shape) in inputs.iter().enumerate() {
         model = model
             .with_input_fact(i, f32::fact(*shape).into())
@@ -51,24 +59,47 @@ fn load_graph(
 }
 
 impl SamModel {
-    /// Build from the two ONNX files' bytes, after checking them against the manifest.
-    pub fn from_bytes(
-        entry: &ModelEntry,
-        encoder_bytes: &[u8],
-        decoder_bytes: &[u8],
-    ) -> Result<Self> {
-        entry.encoder.verify(&entry.id, encoder_bytes)?;
-        entry.decoder.verify(&entry.id, decoder_bytes)?;
+    /// Build from the ONNX files' bytes, after checking each against the manifest; a decoder
+    /// patch is applied over the decoder.
+    pub fn from_bytes(entry: &ModelEntry, files: ModelBytes) -> Result<Self> {
+        let id = &entry.id;
+        entry.encoder.verify(id, files.encoder)?;
+        entry.decoder.verify(id, files.decoder)?;
+        let decoder = match (&entry.decoder_patch, files.decoder_patch) {
+            (Some(listed), Some(bytes)) => {
+                listed.verify(id, bytes)?;
+                patch::apply(id, files.decoder, bytes)?
+            }
+            (None, None) => patch::parse(id, "decoder", files.decoder)?,
+            (Some(listed), None) => {
+                return Err(Error::model(
+                    id,
+                    format!("its decoder patch {} was not given", listed.file),
+                ))
+            }
+            (None, Some(_)) => {
+                return Err(Error::model(
+                    id,
+                    "a decoder patch was given, but the manifest lists none",
+                ))
+            }
+        };
+        let encoder = patch::parse(id, "encoder", files.encoder)?;
         let s = MODEL_SIZE;
         let e = EMBEDDING_SIZE;
         Ok(SamModel {
-            id: entry.id.clone(),
+            id: id.clone(),
             encoder_sha256: entry.encoder.sha256.clone(),
-            encoder: load_graph(&entry.id, "encoder", encoder_bytes, &[&[1, 3, s, s]])?,
+            encoder: load_graph(
+                id,
+                "encoder",
+                patch::graph(id, "encoder", &encoder)?,
+                &[&[1, 3, s, s]],
+            )?,
             decoder: load_graph(
-                &entry.id,
+                id,
                 "decoder",
-                decoder_bytes,
+                patch::graph(id, "decoder", &decoder)?,
                 &[&[1, EMBEDDING_CHANNELS, e, e], &[1, 4]],
             )?,
         })

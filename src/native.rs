@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 use crate::manifest::Manifest;
-use crate::model::SamModel;
+use crate::model::{ModelBytes, SamModel};
 use crate::session::Models;
 
 /// A file's bytes; the error names the file.
@@ -22,31 +22,51 @@ pub fn load_manifest(path: &Path) -> Result<(Manifest, PathBuf)> {
     Ok((manifest, base))
 }
 
-/// The two files of model `id`, read from `base` (the manifest's folder).
-fn model_files(manifest: &Manifest, base: &Path, id: &str) -> Result<(Vec<u8>, Vec<u8>)> {
-    let entry = manifest.model(id)?;
-    let read_file = |file: &str| {
-        let path = base.join(file);
-        std::fs::read(&path).map_err(|e| Error::model(id, format!("{}: {e}", path.display())))
-    };
-    Ok((
-        read_file(&entry.encoder.file)?,
-        read_file(&entry.decoder.file)?,
-    ))
+/// The files of model `id` (encoder, decoder, decoder patch if listed), read from `base` (the
+/// manifest's folder).
+struct ModelFiles {
+    encoder: Vec<u8>,
+    decoder: Vec<u8>,
+    decoder_patch: Option<Vec<u8>>,
+}
+
+impl ModelFiles {
+    fn read(manifest: &Manifest, base: &Path, id: &str) -> Result<Self> {
+        let entry = manifest.model(id)?;
+        let read_file = |file: &str| {
+            let path = base.join(file);
+            std::fs::read(&path).map_err(|e| Error::model(id, format!("{}: {e}", path.display())))
+        };
+        Ok(ModelFiles {
+            encoder: read_file(&entry.encoder.file)?,
+            decoder: read_file(&entry.decoder.file)?,
+            decoder_patch: match &entry.decoder_patch {
+                Some(patch) => Some(read_file(&patch.file)?),
+                None => None,
+            },
+        })
+    }
+
+    fn bytes(&self) -> ModelBytes<'_> {
+        ModelBytes {
+            encoder: &self.encoder,
+            decoder: &self.decoder,
+            decoder_patch: self.decoder_patch.as_deref(),
+        }
+    }
 }
 
 /// Read, verify (size and sha256) and load one model of the manifest.
 pub fn load_model(manifest: &Manifest, base: &Path, id: &str) -> Result<SamModel> {
-    let entry = manifest.model(id)?;
-    let (encoder, decoder) = model_files(manifest, base, id)?;
-    SamModel::from_bytes(entry, &encoder, &decoder)
+    let files = ModelFiles::read(manifest, base, id)?;
+    SamModel::from_bytes(manifest.model(id)?, files.bytes())
 }
 
 /// Load model `id` into `models` from `base` unless it is loaded already.
 pub fn ensure_loaded(models: &mut Models, base: &Path, id: &str) -> Result<()> {
     if !models.is_loaded(id) {
-        let (encoder, decoder) = model_files(models.manifest(), base, id)?;
-        models.load(id, &encoder, &decoder)?;
+        let files = ModelFiles::read(models.manifest(), base, id)?;
+        models.load(id, files.bytes())?;
     }
     Ok(())
 }

@@ -11,13 +11,14 @@ use std::collections::HashMap;
 
 use serde::Serialize;
 
+use crate::content::ContentGuess;
 use crate::error::{Error, Result};
 use crate::export::{export_volume_labels, label_png, VolumeExport};
 use crate::identify::unreadable;
 use crate::manifest::{Manifest, ModelEntry};
 use crate::medical::window::{windowed, Window, Windowed};
 use crate::medical::{open_files, sniff, MedicalVolume};
-use crate::model::SamModel;
+use crate::model::{ModelBytes, SamModel};
 use crate::postprocess::LabelMap;
 use crate::preprocess::prepare;
 use crate::prompt::{Box3d, BoxPrompt};
@@ -60,9 +61,9 @@ impl Models {
         self.loaded.contains_key(id)
     }
 
-    /// Verify the two files (size and sha256 from the manifest) and load model `id` from them.
-    pub fn load(&mut self, id: &str, encoder: &[u8], decoder: &[u8]) -> Result<()> {
-        let model = SamModel::from_bytes(self.entry(id)?, encoder, decoder)?;
+    /// Verify the files (size and sha256 from the manifest) and load model `id` from them.
+    pub fn load(&mut self, id: &str, files: ModelBytes) -> Result<()> {
+        let model = SamModel::from_bytes(self.entry(id)?, files)?;
         self.loaded.insert(id.to_string(), model);
         Ok(())
     }
@@ -140,6 +141,9 @@ struct Study {
     /// What 2D prompts work on: the image, or the shown slice of the volume through its window.
     image: RgbImage,
     slice: usize,
+    /// What the image content said, once classified: once per study, so every slice of a
+    /// volume goes to the same model.
+    content: Option<ContentGuess>,
 }
 
 /// One user's work: models, the open study, the embedding cache.
@@ -188,6 +192,7 @@ impl Session {
                 volume: None,
                 image,
                 slice: 0,
+                content: None,
             }
         } else {
             let single = files.len() == 1;
@@ -202,6 +207,7 @@ impl Session {
                 volume: Some((volume, view)),
                 image,
                 slice,
+                content: None,
             }
         };
         self.study = Some(study);
@@ -215,6 +221,7 @@ impl Session {
             volume: None,
             image,
             slice: 0,
+            content: None,
         });
         self.info()
     }
@@ -260,7 +267,8 @@ impl Session {
     }
 
     /// The router's choice for the open study: the user's `model` if given, else by the
-    /// metadata's modality, else by the file name.
+    /// metadata's modality, else by the file name, else by the content once classified. When
+    /// the answer `needs_content`, load its model and call [`Session::route_by_content`].
     pub fn route(&self, model: Option<&str>) -> Result<Route> {
         let study = self.study()?;
         self.models.route(&RouteRequest {
@@ -270,7 +278,27 @@ impl Session {
                 .as_ref()
                 .and_then(|(v, _)| v.modality.as_deref()),
             file_name: Some(&study.name),
+            content_available: true,
+            content: study.content,
         })
+    }
+
+    /// [`Session::route`], classifying the shown image's content first when the route waits for
+    /// it: the general model (loaded) encodes it (the embedding stays cached for segmenting),
+    /// and the answer holds for the whole study.
+    pub fn route_by_content(&mut self, model: Option<&str>) -> Result<Route> {
+        let route = self.route(model)?;
+        let Some(router) = self.models.manifest.content_router.as_ref() else {
+            return Ok(route);
+        };
+        if !route.needs_content {
+            return Ok(route);
+        }
+        let encoder = self.models.get(&route.model_id)?;
+        let study = self.study.as_mut().ok_or_else(no_study)?;
+        let (encoded, _) = self.segmenter.encode(encoder, &study.image)?;
+        study.content = Some(router.guess(&encoded.embedding)?);
+        self.route(model)
     }
 
     /// See the open volume through `window`: what is shown and what the model sees.
@@ -307,6 +335,11 @@ impl Session {
         let model = self.models.get(model_id)?;
         let image = &self.study.as_ref().ok_or_else(no_study)?.image;
         Ok(self.segmenter.encode(model, image)?.1)
+    }
+
+    /// How many times an encoder ran (embedding-cache misses) in this session.
+    pub fn encoder_runs(&self) -> u64 {
+        self.segmenter.encoder_runs()
     }
 
     /// Every box on the shown image: box i paints label i + 1, later boxes over earlier ones.

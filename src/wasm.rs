@@ -11,7 +11,7 @@ use wasm_bindgen::prelude::*;
 use crate::error::Error;
 use crate::manifest::Manifest;
 use crate::medical::window::Window;
-use crate::model::Embedding;
+use crate::model::{Embedding, ModelBytes};
 use crate::prompt::boxes_from_numbers;
 use crate::rgb::RgbImage;
 use crate::router::RouteRequest;
@@ -90,10 +90,22 @@ impl Engine {
         to_js(self.session.models().manifest())
     }
 
-    /// Verify (size, sha256) and load a model from its two files' bytes.
+    /// Verify (size, sha256) and load a model from its files' bytes: the encoder, the decoder
+    /// and, for an entry that lists one, its decoder patch.
     #[wasm_bindgen(js_name = loadModel)]
-    pub fn load_model(&mut self, id: &str, encoder: &[u8], decoder: &[u8]) -> JsResult<()> {
-        Ok(self.session.models_mut().load(id, encoder, decoder)?)
+    pub fn load_model(
+        &mut self,
+        id: &str,
+        encoder: &[u8],
+        decoder: &[u8],
+        decoder_patch: Option<Vec<u8>>,
+    ) -> JsResult<()> {
+        let files = ModelBytes {
+            encoder,
+            decoder,
+            decoder_patch: decoder_patch.as_deref(),
+        };
+        Ok(self.session.models_mut().load(id, files)?)
     }
 
     /// Whether model `id` is loaded.
@@ -142,6 +154,21 @@ impl Engine {
         to_js(&RouteJs::from(self.session.route(model.as_deref())?))
     }
 
+    /// The route once the image content is classified (when `route` said `needsContent`: its
+    /// model, the general one, must be loaded; the shown image is encoded, and stays cached).
+    #[wasm_bindgen(js_name = routeByContent)]
+    pub fn route_by_content(&mut self, model: Option<String>) -> JsResult<JsValue> {
+        to_js(&RouteJs::from(
+            self.session.route_by_content(model.as_deref())?,
+        ))
+    }
+
+    /// How many times an encoder ran in this engine (embedding-cache misses).
+    #[wasm_bindgen(js_name = encoderRuns)]
+    pub fn encoder_runs(&self) -> f64 {
+        self.session.encoder_runs() as f64
+    }
+
     /// The router's choice for a file name and metadata modality, without opening anything.
     #[wasm_bindgen(js_name = routeFile)]
     pub fn route_file(
@@ -154,6 +181,7 @@ impl Engine {
             model: model.as_deref().filter(|m| !m.is_empty()),
             metadata_modality: modality.as_deref(),
             file_name: Some(file_name),
+            ..Default::default()
         })?;
         to_js(&RouteJs::from(chosen))
     }
@@ -295,6 +323,7 @@ struct RouteJs {
     model_id: String,
     modality: Option<String>,
     reason: String,
+    needs_content: bool,
 }
 
 impl From<crate::router::Route> for RouteJs {
@@ -303,6 +332,7 @@ impl From<crate::router::Route> for RouteJs {
             model_id: route.model_id,
             modality: route.modality.map(|m| m.name().to_string()),
             reason: route.reason,
+            needs_content: route.needs_content,
         }
     }
 }

@@ -672,3 +672,66 @@ fn shards_split_a_folder_and_their_scores_merge_into_the_whole() {
         );
     }
 }
+
+#[test]
+fn a_file_that_names_no_modality_is_routed_by_its_content() {
+    // Each image renamed scan.png: no metadata, no modality in the name. The general model's
+    // embedding decides, with its confidence in the reason.
+    let route = |image: &str| {
+        let dir = tmp(&format!("content_{image}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let scan = dir.join("scan.png");
+        std::fs::copy(fixture(&format!("images/{image}")), &scan).unwrap();
+        let output = daftseg(&["route", scan.to_str().unwrap()]);
+        assert!(output.status.success(), "{}", stderr(&output));
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    let xray = route("xray_chest.png");
+    assert!(
+        xray.contains("model: litemedsam")
+            && xray.contains("modality: XRay")
+            && xray.contains("modality XRay from the image content (confidence 0.")
+            && xray.contains("no model is fine-tuned for XRay"),
+        "{xray}"
+    );
+    let nuclei = route("microscopy_nuclei.png");
+    assert!(
+        nuclei.contains("model: daft-microscopy")
+            && nuclei.contains("modality Microscopy from the image content (confidence 0."),
+        "{nuclei}"
+    );
+    // A synthetic ramp is no modality: below the threshold, the general model, and the reason
+    // says so.
+    let ramp = route("gradient.png");
+    assert!(
+        ramp.contains("model: litemedsam")
+            && ramp.contains("modality: unknown")
+            && ramp.contains("not clear enough"),
+        "{ramp}"
+    );
+    // The name still wins when it says the modality, and the user's choice over everything.
+    let named = daftseg(&[
+        "route",
+        fixture("images/microscopy_nuclei.png").to_str().unwrap(),
+    ]);
+    assert!(String::from_utf8_lossy(&named.stdout).contains("from the file name"));
+
+    // Segmenting routes the same way: the nuclei as scan.png go to the microscopy model.
+    let scan = tmp("content_microscopy_nuclei.png").join("scan.png");
+    let out = tmp("content_nuclei_mask.png");
+    let output = daftseg(&[
+        "segment",
+        scan.to_str().unwrap(),
+        "--box",
+        "410,443,441,466",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(
+        stderr(&output)
+            .contains("model: daft-microscopy (modality Microscopy from the image content"),
+        "{}",
+        stderr(&output)
+    );
+}

@@ -291,3 +291,138 @@ fn three_d_propagation_equals_the_reference_algorithm() {
         Segmenter::default().segment_3d(model(), &case.volume, &case.boxes, &mut cancel);
     assert!(matches!(cancelled, Err(daftseg::Error::Cancelled)));
 }
+
+#[test]
+fn zoo_patches_over_the_shared_decoder_equal_pytorch() {
+    // Each modality model ships as a patch over the general decoder (models/patch.py). Applied at
+    // load, it must give what PyTorch gives with the fine-tuned checkpoint it was made from
+    // (tests/fixtures/golden/<id>.npz, written by `models finetune export`).
+    let (manifest, base) = load_manifest(&manifest()).unwrap();
+    let general = manifest.model("litemedsam").unwrap();
+    let patched: Vec<_> = manifest
+        .models
+        .iter()
+        .filter(|m| m.decoder_patch.is_some())
+        .collect();
+    assert!(
+        patched.len() >= 3,
+        "the zoo's modality models ship as patches"
+    );
+    let case = cases()
+        .into_iter()
+        .find(|c| c["name"] == "microscopy_nuclei")
+        .unwrap();
+    let image =
+        read_image(&std::fs::read(fixture(case["image"].as_str().unwrap())).unwrap()).unwrap();
+    let boxes = boxes(&case);
+    let mut segmenter = Segmenter::default();
+    let (encoded, _) = segmenter.encode(model(), &image).unwrap();
+    let prompt = box_to_model_frame(boxes[0], image.height, image.width);
+    let (general_logits, _) = model().decode(&encoded.embedding, prompt).unwrap();
+    for entry in patched {
+        let id = &entry.id;
+        assert_eq!(
+            entry.decoder, general.decoder,
+            "{id}: the base is the general decoder"
+        );
+        let patch = entry.decoder_patch.as_ref().unwrap();
+        assert!(
+            patch.bytes <= 1 << 20,
+            "{id}: patch of {} bytes",
+            patch.bytes
+        );
+
+        let zoo_model = load_model(&manifest, &base, id).unwrap();
+        assert_eq!(zoo_model.encoder_sha256, model().encoder_sha256);
+        let path = fixture(&format!("golden/{id}.npz"));
+        let (ours, _) = zoo_model.decode(&encoded.embedding, prompt).unwrap();
+        // The golden file holds every 4th logit in each direction of the 256x256 grid.
+        let expected = golden::<f32>(&path, "low_res_logits_every4");
+        assert_eq!(expected.shape(), &[64, 64]);
+        let ours_every4 = (0..64).flat_map(|y| (0..64).map(move |x| (y, x)));
+        let ours_every4: Vec<f32> = ours_every4
+            .map(|(y, x)| ours[y * 4 * 256 + x * 4])
+            .collect();
+        let worst = ours_every4
+            .iter()
+            .zip(expected.iter())
+            .map(|(a, b)| (a - b).abs() - 1e-3 * b.abs())
+            .fold(f32::MIN, f32::max);
+        assert!(
+            worst <= 1e-3,
+            "{id}: logits differ from PyTorch beyond 1e-3 + 1e-3*|ref|"
+        );
+        // The patch is not a no-op: the fine-tuned decoder differs from the general one.
+        let moved = ours
+            .iter()
+            .zip(&general_logits)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0f32, f32::max);
+        assert!(
+            moved > 0.05,
+            "{id}: logits within {moved} of the general model's"
+        );
+
+        let result = segmenter
+            .segment(&zoo_model, &image, &boxes, &zero_clock)
+            .unwrap();
+        assert!(
+            result.timings.cache_hit,
+            "{id}: the general model's embedding is shared"
+        );
+        let expected = golden::<u16>(&path, "segs");
+        let differing = result
+            .labels
+            .labels
+            .iter()
+            .zip(expected.as_slice().unwrap())
+            .filter(|(a, b)| a != b)
+            .count();
+        assert_eq!(differing, 0, "{id}: {differing} pixels differ from PyTorch");
+    }
+
+    // Without its patch a modality model does not load (it would be the general model in
+    // disguise); with a patch its entry does not list, neither does the general model.
+    let entry = manifest.model("daft-microscopy").unwrap();
+    let read = |file: &str| std::fs::read(base.join(file)).unwrap();
+    let (encoder, decoder) = (read(&entry.encoder.file), read(&entry.decoder.file));
+    let patch = read(&entry.decoder_patch.as_ref().unwrap().file);
+    let files = |decoder_patch| daftseg::model::ModelBytes {
+        encoder: &encoder,
+        decoder: &decoder,
+        decoder_patch,
+    };
+    let missing = SamModel::from_bytes(entry, files(None)).err().unwrap();
+    assert!(missing.to_string().contains("was not given"), "{missing}");
+    let extra = SamModel::from_bytes(general, files(Some(&patch)))
+        .err()
+        .unwrap();
+    assert!(extra.to_string().contains("lists none"), "{extra}");
+}
+
+#[test]
+fn the_content_router_gives_the_reference_probabilities() {
+    // models/route_content.py computed these with onnxruntime and numpy on the same images:
+    // src/content.rs's pooling and regression on tract's embedding must give the same numbers.
+    let (manifest, _) = load_manifest(&manifest()).unwrap();
+    let router = manifest
+        .content_router
+        .as_ref()
+        .expect("the manifest ships a content router");
+    let reference: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture("route_reference.json")).unwrap())
+            .unwrap();
+    let mut segmenter = Segmenter::default();
+    for (name, expected) in reference.as_object().unwrap() {
+        let image =
+            read_image(&std::fs::read(fixture(&format!("images/{name}"))).unwrap()).unwrap();
+        let (encoded, _) = segmenter.encode(model(), &image).unwrap();
+        let ours = router.probabilities(&encoded.embedding).unwrap();
+        assert_eq!(ours.len(), router.classes.len());
+        for (class, (modality, p)) in router.classes.iter().zip(ours) {
+            assert_eq!(modality, daftseg::router::Modality::parse(class).unwrap());
+            let want = expected[class].as_f64().unwrap();
+            assert!((p - want).abs() < 2e-3, "{name} {class}: {p} vs {want}");
+        }
+    }
+}

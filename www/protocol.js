@@ -9,7 +9,9 @@
 //   open          { names, buffers }       -> { info: StudyInfo, rgba }
 //   encode        { model }                -> { route, modelLoad, encodeMs, cacheHit }
 //                   (route the open study, `model` being the user's choice or '', load the
-//                   model if needed, encode the shown image)
+//                   model if needed, encode the shown image; when neither metadata nor name
+//                   says the modality, the general model's embedding decides it first, and
+//                   route.reason says "from the image content (confidence ...)")
 //   showSlice     { z }                    -> { z, rgba }
 //   setWindow     { window }               -> { applied, rgba }
 //   segmentBoxes  { model, boxes }         -> { labels, ms }      (boxes: 4 numbers each)

@@ -63,16 +63,18 @@ async function modelFile(ref, onBytes) {
 async function ensureModel(id, emit) {
   if (session().hasModel(id)) return null;
   const entry = manifest.models.find((m) => m.id === id);
-  const total = entry.encoder.bytes + entry.decoder.bytes;
+  // A modality model is the shared decoder plus its patch (the fine-tuned tensors).
+  const refs = [entry.encoder, entry.decoder, ...(entry.decoder_patch ? [entry.decoder_patch] : [])];
+  const total = refs.reduce((sum, ref) => sum + ref.bytes, 0);
   let loaded = 0;
   const onBytes = (n) => {
     loaded += n;
     emit('progress', { stage: `loading model ${id}`, fraction: loaded / total });
   };
-  const [encoder, decoder] = await Promise.all([modelFile(entry.encoder, onBytes), modelFile(entry.decoder, onBytes)]);
+  const [encoder, decoder, patch] = await Promise.all(refs.map((ref) => modelFile(ref, onBytes)));
   const started = performance.now();
-  session().loadModel(id, encoder.bytes, decoder.bytes);
-  return { id, fromCache: encoder.fromCache && decoder.fromCache, ms: performance.now() - started };
+  session().loadModel(id, encoder.bytes, decoder.bytes, patch?.bytes);
+  return { id, fromCache: [encoder, decoder, patch].every((f) => !f || f.fromCache), ms: performance.now() - started };
 }
 
 // Threads for the pool: what the page asks for, else one per core but one left to the page and
@@ -129,12 +131,21 @@ serve(self, {
     return rgbaReply({ info }, session().imageRgba());
   },
   async encode({ model }, emit) {
-    const route = session().route(model || null);
-    const modelLoad = await ensureModel(route.modelId, emit);
+    let route = session().route(model || null);
+    let modelLoad = await ensureModel(route.modelId, emit);
     emit('progress', { stage: 'encoding image', fraction: null });
     const started = performance.now();
-    const { cacheHit } = session().encode(route.modelId);
-    return { route, modelLoad, encodeMs: performance.now() - started, cacheHit };
+    let cacheHit = null;
+    if (route.needsContent) {
+      // The general model's embedding says which modality this is; it stays cached, so a
+      // modality model that shares the encoder decodes from it without a second encoder run.
+      const before = session().encoderRuns();
+      route = session().routeByContent(model || null);
+      cacheHit = session().encoderRuns() === before;
+      modelLoad = (await ensureModel(route.modelId, emit)) ?? modelLoad;
+    }
+    const encoded = session().encode(route.modelId);
+    return { route, modelLoad, encodeMs: performance.now() - started, cacheHit: cacheHit ?? encoded.cacheHit };
   },
   async showSlice({ z }) {
     return rgbaReply({ z }, session().showSlice(z));

@@ -130,6 +130,26 @@ test('the router picks the modality model, shows why, and the user can override 
   await page.close();
 });
 
+test('a file that names no modality is routed by its content, and the page says so', { timeout: TIMEOUT * 3 }, async () => {
+  const { page, problems } = await openApp();
+  const scan = (image) => ({ name: 'scan.png', mimeType: 'image/png', buffer: readFileSync(fixture(`images/${image}`)) });
+  const modelName = () => page.locator('#model-name').textContent();
+  await openFile(page, scan('xray_chest.png'));
+  await waitReady(page);
+  assert.match(await modelName(), /^litemedsam: modality XRay from the image content \(confidence 0\.\d\d\); no model is fine-tuned for XRay/);
+  await openFile(page, scan('microscopy_nuclei.png'));
+  await page.waitForFunction(() => document.querySelector('#model-name').textContent.startsWith('daft-microscopy:'), null, { timeout: TIMEOUT });
+  await waitReady(page);
+  assert.match(await modelName(), /^daft-microscopy: modality Microscopy from the image content \(confidence 0\.\d\d\)/);
+  // A synthetic ramp is no modality: the general model, and the reason says why.
+  await openFile(page, scan('gradient.png'));
+  await page.waitForFunction(() => document.querySelector('#model-name').textContent.startsWith('litemedsam:'), null, { timeout: TIMEOUT });
+  await waitReady(page);
+  assert.match(await modelName(), /not clear enough/);
+  assert.deepEqual(problems, []);
+  await page.close();
+});
+
 test('a corrupt file shows an error and the next file still works', { timeout: TIMEOUT * 2 }, async () => {
   const { page, problems } = await openApp();
   await page.setInputFiles('#open-file', { name: 'broken.png', mimeType: 'image/png', buffer: Buffer.from('this is not a PNG') });

@@ -169,3 +169,33 @@ test('the router sends each modality to the model that won on held-out data, and
     assert.equal(engine.routeFile('x.png', null, model.id).modelId, model.id, 'the user can still choose it');
   }
 });
+
+test('a modality model loads as its patch over the shared decoder, and the content routes to it', () => {
+  const engine = new Engine(manifestText);
+  const general = manifest.models.find((m) => m.role === 'general');
+  const zoo = manifest.models.find((m) => m.role === 'modality' && m.modalities.includes('Microscopy'));
+  assert.ok(zoo.decoder_patch, 'the microscopy model ships as a patch');
+  assert.equal(zoo.decoder.sha256, general.decoder.sha256, 'over the general decoder');
+  const [encoder, decoder, patch] = [zoo.encoder, zoo.decoder, zoo.decoder_patch].map((f) => modelBytes(f.file));
+  // Without its patch, or with a damaged one, an Error that names the model; the engine lives on.
+  assert.throws(() => engine.loadModel(zoo.id, encoder, decoder), new RegExp(`${zoo.id}.*was not given`));
+  const damaged = Uint8Array.from(patch);
+  damaged[damaged.length - 100] ^= 0xff;
+  assert.throws(() => engine.loadModel(zoo.id, encoder, decoder, damaged), /sha256/);
+  engine.loadModel(general.id, encoder, decoder);
+  // scan.png names no modality: the route waits for the content, then picks the microscopy model.
+  const nuclei = cases().find((c) => c.name === 'microscopy_nuclei');
+  engine.open(['scan.png'], [readFileSync(fixture(nuclei.image))]);
+  const waiting = engine.route(null);
+  assert.equal(waiting.needsContent, true);
+  assert.equal(waiting.modelId, general.id);
+  const routed = engine.routeByContent(null);
+  assert.equal(routed.modelId, zoo.id);
+  assert.match(routed.reason, /^modality Microscopy from the image content \(confidence 0\.\d\d\)/);
+  assert.equal(engine.encoderRuns(), 1);
+  engine.loadModel(zoo.id, encoder, decoder, patch);
+  const labels = engine.segmentBoxes(zoo.id, Float64Array.of(410, 443, 441, 466));
+  assert.equal(engine.encoderRuns(), 1, 'the modality model decodes from the general model\'s embedding');
+  const area = labels.filter((v) => v === 1).length;
+  assert.ok(area > 100 && area < 32 * 24, `nucleus mask of ${area} px`);
+});

@@ -9,6 +9,7 @@ use daftseg::error::{Error, Result};
 use daftseg::medical::window::Window;
 use daftseg::native::{ensure_loaded, read};
 use daftseg::prompt::{parse_box, parse_box3d, Box3d, BoxPrompt};
+use daftseg::router::Route;
 use daftseg::{Session, StudyInfo};
 
 use crate::{file_name, npz_files, parse_shard, write, Context, Shard};
@@ -110,7 +111,7 @@ fn case_output(args: &SegmentArgs) -> Result<&Path> {
 }
 
 /// A file's `(name, bytes)`, or every file of a folder (a DICOM series) in name order.
-fn read_input(input: &Path) -> Result<Vec<(String, Vec<u8>)>> {
+pub(crate) fn read_input(input: &Path) -> Result<Vec<(String, Vec<u8>)>> {
     if !input.is_dir() {
         return Ok(vec![(file_name(input), read(input)?)]);
     }
@@ -132,7 +133,23 @@ fn read_input(input: &Path) -> Result<Vec<(String, Vec<u8>)>> {
         .collect()
 }
 
-/// Route the open study, load its model (timed), and say which it is.
+/// The open study's route; when it waits for the image content, the general model is loaded
+/// and the content classified (its embedding stays cached for segmenting).
+pub(crate) fn route_study(
+    session: &mut Session,
+    base: &Path,
+    model: Option<&str>,
+) -> Result<Route> {
+    let chosen = session.route(model)?;
+    if !chosen.needs_content {
+        return Ok(chosen);
+    }
+    ensure_loaded(session.models_mut(), base, &chosen.model_id)?;
+    session.route_by_content(model)
+}
+
+/// Route the open study, load its model (timed, with the content's encoder run if the route
+/// needed one), and say which it is.
 fn load_routed(
     session: &mut Session,
     base: &Path,
@@ -140,11 +157,11 @@ fn load_routed(
     context: &Context,
     verbose: bool,
 ) -> Result<(String, f64)> {
-    let chosen = session.route(model)?;
+    let start = context.now_ms();
+    let chosen = route_study(session, base, model)?;
     if verbose {
         eprintln!("model: {} ({})", chosen.model_id, chosen.reason);
     }
-    let start = context.now_ms();
     ensure_loaded(session.models_mut(), base, &chosen.model_id)?;
     Ok((chosen.model_id, context.now_ms() - start))
 }
