@@ -35,6 +35,7 @@ pub mod rgb;
 pub mod router;
 pub mod segment;
 pub mod session;
+pub mod store;
 pub mod threads;
 
 #[cfg(not(target_arch = "wasm32"))]

@@ -128,6 +128,24 @@ impl SamModel {
         Ok(Arc::new(embedding))
     }
 
+    /// An embedding from its `1x256x64x64` values (a stored one).
+    pub fn embedding_from(&self, values: Vec<f32>) -> Result<Embedding> {
+        let shape = [1, EMBEDDING_CHANNELS, EMBEDDING_SIZE, EMBEDDING_SIZE];
+        let tensor = Tensor::from_shape(&shape, &values).map_err(|e| Error::tract(&self.id, e))?;
+        Ok(Arc::new(tensor))
+    }
+
+    /// An embedding's values, to store.
+    pub fn embedding_values(&self, embedding: &Embedding) -> Result<Vec<f32>> {
+        let view = embedding
+            .try_as_plain_ram()
+            .map_err(|e| Error::tract(&self.id, e))?;
+        Ok(view
+            .as_slice::<f32>()
+            .map_err(|e| Error::tract(&self.id, e))?
+            .to_vec())
+    }
+
     /// Low-resolution logits (`256x256`, row-major) and the predicted IoU for one box given in
     /// the 256 frame.
     pub fn decode(&self, embedding: &Embedding, box_256: [f32; 4]) -> Result<(Vec<f32>, f32)> {

@@ -25,6 +25,7 @@ use crate::prompt::{Box3d, BoxPrompt};
 use crate::rgb::{is_image_file, read_image, RgbImage};
 use crate::router::{route, Route, RouteRequest};
 use crate::segment::{Clock, GreyVolume, Progress, Segmentation, Segmenter};
+use crate::store::EmbeddingStore;
 
 /// The manifest and the models loaded so far, by id.
 pub struct Models {
@@ -337,9 +338,14 @@ impl Session {
         Ok(self.segmenter.encode(model, image)?.1)
     }
 
-    /// How many times an encoder ran (embedding-cache misses) in this session.
+    /// How many times an encoder ran in this session.
     pub fn encoder_runs(&self) -> u64 {
         self.segmenter.encoder_runs()
+    }
+
+    /// Keep embeddings in `store` as well as in memory: read before encoding, written after.
+    pub fn set_embedding_store(&mut self, store: Box<dyn EmbeddingStore>) {
+        self.segmenter.set_store(store);
     }
 
     /// Every box on the shown image: box i paints label i + 1, later boxes over earlier ones.

@@ -735,3 +735,72 @@ fn a_file_that_names_no_modality_is_routed_by_its_content() {
         stderr(&output)
     );
 }
+
+#[test]
+fn a_cache_folder_keeps_embeddings_across_runs_and_recomputes_damaged_ones() {
+    let dir = tmp("embedding_cache");
+    let _ = std::fs::remove_dir_all(&dir);
+    let series = medical("ct_lung1_series");
+    let run = |out: &str| {
+        let out = tmp(out);
+        let output = daftseg(&[
+            "segment",
+            series.to_str().unwrap(),
+            "--box3d",
+            "206,347,1,229,372,3",
+            "--out",
+            out.to_str().unwrap(),
+            "--cache-dir",
+            dir.to_str().unwrap(),
+        ]);
+        assert!(output.status.success(), "{}", stderr(&output));
+        (std::fs::read(out).unwrap(), stderr(&output))
+    };
+    // First run: every slice the propagation needs is encoded and written.
+    let (first, log) = run("cached_1.npz");
+    let written: usize = log
+        .split(" written")
+        .next()
+        .and_then(|s| s.rsplit(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{log}"));
+    assert!(written >= 3, "{log}");
+    assert!(log.contains("0 embeddings read"), "{log}");
+    // Second run: nothing encoded, the same labels byte for byte.
+    let (second, log) = run("cached_2.npz");
+    assert!(
+        log.contains(&format!("{written} embeddings read, 0 written, 0 damaged")),
+        "{log}"
+    );
+    assert_eq!(first, second);
+    // A damaged entry (one byte flipped) is reported, recomputed and replaced; labels unchanged.
+    let entry = walk(&dir)
+        .into_iter()
+        .find(|p| p.extension().is_some_and(|e| e == "emb"))
+        .expect("an entry");
+    let mut bytes = std::fs::read(&entry).unwrap();
+    bytes[5000] ^= 0x40;
+    std::fs::write(&entry, bytes).unwrap();
+    let (third, log) = run("cached_3.npz");
+    assert!(
+        log.contains("is damaged (its checksum does not match); computing it again")
+            && log.contains(", 1 written, 1 damaged"),
+        "{log}"
+    );
+    assert_eq!(first, third);
+    let (_, log) = run("cached_4.npz");
+    assert!(log.contains("0 written, 0 damaged"), "{log}");
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}

@@ -13,6 +13,7 @@ use crate::postprocess::{mask_from_logits, LabelMap};
 use crate::preprocess::{box_to_model_frame, prepare, Frame};
 use crate::prompt::{validate_box, BoxPrompt};
 use crate::rgb::RgbImage;
+use crate::store::{decode_entry, encode_entry, EmbeddingStore, StoreKey};
 
 /// Milliseconds since some fixed point.
 pub type Clock<'a> = &'a dyn Fn() -> f64;
@@ -55,9 +56,12 @@ pub struct EncodedImage {
     pub embedding: Embedding,
 }
 
-/// Segments images through an embedding cache.
+/// Segments images through an embedding cache and, when one is set, a persistent store behind it.
 pub struct Segmenter {
     cache: EmbeddingCache<EncodedImage>,
+    store: Option<Box<dyn EmbeddingStore>>,
+    encoder_runs: u64,
+    store_hits: u64,
 }
 
 impl Default for Segmenter {
@@ -71,7 +75,20 @@ impl Segmenter {
     pub fn new(max_cache_bytes: usize) -> Self {
         Segmenter {
             cache: EmbeddingCache::new(max_cache_bytes),
+            store: None,
+            encoder_runs: 0,
+            store_hits: 0,
         }
+    }
+
+    /// Keep embeddings in `store` too (read before encoding, written after).
+    pub fn set_store(&mut self, store: Box<dyn EmbeddingStore>) {
+        self.store = Some(store);
+    }
+
+    /// How many embeddings came from the persistent store instead of an encoder run.
+    pub fn store_hits(&self) -> u64 {
+        self.store_hits
     }
 
     /// How many embeddings the cache holds.
@@ -79,9 +96,9 @@ impl Segmenter {
         self.cache.len()
     }
 
-    /// How many times the encoder ran (cache misses) since this segmenter was made.
+    /// How many times the encoder ran since this segmenter was made.
     pub fn encoder_runs(&self) -> u64 {
-        self.cache.misses
+        self.encoder_runs
     }
 
     /// Forget every cached embedding.
@@ -100,8 +117,38 @@ impl Segmenter {
             return Ok((encoded, true));
         }
         let prepared = prepare(image)?;
+        let store_key = match &self.store {
+            Some(_) => Some(StoreKey::new(&model.encoder_sha256, &prepared.input)?),
+            None => None,
+        };
+        let stored = match (self.store.as_mut(), &store_key) {
+            (Some(store), Some(key)) => match store.load(key).map(|b| decode_entry(key, &b)) {
+                Some(Ok(values)) => Some(model.embedding_from(values)?),
+                Some(Err(why)) => {
+                    store.damaged(key, &why);
+                    None
+                }
+                None => None,
+            },
+            _ => None,
+        };
+        let embedding = match stored {
+            Some(embedding) => {
+                self.store_hits += 1;
+                embedding
+            }
+            None => {
+                let embedding = model.encode(&prepared.input)?;
+                self.encoder_runs += 1;
+                if let (Some(store), Some(key)) = (self.store.as_mut(), &store_key) {
+                    let values = model.embedding_values(&embedding)?;
+                    store.save(key, &encode_entry(key, &values)?);
+                }
+                embedding
+            }
+        };
         let encoded = EncodedImage {
-            embedding: model.encode(&prepared.input)?,
+            embedding,
             frame: prepared.frame,
         };
         self.cache.insert(key, encoded.clone(), EMBEDDING_BYTES);

@@ -3,6 +3,7 @@
 //! shards) is here.
 
 mod bench;
+mod cache_dir;
 mod eval;
 mod route;
 mod segment;
@@ -45,6 +46,11 @@ struct Global {
     #[arg(long, global = true,
           value_parser = clap::value_parser!(u64).range(1..=daftseg::threads::MAX_THREADS as u64))]
     threads: Option<u64>,
+    /// Keep image embeddings in this folder across runs (keyed by the encoder's sha256 and the
+    /// exact encoder input's), so that another box, another decoder or a rerun encodes nothing
+    /// twice. A damaged entry is recomputed, never trusted.
+    #[arg(long, global = true, value_name = "DIR")]
+    cache_dir: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -63,6 +69,7 @@ enum Command {
 /// What every subcommand may need: where the manifest is, the clock, the thread count.
 struct Context {
     manifest_file: PathBuf,
+    cache_dir: Option<PathBuf>,
     timings: bool,
     threads: usize,
     started: Instant,
@@ -78,7 +85,11 @@ impl Context {
     /// subcommands that run or route models read the manifest (`eval` needs none).
     fn session(&self) -> Result<(Session, PathBuf)> {
         let (manifest, base) = load_manifest(&self.manifest_file)?;
-        Ok((Session::new(manifest), base))
+        let mut session = Session::new(manifest);
+        if let Some(dir) = &self.cache_dir {
+            session.set_embedding_store(Box::new(cache_dir::CacheDir::new(dir)));
+        }
+        Ok((session, base))
     }
 }
 
@@ -163,6 +174,7 @@ fn run(cli: Cli) -> Result<()> {
     daftseg::threads::use_threads(threads)?;
     let context = Context {
         manifest_file: manifest_path(cli.global.manifest),
+        cache_dir: cli.global.cache_dir,
         timings: cli.global.timings,
         threads,
         started: Instant::now(),
