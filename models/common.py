@@ -40,6 +40,14 @@ def general_entry(manifest: dict | None = None) -> dict:
     return next(m for m in (manifest or read_manifest())["models"] if m["role"] == "general")
 
 
+def general_encoder_session():
+    """onnxruntime on the general model's shipped encoder.onnx: embeddings exactly as the app
+    computes them, for the steps that cache or classify them."""
+    import onnxruntime as ort
+
+    return ort.InferenceSession(str(MODELS / general_entry()["encoder"]["file"]), providers=["CPUExecutionProvider"])
+
+
 def update_manifest(*entries: dict) -> None:
     """Merge entries into the manifest by id: an entry already there keeps its place and any field
     the new one does not set; a new one goes at the end. Nothing else changes."""

@@ -34,6 +34,7 @@ from . import finetune
 from . import litemedsam as ref
 from . import gpu_distill
 from .gpu_distill import Student
+from .common import general_encoder_session, general_entry, sha256_file
 
 CACHE = Path(__file__).resolve().parent / ".cache" / "distill"
 RUNS = Path(__file__).resolve().parent / "runs" / "distill.jsonl"
@@ -54,11 +55,7 @@ def training_images():
 
 
 def cache(args) -> None:
-    import onnxruntime as ort
-
-    manifest = json.loads((finetune.MODELS_DIR / "manifest.json").read_text())
-    general = next(m for m in manifest["models"] if m["id"] == "litemedsam")
-    session = ort.InferenceSession(str(finetune.MODELS_DIR / general["encoder"]["file"]), providers=["CPUExecutionProvider"])
+    session = general_encoder_session()
     inputs, targets = [], []
     for grey in training_images():
         _, tensor = ref.preprocess(ref.to_rgb_uint8(grey))
@@ -103,7 +100,7 @@ def train(args) -> None:
     RUNS.parent.mkdir(parents=True, exist_ok=True)
     with RUNS.open("a") as log:
         log.write(json.dumps({"date": time.strftime("%Y-%m-%d"), "command": " ".join(sys.argv), "images": int(len(inputs)),
-                              "data_sha256": finetune.sha256(CACHE / "teacher.npz"), "steps": step, "batch": args.batch,
+                              "data_sha256": sha256_file(CACHE / "teacher.npz"), "steps": step, "batch": args.batch,
                               "lr": args.lr, "loss_first50": float(np.mean(losses[:50])), "loss_last50": float(np.mean(losses[-50:])),
                               "seconds_this_run": round(time.time() - started, 1)}) + "\n")
 
@@ -129,10 +126,10 @@ def export(args) -> None:
     print(f"{path}: {len(data)} bytes, onnxruntime vs PyTorch max |diff| {float(np.abs(got - expected).max()):.1e}")
     # A manifest for daftseg (tract): the student with LiteMedSAM's decoder, to run
     # `daftseg --manifest models/.cache/distill/manifest.json bench --model efficientvit-student`.
-    general = next(m for m in json.loads((finetune.MODELS_DIR / "manifest.json").read_text())["models"] if m["id"] == "litemedsam")
+    general = general_entry()
     entry = {**general, "id": "efficientvit-student", "name": "EfficientViT-B0 student (not shipped)", "role": "candidate",
              "architecture": "efficientvit-b0-sam-neck",
-             "encoder": {"file": "student.onnx", "sha256": ref.sha256_file(path), "bytes": len(data)},
+             "encoder": {"file": "student.onnx", "sha256": sha256_file(path), "bytes": len(data)},
              "decoder": {**general["decoder"], "file": f"../../{general['decoder']['file']}"}}
     general = {**general, "encoder": {**general["encoder"], "file": f"../../{general['encoder']['file']}"},
                "decoder": entry["decoder"]}
@@ -206,7 +203,7 @@ def strip_weights(trace, onnx_path: Path, out: Path, onnx_name: str) -> None:
     torch.jit.save(trace, buffer)
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
         archive.writestr("trace.pt", buffer.getvalue())
-        archive.writestr("weights.json", json.dumps({"onnx": onnx_name, "onnx_sha256": ref.sha256_file(onnx_path),
+        archive.writestr("weights.json", json.dumps({"onnx": onnx_name, "onnx_sha256": sha256_file(onnx_path),
                                                      "tensors": mapping}))
     print(f"{out.name}: {len(mapping)} tensors from {onnx_name}, {kept} values kept in the trace")
 
@@ -225,8 +222,7 @@ def bundle(args) -> None:
         embedding = encoder(image)
         logits, _ = decoder(embedding, box)
         traces = {"teacher": torch.jit.trace(encoder, (image,)), "decoder": torch.jit.trace(decoder, (embedding, box))}
-        general = json.loads((finetune.MODELS_DIR / "manifest.json").read_text())
-        general = next(m for m in general["models"] if m["role"] == "general")
+        general = general_entry()
         for name, trace in traces.items():
             trace.half()  # the weights are fp16-rounded already: stored in half, run in f32 there
             onnx_file = general["encoder" if name == "teacher" else "decoder"]["file"]

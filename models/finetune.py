@@ -32,7 +32,7 @@ import torch.nn.functional as F
 
 from .data import build_eval_set as evalset
 from . import litemedsam as ref
-from .common import MODELS as MODELS_DIR, general_entry, sha256_file
+from .common import MODELS as MODELS_DIR, general_encoder_session, sha256_file
 
 CACHE = MODELS_DIR / ".cache" / "finetune"
 RUNS = MODELS_DIR / "runs" / "finetune.jsonl"
@@ -67,10 +67,7 @@ def training_images(modality: str):
 
 
 def cache(args) -> None:
-    import onnxruntime as ort
-
-    general = general_entry()
-    session = ort.InferenceSession(str(MODELS_DIR / general["encoder"]["file"]), providers=["CPUExecutionProvider"])
+    session = general_encoder_session()
     CACHE.mkdir(parents=True, exist_ok=True)
     for modality in args.modality or MODALITIES:
         embeddings, masks, boxes, owner = [], [], [], []

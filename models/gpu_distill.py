@@ -113,8 +113,14 @@ def random_boxes(sizes: torch.Tensor, generator: torch.Generator) -> torch.Tenso
 
 
 def decode(decoder, embeddings: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
-    """Low-res logits [B, 1, 256, 256], one box per embedding (the trace takes one at a time)."""
-    return torch.cat([decoder(embeddings[i:i + 1], boxes[i:i + 1].to(embeddings.device))[0] for i in range(len(boxes))])
+    """Low-res logits [B, 1, 256, 256], one box per embedding (the decoder's trace takes a batch)."""
+    return decoder(embeddings, boxes.to(embeddings.device))[0]
+
+
+def teacher_embed(teacher, x: torch.Tensor) -> torch.Tensor:
+    """The teacher's embeddings of a batch, one image at a time: TinyViT's trace fixes its
+    reshapes to the traced batch of one."""
+    return torch.cat([teacher(x[j:j + 1]) for j in range(len(x))])
 
 
 def mask_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor) -> torch.Tensor:
@@ -124,12 +130,12 @@ def mask_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor) -> tor
     return F.binary_cross_entropy_with_logits(student_logits, target) + dice.mean()
 
 
-def embed_all(encoder, images, sizes, device, batch=16) -> torch.Tensor:
+def embed_all(embed, images, sizes, device, batch=16) -> torch.Tensor:
+    """`embed` (a batch -> embeddings) over every image, in batches."""
     out = []
     with torch.no_grad():
         for i in range(0, len(images), batch):
-            x = normalise(images[i:i + batch].to(device).float(), sizes[i:i + batch])
-            out.append(torch.cat([encoder(x[j:j + 1]) for j in range(len(x))]))
+            out.append(embed(normalise(images[i:i + batch].to(device).float(), sizes[i:i + batch])))
     return torch.cat(out)
 
 
@@ -143,7 +149,7 @@ def gate(student, teacher, decoder, data, device, limit=None) -> dict:
     ious = []
     student.eval()
     with torch.no_grad():
-        t_emb = embed_all(teacher, images, sizes, device)
+        t_emb = embed_all(lambda x: teacher_embed(teacher, x), images, sizes, device)
         s_emb = embed_all(student, images, sizes, device)
         for k in keep:
             i = int(owners[k])
@@ -257,7 +263,7 @@ def main() -> None:
         batch, batch_sizes = augment(images[pick].to(device).float(), sizes[pick], generator)
         x = normalise(batch, batch_sizes)
         with torch.no_grad():
-            target = torch.cat([teacher(x[j:j + 1]) for j in range(len(x))])
+            target = teacher_embed(teacher, x)
         predicted = student(x)
         loss = F.mse_loss(predicted, target)
         masked = args.steps and step >= args.mask_from * args.steps or not args.steps and elapsed >= args.mask_from * budget

@@ -36,7 +36,7 @@ import numpy as np
 from . import fixtures
 from . import litemedsam as ref
 from . import sources
-from .common import CACHE, MODELS, ROOT, general_entry, read_manifest
+from .common import CACHE, MODELS, ROOT, general_encoder_session, general_entry, read_manifest
 
 SET = CACHE / "route" / "set.npz"
 CORPUS = ROOT / "tests" / "corpus" / "files"
@@ -226,12 +226,6 @@ def features(embedding: np.ndarray) -> np.ndarray:
     return np.concatenate([flat.mean(1), flat.std(1)]).astype(np.float32)
 
 
-def encoder_session():
-    import onnxruntime as ort
-
-    return ort.InferenceSession(str(MODELS / general_entry()["encoder"]["file"]), providers=["CPUExecutionProvider"])
-
-
 def image_features(session, image: np.ndarray) -> np.ndarray:
     _, tensor = ref.preprocess(ref.to_rgb_uint8(np.ascontiguousarray(image)))
     (embedding,) = session.run(None, {"image": tensor.numpy()})
@@ -240,7 +234,7 @@ def image_features(session, image: np.ndarray) -> np.ndarray:
 
 def build_set(args) -> None:
     rng = np.random.default_rng(0)
-    session = encoder_session()
+    session = general_encoder_session()
     rows, labels, groups = [], [], []
     for modality, source, images in build_sources(rng):
         for image in images:
@@ -387,7 +381,7 @@ def write_fixtures(args) -> None:
     router = read_manifest()["content_router"]
     model = (np.asarray(router["feature_mean"], np.float32), np.asarray(router["feature_scale"], np.float32),
              np.asarray(router["weights"], np.float32), np.asarray(router["bias"], np.float32))
-    session = encoder_session()
+    session = general_encoder_session()
     reference = {}
     for name in REFERENCE_IMAGES:
         # As the golden fixtures read them (fixtures.py), which daftseg's reader reproduces.

@@ -10,7 +10,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::model::{Embedding, EMBEDDING_CHANNELS, EMBEDDING_SIZE};
+use crate::model::{f32_values, Embedding, EMBEDDING_CHANNELS, EMBEDDING_SIZE};
 use crate::router::Modality;
 
 /// The pooled features' kind this code computes.
@@ -106,10 +106,7 @@ impl ContentRouter {
 
     /// Each class's probability for one embedding.
     pub fn probabilities(&self, embedding: &Embedding) -> Result<Vec<(Modality, f64)>> {
-        let failed =
-            |e: tract_onnx::prelude::TractError| Error::model("content router", format!("{e:#}"));
-        let view = embedding.try_as_plain_ram().map_err(failed)?;
-        let features = pooled(view.as_slice::<f32>().map_err(failed)?)?;
+        let features = pooled(&f32_values("content router", embedding)?)?;
         let logits: Vec<f64> = self
             .weights
             .iter()

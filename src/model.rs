@@ -58,6 +58,16 @@ fn load_graph(
         .map_err(context)
 }
 
+/// A tensor's f32 values, copied out of tract (an embedding to store or classify, logits);
+/// errors name `id`, the model (or part) it came from.
+pub fn f32_values(id: &str, tensor: &Tensor) -> Result<Vec<f32>> {
+    let view = tensor.try_as_plain_ram().map_err(|e| Error::tract(id, e))?;
+    Ok(view
+        .as_slice::<f32>()
+        .map_err(|e| Error::tract(id, e))?
+        .to_vec())
+}
+
 impl SamModel {
     /// Build from the ONNX files' bytes, after checking each against the manifest; a decoder
     /// patch is applied over the decoder.
@@ -135,17 +145,6 @@ impl SamModel {
         Ok(Arc::new(tensor))
     }
 
-    /// An embedding's values, to store.
-    pub fn embedding_values(&self, embedding: &Embedding) -> Result<Vec<f32>> {
-        let view = embedding
-            .try_as_plain_ram()
-            .map_err(|e| Error::tract(&self.id, e))?;
-        Ok(view
-            .as_slice::<f32>()
-            .map_err(|e| Error::tract(&self.id, e))?
-            .to_vec())
-    }
-
     /// Low-resolution logits (`256x256`, row-major) and the predicted IoU for one box given in
     /// the 256 frame.
     pub fn decode(&self, embedding: &Embedding, box_256: [f32; 4]) -> Result<(Vec<f32>, f32)> {
@@ -158,23 +157,17 @@ impl SamModel {
                 prompt.into_tvalue()
             ))
             .map_err(|e| Error::tract(&self.id, e))?;
-        let plain = |v: &TValue| -> Result<Vec<f32>> {
-            let view = v
-                .try_as_plain_ram()
-                .map_err(|e| Error::tract(&self.id, e))?;
-            Ok(view
-                .as_slice::<f32>()
-                .map_err(|e| Error::tract(&self.id, e))?
-                .to_vec())
-        };
-        let logits = plain(&outputs[0])?;
+        let logits = f32_values(&self.id, &outputs[0])?;
         if logits.len() != MODEL_SIZE * MODEL_SIZE {
             return Err(Error::model(
                 &self.id,
                 format!("decoder gave {} logits, expected 256x256", logits.len()),
             ));
         }
-        let iou = plain(&outputs[1])?.first().copied().unwrap_or(0.0);
+        let iou = f32_values(&self.id, &outputs[1])?
+            .first()
+            .copied()
+            .unwrap_or(0.0);
         Ok((logits, iou))
     }
 }

@@ -163,7 +163,7 @@ impl Engine {
         ))
     }
 
-    /// How many times an encoder ran in this engine (embedding-cache misses).
+    /// How many times an encoder ran in this engine.
     #[wasm_bindgen(js_name = encoderRuns)]
     pub fn encoder_runs(&self) -> f64 {
         self.session.encoder_runs() as f64

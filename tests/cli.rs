@@ -500,24 +500,27 @@ fn the_shipped_zoo_routes_by_held_out_result_and_segments_with_the_modality_mode
     assert!(routed(&["scan.dcm", "--model", "daft-ct"]).contains("model: daft-ct"));
 
     // The routed model really segments: the nuclei image through daft-microscopy.
-    let out = tmp("nuclei_zoo.png");
+    let log = segment_one_nucleus(&fixture("images/microscopy_nuclei.png"), "nuclei_zoo.png");
+    assert!(log.contains("model: daft-microscopy"), "{log}");
+}
+
+/// Segments one nucleus of the stardist image (given as `image`) into `out`, checks that the
+/// mask is a nucleus, and returns what the CLI said.
+fn segment_one_nucleus(image: &Path, out: &str) -> String {
+    let out = tmp(out);
     let output = daftseg(&[
         "segment",
-        fixture("images/microscopy_nuclei.png").to_str().unwrap(),
+        image.to_str().unwrap(),
         "--box",
         "410,443,441,466",
         "--out",
         out.to_str().unwrap(),
     ]);
     assert!(output.status.success(), "{}", stderr(&output));
-    assert!(
-        stderr(&output).contains("model: daft-microscopy"),
-        "{}",
-        stderr(&output)
-    );
     let mask = image::open(&out).unwrap().to_luma8();
     let area = mask.pixels().filter(|p| p.0[0] == 1).count();
     assert!(area > 100 && area < 32 * 24, "nucleus mask of {area} px");
+    stderr(&output)
 }
 
 #[test]
@@ -718,21 +721,10 @@ fn a_file_that_names_no_modality_is_routed_by_its_content() {
 
     // Segmenting routes the same way: the nuclei as scan.png go to the microscopy model.
     let scan = tmp("content_microscopy_nuclei.png").join("scan.png");
-    let out = tmp("content_nuclei_mask.png");
-    let output = daftseg(&[
-        "segment",
-        scan.to_str().unwrap(),
-        "--box",
-        "410,443,441,466",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
-    assert!(output.status.success(), "{}", stderr(&output));
+    let log = segment_one_nucleus(&scan, "content_nuclei_mask.png");
     assert!(
-        stderr(&output)
-            .contains("model: daft-microscopy (modality Microscopy from the image content"),
-        "{}",
-        stderr(&output)
+        log.contains("model: daft-microscopy (modality Microscopy from the image content"),
+        "{log}"
     );
 }
 

@@ -8,7 +8,7 @@ pub use volume::{GreyVolume, Progress};
 
 use crate::cache::{image_key, CacheKey, EmbeddingCache};
 use crate::error::Result;
-use crate::model::{Embedding, SamModel};
+use crate::model::{f32_values, Embedding, SamModel};
 use crate::postprocess::{mask_from_logits, LabelMap};
 use crate::preprocess::{box_to_model_frame, prepare, Frame};
 use crate::prompt::{validate_box, BoxPrompt};
@@ -61,7 +61,6 @@ pub struct Segmenter {
     cache: EmbeddingCache<EncodedImage>,
     store: Option<Box<dyn EmbeddingStore>>,
     encoder_runs: u64,
-    store_hits: u64,
 }
 
 impl Default for Segmenter {
@@ -77,18 +76,12 @@ impl Segmenter {
             cache: EmbeddingCache::new(max_cache_bytes),
             store: None,
             encoder_runs: 0,
-            store_hits: 0,
         }
     }
 
     /// Keep embeddings in `store` too (read before encoding, written after).
     pub fn set_store(&mut self, store: Box<dyn EmbeddingStore>) {
         self.store = Some(store);
-    }
-
-    /// How many embeddings came from the persistent store instead of an encoder run.
-    pub fn store_hits(&self) -> u64 {
-        self.store_hits
     }
 
     /// How many embeddings the cache holds.
@@ -117,34 +110,27 @@ impl Segmenter {
             return Ok((encoded, true));
         }
         let prepared = prepare(image)?;
-        let store_key = match &self.store {
-            Some(_) => Some(StoreKey::new(&model.encoder_sha256, &prepared.input)?),
-            None => None,
-        };
-        let stored = match (self.store.as_mut(), &store_key) {
-            (Some(store), Some(key)) => match store.load(key).map(|b| decode_entry(key, &b)) {
-                Some(Ok(values)) => Some(model.embedding_from(values)?),
-                Some(Err(why)) => {
-                    store.damaged(key, &why);
-                    None
-                }
-                None => None,
-            },
-            _ => None,
-        };
-        let embedding = match stored {
-            Some(embedding) => {
-                self.store_hits += 1;
-                embedding
-            }
+        let embedding = match self.store.as_mut() {
             None => {
                 let embedding = model.encode(&prepared.input)?;
                 self.encoder_runs += 1;
-                if let (Some(store), Some(key)) = (self.store.as_mut(), &store_key) {
-                    let values = model.embedding_values(&embedding)?;
-                    store.save(key, &encode_entry(key, &values)?);
-                }
                 embedding
+            }
+            Some(store) => {
+                let key = StoreKey::new(&model.encoder_sha256, &prepared.input)?;
+                match store.load(&key).map(|bytes| decode_entry(&key, &bytes)) {
+                    Some(Ok(values)) => model.embedding_from(values)?,
+                    found => {
+                        if let Some(Err(why)) = found {
+                            store.damaged(&key, &why);
+                        }
+                        let embedding = model.encode(&prepared.input)?;
+                        self.encoder_runs += 1;
+                        let values = f32_values(&model.id, &embedding)?;
+                        store.save(&key, &encode_entry(&key, &values)?);
+                        embedding
+                    }
+                }
             }
         };
         let encoded = EncodedImage {
