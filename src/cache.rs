@@ -74,6 +74,16 @@ impl<V: Clone> EmbeddingCache<V> {
         self.entries.push((key, value, bytes));
     }
 
+    /// Whether `key` is cached, without counting a hit or a miss or refreshing it.
+    pub(crate) fn contains(&self, key: &CacheKey) -> bool {
+        self.entries.iter().any(|(k, _, _)| k == key)
+    }
+
+    /// Whether `bytes` more fit without evicting anything.
+    pub(crate) fn has_room(&self, bytes: usize) -> bool {
+        self.used_bytes + bytes <= self.max_bytes
+    }
+
     pub(crate) fn len(&self) -> usize {
         self.entries.len()
     }
@@ -106,6 +116,8 @@ mod tests {
         assert_eq!(cache.get(&key("a", &[1, 2, 3])), None);
         cache.insert(key("a", &[1, 2, 3]), 7, 10);
         assert_eq!(cache.get(&key("a", &[1, 2, 3])), Some(7));
+        assert!(cache.contains(&key("a", &[1, 2, 3])) && !cache.contains(&key("b", &[1, 2, 3])));
+        assert!(cache.has_room(90) && !cache.has_room(91));
         // Another encoder never sees this embedding, another image neither.
         assert_eq!(cache.get(&key("b", &[1, 2, 3])), None);
         assert_eq!(cache.get(&key("a", &[1, 2, 4])), None);

@@ -15,6 +15,7 @@
 
 #![warn(missing_docs, unreachable_pub)]
 
+pub mod background;
 pub(crate) mod cache;
 pub mod challenge;
 pub mod content;

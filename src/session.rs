@@ -11,6 +11,8 @@ use std::collections::HashMap;
 
 use serde::Serialize;
 
+use crate::background::{encoding_order, SliceRange};
+use crate::cache::image_key;
 use crate::content::ContentGuess;
 use crate::error::{Error, Result};
 use crate::export::{export_volume_labels, label_png, VolumeExport};
@@ -24,8 +26,8 @@ use crate::preprocess::prepare;
 use crate::prompt::{Box3d, BoxPrompt};
 use crate::rgb::{is_image_file, read_image, RgbImage};
 use crate::router::{route, Route, RouteRequest};
-use crate::segment::{Clock, GreyVolume, Progress, Segmentation, Segmenter};
-use crate::store::EmbeddingStore;
+use crate::segment::{Clock, GreyVolume, Progress, Segmentation, Segmenter, DEFAULT_CACHE_BYTES};
+use crate::store::{EmbeddingStore, StoreKey};
 
 /// The manifest and the models loaded so far, by id.
 pub struct Models {
@@ -145,6 +147,40 @@ struct Study {
     /// What the image content said, once classified: once per study, so every slice of a
     /// volume goes to the same model.
     content: Option<ContentGuess>,
+    /// Each slice's pixel key ([`image_key`]) through the current window, once computed: to
+    /// know which slices are encoded without rendering them again.
+    slice_keys: Vec<Option<[u8; 32]>>,
+}
+
+impl Study {
+    fn new(name: String, volume: Option<(MedicalVolume, Windowed)>, image: RgbImage) -> Self {
+        let depth = volume.as_ref().map_or(1, |(v, _)| v.depth);
+        Study {
+            name,
+            slice: depth / 2,
+            volume,
+            image,
+            content: None,
+            slice_keys: vec![None; depth],
+        }
+    }
+
+    /// Slice `z` of the volume through its window, as the encoder sees it.
+    fn slice_image(&self, z: usize) -> Result<RgbImage> {
+        let (volume, view) = self.volume.as_ref().ok_or_else(no_volume)?;
+        view.slice_image(volume, z)
+    }
+
+    /// Slice `z`'s pixel key, computed once per window.
+    fn slice_key(&mut self, z: usize) -> Result<[u8; 32]> {
+        if let Some(Some(key)) = self.slice_keys.get(z) {
+            return Ok(*key);
+        }
+        let image = self.slice_image(z)?;
+        let key = image_key(image.width, image.height, &image.data);
+        self.slice_keys[z] = Some(key);
+        Ok(key)
+    }
 }
 
 /// One user's work: models, the open study, the embedding cache.
@@ -157,9 +193,15 @@ pub struct Session {
 impl Session {
     /// A session over `manifest`, nothing open.
     pub fn new(manifest: Manifest) -> Self {
+        Session::with_cache_bytes(manifest, DEFAULT_CACHE_BYTES)
+    }
+
+    /// A session whose embedding cache holds at most `max_cache_bytes` (4 MiB per embedding):
+    /// the memory budget of encoding in idle time too.
+    pub fn with_cache_bytes(manifest: Manifest, max_cache_bytes: usize) -> Self {
         Session {
             models: Models::new(manifest),
-            segmenter: Segmenter::default(),
+            segmenter: Segmenter::new(max_cache_bytes),
             study: None,
         }
     }
@@ -188,28 +230,16 @@ impl Session {
                 return Err(unreadable(&name, &files[0].1));
             }
             let image = read_image(&files[0].1).map_err(|e| e.context(&name))?;
-            Study {
-                name,
-                volume: None,
-                image,
-                slice: 0,
-                content: None,
-            }
+            Study::new(name, None, image)
         } else {
             let single = files.len() == 1;
             let volume =
                 open_files(&files).map_err(|e| if single { e.context(&name) } else { e })?;
             drop(files);
             let view = windowed(&volume, &Window::default_for(&volume))?;
-            let slice = volume.depth / 2;
-            let image = view.slice_image(&volume, slice)?;
-            Study {
-                name,
-                volume: Some((volume, view)),
-                image,
-                slice,
-                content: None,
-            }
+            // Volumes open on their middle slice (Study::new's choice).
+            let image = view.slice_image(&volume, volume.depth / 2)?;
+            Study::new(name, Some((volume, view)), image)
         };
         self.study = Some(study);
         self.info()
@@ -217,13 +247,7 @@ impl Session {
 
     /// Open raw 8-bit RGB pixels that are not an image file (a challenge case's array).
     pub fn open_rgb(&mut self, name: &str, image: RgbImage) -> Result<StudyInfo> {
-        self.study = Some(Study {
-            name: name.to_string(),
-            volume: None,
-            image,
-            slice: 0,
-            content: None,
-        });
+        self.study = Some(Study::new(name.to_string(), None, image));
         self.info()
     }
 
@@ -305,22 +329,18 @@ impl Session {
     /// See the open volume through `window`: what is shown and what the model sees.
     pub fn set_window(&mut self, window: &Window) -> Result<WindowInfo> {
         let study = self.study_mut()?;
-        let (volume, view) = study
-            .volume
-            .as_mut()
-            .ok_or_else(|| Error::invalid("no volume is open"))?;
+        let (volume, view) = study.volume.as_mut().ok_or_else(no_volume)?;
         *view = windowed(volume, window)?;
         study.image = view.slice_image(volume, study.slice)?;
+        // Another window shows other pixels: every slice's key changes.
+        study.slice_keys.fill(None);
         Ok(WindowInfo::of(view))
     }
 
     /// Show slice `z` of the open volume: 2D prompts now work on it.
     pub fn show_slice(&mut self, z: usize) -> Result<&RgbImage> {
         let study = self.study_mut()?;
-        let (volume, view) = study
-            .volume
-            .as_ref()
-            .ok_or_else(|| Error::invalid("no volume is open"))?;
+        let (volume, view) = study.volume.as_ref().ok_or_else(no_volume)?;
         study.image = view.slice_image(volume, z)?;
         study.slice = z;
         Ok(&study.image)
@@ -336,6 +356,78 @@ impl Session {
         let model = self.models.get(model_id)?;
         let image = &self.study.as_ref().ok_or_else(no_study)?.image;
         Ok(self.segmenter.encode(model, image)?.1)
+    }
+
+    /// Encode slice `z` of the open volume (or find it in the cache: `true`) without showing it:
+    /// what idle time does, one slice per call (see [`Session::next_to_encode`]).
+    pub fn encode_slice(&mut self, model_id: &str, z: usize) -> Result<bool> {
+        let model = self.models.get(model_id)?;
+        let image = self.study()?.slice_image(z)?;
+        Ok(self.segmenter.encode(model, &image)?.1)
+    }
+
+    /// The slice idle time should encode next with `model_id`'s encoder, given the slice
+    /// ranges of the drawn boxes ([`encoding_order`]); `None` when every slice is encoded, when
+    /// the open study is not a volume, or when the embedding cache is full (encoding more would
+    /// evict slices already encoded: the memory budget is reached).
+    pub fn next_to_encode(
+        &mut self,
+        model_id: &str,
+        ranges: &[SliceRange],
+    ) -> Result<Option<usize>> {
+        let model = self.models.get(model_id)?;
+        let study = self.study.as_mut().ok_or_else(no_study)?;
+        let Some((volume, _)) = &study.volume else {
+            return Ok(None);
+        };
+        for z in encoding_order(volume.depth, study.slice, ranges) {
+            if !self.segmenter.is_cached(model, study.slice_key(z)?) {
+                return Ok(self.segmenter.has_room().then_some(z));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Which slices of the open volume are in the embedding cache under `model_id`'s encoder
+    /// (through the current window): one flag per slice, for the slider's bar. A slice not yet
+    /// rendered under this window counts as not encoded.
+    pub fn encoded_slices(&self, model_id: &str) -> Result<Vec<bool>> {
+        let model = self.models.get(model_id)?;
+        let study = self.study()?;
+        Ok(study
+            .slice_keys
+            .iter()
+            .map(|key| key.is_some_and(|k| self.segmenter.is_cached(model, k)))
+            .collect())
+    }
+
+    /// The persistent-store names ([`StoreKey::name`]) of the images a request will encode that
+    /// the embedding cache does not hold: slices `slices` of the open volume, or the shown image
+    /// when `slices` is `None`. A frontend whose storage is asynchronous looks these up and
+    /// stages them before the request ([`crate::store::StagedStore`]).
+    pub fn store_names(&mut self, model_id: &str, slices: Option<&[usize]>) -> Result<Vec<String>> {
+        let model = self.models.get(model_id)?;
+        let study = self.study.as_mut().ok_or_else(no_study)?;
+        let mut names = Vec::new();
+        let mut add = |image: &RgbImage| -> Result<()> {
+            if !self
+                .segmenter
+                .is_cached(model, image_key(image.width, image.height, &image.data))
+            {
+                let input = prepare(image)?.input;
+                names.push(StoreKey::new(&model.encoder_sha256, &input)?.name());
+            }
+            Ok(())
+        };
+        match slices {
+            None => add(&study.image)?,
+            Some(slices) => {
+                for &z in slices {
+                    add(&study.slice_image(z)?)?;
+                }
+            }
+        }
+        Ok(names)
     }
 
     /// How many times an encoder ran in this session.
@@ -372,10 +464,7 @@ impl Session {
     ) -> Result<Vec<u16>> {
         let model = self.models.get(model_id)?;
         let study = self.study.as_ref().ok_or_else(no_study)?;
-        let (_, view) = study
-            .volume
-            .as_ref()
-            .ok_or_else(|| Error::invalid("no volume is open: 3D boxes need a volume"))?;
+        let (_, view) = study.volume.as_ref().ok_or_else(no_volume)?;
         self.segmenter
             .segment_3d(model, &view.grey, boxes, progress)
     }
@@ -457,6 +546,10 @@ impl Session {
 
 fn no_study() -> Error {
     Error::invalid("nothing is open: open an image or a volume first")
+}
+
+fn no_volume() -> Error {
+    Error::invalid("no volume is open: slices and 3D boxes need a volume")
 }
 
 #[cfg(test)]

@@ -6,7 +6,13 @@
 //! embedding. Its bytes carry both keys, the shape and a sha256 of everything before it, so a
 //! damaged or truncated entry, or one filed under the wrong name, is detected and recomputed,
 //! never trusted. Where entries live is the frontend's business ([`EmbeddingStore`]): a folder
-//! for the CLI (`--cache-dir`, `crate::native::DirStore`).
+//! for the CLI (`--cache-dir`); for the browser, whose storage (the origin-private file system,
+//! IndexedDB) only answers asynchronously, a [`StagedStore`] the worker fills before a request
+//! and empties after it.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
 
 use sha2::{Digest, Sha256};
 
@@ -65,6 +71,93 @@ pub trait EmbeddingStore {
     fn save(&mut self, key: &StoreKey, bytes: &[u8]);
     /// An entry under `key` was damaged and will be replaced.
     fn damaged(&mut self, key: &StoreKey, why: &str);
+}
+
+/// One store shared by the session (which reads and writes it while it encodes) and the frontend
+/// (which fills and empties it around each request).
+impl<T: EmbeddingStore> EmbeddingStore for Rc<RefCell<T>> {
+    fn load(&mut self, key: &StoreKey) -> Option<Vec<u8>> {
+        self.borrow_mut().load(key)
+    }
+    fn save(&mut self, key: &StoreKey, bytes: &[u8]) {
+        self.borrow_mut().save(key, bytes)
+    }
+    fn damaged(&mut self, key: &StoreKey, why: &str) {
+        self.borrow_mut().damaged(key, why)
+    }
+}
+
+/// A store for frontends whose storage answers only asynchronously: before a request, the
+/// frontend stages the entries it found for the request's images ([`StagedStore::stage`],
+/// by [`StoreKey::name`]); the session reads them synchronously while it runs; afterwards the
+/// frontend takes what was encoded (to write) and what was damaged (to delete). Entries waiting
+/// to be written are bounded in bytes: past the bound an embedding is still used, only not kept.
+pub struct StagedStore {
+    staged: HashMap<String, Vec<u8>>,
+    saved: Vec<(String, Vec<u8>)>,
+    saved_bytes: usize,
+    max_saved_bytes: usize,
+    damaged: Vec<(String, String)>,
+    /// Embeddings not kept because the bound was reached.
+    pub not_kept: u64,
+}
+
+impl StagedStore {
+    /// At most `max_saved_bytes` of entries waiting to be written.
+    pub fn new(max_saved_bytes: usize) -> Self {
+        StagedStore {
+            staged: HashMap::new(),
+            saved: Vec::new(),
+            saved_bytes: 0,
+            max_saved_bytes,
+            damaged: Vec::new(),
+            not_kept: 0,
+        }
+    }
+
+    /// An entry found in the frontend's storage under `name`, for the next request.
+    pub fn stage(&mut self, name: String, bytes: Vec<u8>) {
+        self.staged.insert(name, bytes);
+    }
+
+    /// After a request: what the frontend has to write and delete. Entries staged and not read
+    /// are dropped.
+    pub fn take(&mut self) -> StoreWork {
+        self.staged.clear();
+        self.saved_bytes = 0;
+        StoreWork {
+            saved: std::mem::take(&mut self.saved),
+            damaged: std::mem::take(&mut self.damaged),
+        }
+    }
+}
+
+/// What a request left for the frontend's storage.
+#[derive(Debug, Default)]
+pub struct StoreWork {
+    /// Entries to write: (name, bytes).
+    pub saved: Vec<(String, Vec<u8>)>,
+    /// Entries found damaged, to delete: (name, why).
+    pub damaged: Vec<(String, String)>,
+}
+
+impl EmbeddingStore for StagedStore {
+    fn load(&mut self, key: &StoreKey) -> Option<Vec<u8>> {
+        self.staged.remove(&key.name())
+    }
+
+    fn save(&mut self, key: &StoreKey, bytes: &[u8]) {
+        if self.saved_bytes + bytes.len() > self.max_saved_bytes {
+            self.not_kept += 1;
+            return;
+        }
+        self.saved_bytes += bytes.len();
+        self.saved.push((key.name(), bytes.to_vec()));
+    }
+
+    fn damaged(&mut self, key: &StoreKey, why: &str) {
+        self.damaged.push((key.name(), why.to_string()));
+    }
 }
 
 /// An entry's bytes.
@@ -147,5 +240,33 @@ mod tests {
         assert_ne!(key(1.0).name(), key(2.0).name());
         assert!(key(1.0).name().starts_with(&"ab".repeat(32)));
         assert!(StoreKey::new("zz", &[]).is_err());
+    }
+
+    #[test]
+    fn a_staged_store_gives_what_was_staged_once_and_bounds_what_waits() {
+        let shared = Rc::new(RefCell::new(StagedStore::new(10)));
+        let mut store = shared.clone();
+        shared.borrow_mut().stage(key(1.0).name(), vec![1, 2]);
+        assert_eq!(store.load(&key(1.0)), Some(vec![1, 2]));
+        assert_eq!(store.load(&key(1.0)), None);
+        store.save(&key(2.0), &[0; 6]);
+        store.save(&key(3.0), &[0; 6]); // past the 10-byte bound: used, not kept
+        store.damaged(&key(4.0), "short");
+        shared.borrow_mut().stage(key(5.0).name(), vec![9]);
+        let work = shared.borrow_mut().take();
+        assert_eq!(work.saved, [(key(2.0).name(), vec![0; 6])]);
+        assert_eq!(work.damaged, [(key(4.0).name(), "short".to_string())]);
+        assert_eq!(shared.borrow().not_kept, 1);
+        assert_eq!(
+            store.load(&key(5.0)),
+            None,
+            "staged entries last one request"
+        );
+        store.save(&key(3.0), &[0; 6]);
+        assert_eq!(
+            shared.borrow_mut().take().saved.len(),
+            1,
+            "the bound is per request"
+        );
     }
 }

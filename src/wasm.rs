@@ -5,6 +5,9 @@
 //! input. Inputs from JavaScript are checked here or in the core, so none can make the module
 //! panic; a panic hook still logs any bug to the console instead of an opaque `unreachable`.
 
+use std::cell::RefCell;
+use std::rc::Rc;
+
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
 
@@ -17,6 +20,7 @@ use crate::rgb::RgbImage;
 use crate::router::RouteRequest;
 use crate::segment::GreyVolume;
 use crate::session::Session;
+use crate::store::{StagedStore, ENTRY_BYTES};
 
 type JsResult<T> = Result<T, JsValue>;
 
@@ -66,10 +70,17 @@ pub fn use_thread_pool() -> JsResult<()> {
     Err(Error::invalid("this is the single-thread module: it has no thread pool").into())
 }
 
-/// One engine per worker: a [`Session`] (models, open study, cache).
+/// Entries waiting to be written to the browser's storage after one request, at most: 16
+/// embeddings (64 MiB). Idle time encodes one slice per request, so only a large Segment 3D over
+/// slices not encoded before reaches it; past it, embeddings are used and not kept.
+const MAX_WAITING_ENTRIES: usize = 16;
+
+/// One engine per worker: a [`Session`] (models, open study, cache), and the staging area of
+/// the worker's persistent embedding store.
 #[wasm_bindgen]
 pub struct Engine {
     session: Session,
+    store: Rc<RefCell<StagedStore>>,
     /// The last `benchEncode` result, for `benchDecode`.
     bench_embedding: Option<Embedding>,
 }
@@ -79,8 +90,14 @@ impl Engine {
     /// An engine over a manifest's JSON text (checked), nothing open, no model loaded.
     #[wasm_bindgen(constructor)]
     pub fn new(manifest_json: &str) -> JsResult<Engine> {
+        let mut session = Session::new(Manifest::parse(manifest_json)?);
+        let store = Rc::new(RefCell::new(StagedStore::new(
+            MAX_WAITING_ENTRIES * ENTRY_BYTES,
+        )));
+        session.set_embedding_store(Box::new(store.clone()));
         Ok(Engine {
-            session: Session::new(Manifest::parse(manifest_json)?),
+            session,
+            store,
             bench_embedding: None,
         })
     }
@@ -161,6 +178,96 @@ impl Engine {
         to_js(&RouteJs::from(
             self.session.route_by_content(model.as_deref())?,
         ))
+    }
+
+    /// Encode slice `z` of the open volume without showing it (idle time's work): `true` when
+    /// it was cached already.
+    #[wasm_bindgen(js_name = encodeSlice)]
+    pub fn encode_slice(&mut self, model_id: &str, z: usize) -> JsResult<bool> {
+        Ok(self.session.encode_slice(model_id, z)?)
+    }
+
+    /// The slice idle time encodes next, given the drawn boxes' slice ranges (`[z_min, z_max]`
+    /// flat, 2 numbers each); `undefined` when there is nothing more to do.
+    #[wasm_bindgen(js_name = nextToEncode)]
+    pub fn next_to_encode(&mut self, model_id: &str, ranges: &[u32]) -> JsResult<Option<u32>> {
+        if !ranges.len().is_multiple_of(2) {
+            return Err(Error::invalid("slice ranges are 2 numbers each").into());
+        }
+        let ranges: Vec<(usize, usize)> = ranges
+            .chunks_exact(2)
+            .map(|r| (r[0] as usize, r[1] as usize))
+            .collect();
+        Ok(self
+            .session
+            .next_to_encode(model_id, &ranges)?
+            .map(|z| z as u32))
+    }
+
+    /// One byte per slice of the open volume: 1 where it is encoded (the slider's bar).
+    #[wasm_bindgen(js_name = encodedSlices)]
+    pub fn encoded_slices(&self, model_id: &str) -> JsResult<Vec<u8>> {
+        let flags = self.session.encoded_slices(model_id)?;
+        Ok(flags.into_iter().map(u8::from).collect())
+    }
+
+    /// The store names of the images a request will encode that memory does not hold: slices
+    /// `slices` of the volume, or the shown image when `slices` is undefined. The worker looks
+    /// them up in its storage and stages what it finds (`stageEntry`) before the request.
+    #[wasm_bindgen(js_name = storeNames)]
+    pub fn store_names(
+        &mut self,
+        model_id: &str,
+        slices: Option<Vec<u32>>,
+    ) -> JsResult<Vec<String>> {
+        let slices: Option<Vec<usize>> =
+            slices.map(|s| s.into_iter().map(|z| z as usize).collect());
+        Ok(self.session.store_names(model_id, slices.as_deref())?)
+    }
+
+    /// An entry the worker's storage holds under `name`, for the next request (checked when
+    /// read: a damaged one is reported by `takeStoreWork` and recomputed).
+    #[wasm_bindgen(js_name = stageEntry)]
+    pub fn stage_entry(&self, name: String, bytes: Vec<u8>) {
+        self.store.borrow_mut().stage(name, bytes);
+    }
+
+    /// After a request: `{ saved: [{name, bytes}], damaged: [{name, why}], notKept }`: entries
+    /// to write, entries to delete, and how many embeddings were not kept (past the bound).
+    #[wasm_bindgen(js_name = takeStoreWork)]
+    pub fn take_store_work(&self) -> JsResult<JsValue> {
+        let mut store = self.store.borrow_mut();
+        let work = store.take();
+        let entry = |name: &str, key: &str, value: JsValue| -> JsResult<JsValue> {
+            let object = js_sys::Object::new();
+            js_sys::Reflect::set(&object, &"name".into(), &name.into())?;
+            js_sys::Reflect::set(&object, &key.into(), &value)?;
+            Ok(object.into())
+        };
+        let saved_js = js_sys::Array::new();
+        for (name, bytes) in &work.saved {
+            // A typed array, not a list of numbers: 4 MiB per entry.
+            saved_js.push(&entry(
+                name,
+                "bytes",
+                js_sys::Uint8Array::from(&bytes[..]).into(),
+            )?);
+        }
+        let damaged_js = js_sys::Array::new();
+        for (name, why) in &work.damaged {
+            damaged_js.push(&entry(name, "why", why.into())?);
+        }
+        let result = js_sys::Object::new();
+        js_sys::Reflect::set(&result, &"saved".into(), &saved_js)?;
+        js_sys::Reflect::set(&result, &"damaged".into(), &damaged_js)?;
+        js_sys::Reflect::set(&result, &"notKept".into(), &(store.not_kept as f64).into())?;
+        Ok(result.into())
+    }
+
+    /// How many embeddings the in-memory cache holds.
+    #[wasm_bindgen(js_name = cachedEmbeddings)]
+    pub fn cached_embeddings(&self) -> usize {
+        self.session.cached_embeddings()
     }
 
     /// How many times an encoder ran in this engine.

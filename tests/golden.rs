@@ -426,3 +426,82 @@ fn the_content_router_gives_the_reference_probabilities() {
         }
     }
 }
+
+#[test]
+fn slices_encoded_in_idle_time_serve_3d_propagation_without_an_encoder_run() {
+    // The browser's background encoding, through the session: the shown slice first, then the
+    // box's range in propagation order, one slice per call; afterwards Segment 3D gives the
+    // PyTorch reference's labels and runs no encoder.
+    let path = fixture("golden/3d_mr_brain.npz");
+    let (manifest, base) = load_manifest(&manifest()).unwrap();
+    let mut session = daftseg::Session::new(manifest);
+    daftseg::native::ensure_loaded(session.models_mut(), &base, "litemedsam").unwrap();
+    let info = session
+        .open(vec![("brain.npz".into(), std::fs::read(&path).unwrap())])
+        .unwrap();
+    assert_eq!((info.depth, info.slice), (11, 5));
+    let ranges: Vec<(usize, usize)> = info
+        .boxes
+        .iter()
+        .map(|b| (b[2] as usize, b[5] as usize))
+        .collect();
+    let mut visited = Vec::new();
+    while let Some(z) = session.next_to_encode("litemedsam", &ranges).unwrap() {
+        assert!(
+            !session.encode_slice("litemedsam", z).unwrap(),
+            "slice {z} twice"
+        );
+        visited.push(z);
+    }
+    // Shown 5; box 1..=9 from its middle 5 up to 9, then down to 1; then the rest outward.
+    assert_eq!(visited, [5, 6, 7, 8, 9, 4, 3, 2, 1, 10, 0]);
+    assert_eq!(session.encoder_runs(), 11);
+    assert!(session
+        .encoded_slices("litemedsam")
+        .unwrap()
+        .iter()
+        .all(|&e| e));
+    assert!(session
+        .store_names("litemedsam", Some(&[0, 5, 10]))
+        .unwrap()
+        .is_empty());
+
+    let labels = session
+        .segment_3d("litemedsam", &info.boxes, &mut |_, _| true)
+        .unwrap();
+    assert_eq!(session.encoder_runs(), 11, "Segment 3D ran the encoder");
+    let expected = golden::<u16>(&path, "segs");
+    assert_eq!(labels, expected.as_slice().unwrap());
+
+    // Another window is other pixels: nothing of it is encoded yet.
+    let narrower = daftseg::medical::window::Window::Manual {
+        level: 100.0,
+        width: 120.0,
+    };
+    session.set_window(&narrower).unwrap();
+    assert!(session
+        .encoded_slices("litemedsam")
+        .unwrap()
+        .iter()
+        .all(|&e| !e));
+    assert_eq!(session.next_to_encode("litemedsam", &[]).unwrap(), Some(5));
+    assert_eq!(session.store_names("litemedsam", None).unwrap().len(), 1);
+}
+
+#[test]
+fn idle_time_stops_when_the_embedding_cache_is_full() {
+    let (manifest, base) = load_manifest(&manifest()).unwrap();
+    let mut session = daftseg::Session::with_cache_bytes(manifest, 2 * 256 * 64 * 64 * 4);
+    daftseg::native::ensure_loaded(session.models_mut(), &base, "litemedsam").unwrap();
+    let bytes = std::fs::read(fixture("golden/3d_mr_brain.npz")).unwrap();
+    session.open(vec![("brain.npz".into(), bytes)]).unwrap();
+    let mut encoded = 0;
+    while let Some(z) = session.next_to_encode("litemedsam", &[]).unwrap() {
+        session.encode_slice("litemedsam", z).unwrap();
+        encoded += 1;
+    }
+    assert_eq!(encoded, 2, "encoding on would evict slices already encoded");
+    let flags = session.encoded_slices("litemedsam").unwrap();
+    assert_eq!(flags.iter().filter(|&&e| e).count(), 2);
+    assert!(flags[5] && flags[6]);
+}

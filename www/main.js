@@ -8,6 +8,7 @@ import { createState, openStudy, removeObject, undo as undoEdit, redo as redoEdi
 import { createView } from './view.js';
 import { installTools } from './tools.js';
 import { installVolumeControls, showVolumeBar } from './volume.js';
+import { installStorage } from './storage.js';
 
 const $ = (id) => document.getElementById(id);
 const client = new EngineClient(new Worker('worker.js', { type: 'module' }));
@@ -42,6 +43,7 @@ function refreshStatus() {
 function changed() {
   view.render();
   refreshStatus();
+  storage.syncRanges();
 }
 
 // One request to the worker: counted while pending; its error (but a cancel) goes to the status
@@ -68,6 +70,8 @@ client.on('progress', ({ stage, fraction }) => {
   if (fraction !== null) $('progress').value = fraction;
   setStatus(fraction === null ? `${stage}…` : `${stage}: ${Math.round(100 * fraction)}%`, 'busy');
 });
+const storage = installStorage(state, client);
+client.on('encoded', storage.show);
 const bitmapOf = (rgba, width, height) => createImageBitmap(new ImageData(new Uint8ClampedArray(rgba.buffer), width, height));
 
 // ---- segmentation of the shown image: every box in one request, the engine paints the labels
@@ -78,6 +82,7 @@ async function segment2d() {
   if (request.shown.length === 0 || !state.model) return;
   const boxes = request.shown.flatMap((o) => o.box);
   const { labels, ms } = await call('segmentBoxes', { model: state.model, boxes });
+  storage.refresh();
   if (!accept2d(state, request, labels)) return;
   $('timings').textContent = `${$('timings').textContent.split(' · ')[0]} · decode ${Math.round(ms)} ms`;
   changed();
@@ -93,7 +98,7 @@ function remove(id) {
   attempt(segment2d);
 }
 
-const volumeControls = installVolumeControls(state, { call, attempt, changed, bitmapOf });
+const volumeControls = installVolumeControls(state, { call, attempt, changed, bitmapOf, refreshStats: storage.refresh });
 installTools(state, view, {
   onEdited: () => attempt(segment2d),
   onWindowDragged: volumeControls.setManualWindow,
@@ -124,8 +129,9 @@ async function openFiles(list) {
 // boxes on it get their masks.
 async function encodeStudy() {
   state.encoded = false;
-  const { route, modelLoad, encodeMs, cacheHit } = await call('encode', { model: state.override });
+  const { route, modelLoad, encodeMs, cacheHit, stats } = await call('encode', { model: state.override });
   state.model = route.modelId;
+  storage.show(stats);
   $('model-name').textContent = `${route.modelId}: ${route.reason}`;
   const loaded = modelLoad ? `model ${modelLoad.id} ${modelLoad.fromCache ? 'from the offline cache' : 'downloaded'}, ready in ${Math.round(modelLoad.ms)} ms; ` : '';
   $('timings').textContent = `${loaded}encode ${Math.round(encodeMs)} ms${cacheHit ? ' (cached)' : ''}`;
@@ -232,7 +238,9 @@ if ('serviceWorker' in navigator) navigator.serviceWorker.register('sw.js').catc
 // Start the engine: which build runs the model (the threaded one whenever the browser allows
 // it), and the model menu with the zoo's measured quality, so a choice is an informed one.
 async function start() {
-  const { threads, singleThreadReason, manifest } = await call('init', { threads: threadsWanted });
+  const { threads, singleThreadReason, manifest, stats } = await call('init', { threads: threadsWanted, ...storage.initArgs() });
+  state.manifest = manifest;
+  storage.show(stats);
   $('engine').textContent = threads > 1 ? `threads: ${threads}` : 'single-thread';
   $('engine').title = singleThreadReason ? `single-thread: ${singleThreadReason}` : `the model runs on ${threads} threads`;
   for (const model of manifest.models) {

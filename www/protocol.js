@@ -18,7 +18,17 @@
 //   segment3d     { model, boxes, cancel } -> { labels, ms }      (boxes: 6 numbers each;
 //                   cancel: a SharedArrayBuffer the page sets to 1 to stop between slices)
 //   exportLabels  { labels, name, slice }  -> { bytes }
-// Events: progress { stage, fraction (null while unknown) }.
+//   setBackground { enabled, ranges }      -> stats   (idle-time encoding on or off; ranges:
+//                   the drawn boxes' slice ranges, [z_min, z_max] flat, encoded first)
+//   stats         {}                       -> stats
+//   setStoreBudget { bytes }               -> stats   (the persistent store's budget)
+//   clearStore    {}                       -> stats   (every stored embedding removed)
+// stats: { encoderRuns, cachedEmbeddings, encoded (one 0/1 per slice of an open volume, else
+//          null), background: { enabled, model, steps, maxStepsWaited }, wasmMemoryBytes,
+//          store: { kind, budget, bytes, entries, encoders, evicted, failures, lastError,
+//          read, written, damaged } or { unavailable: reason } }
+// Events: progress { stage, fraction (null while unknown) }; encoded stats (after each slice
+// encoded in idle time).
 
 /** A result and the buffers to move (not copy) to the other side. */
 export class Transfer {
@@ -75,12 +85,45 @@ export class EngineClient {
 }
 
 /** The worker's side: run `handlers[name](args, emit)` one request at a time, in order (the
- * engine is not re-entrant), and answer each. Returns `emit(event, data)`. */
-export function serve(scope, handlers) {
+ * engine is not re-entrant), and answer each. When no request waits, `idle(emit)` runs: one
+ * short step of background work (one encoder run), then it yields; it resolves `true` when it
+ * did a step, `false` when there was nothing to do (it sleeps until `wake()`). A request that arrives during a step runs right after that step, so it waits
+ * for at most one step: `stepsWaited()` is the most any request waited. Returns `{ emit, wake }`:
+ * `wake()` starts idle work again after something gave it more to do. */
+export function serve(scope, handlers, idle = null) {
   const emit = (event, data) => scope.postMessage({ event, data });
   let queue = Promise.resolve();
+  let waiting = 0; // requests received, not yet answered
+  let steps = 0;
+  let maxStepsWaited = 0;
+  let idleScheduled = false;
+  const wake = () => {
+    if (!idle || idleScheduled) return;
+    idleScheduled = true;
+    // A task later, so that requests already posted are received (and queued) first.
+    setTimeout(() => {
+      idleScheduled = false;
+      if (waiting > 0) return; // the last answer wakes it again
+      queue = queue.then(async () => {
+        if (waiting > 0) return;
+        let stepped = false;
+        try {
+          stepped = await idle(emit);
+        } catch (error) {
+          emit('idleError', { message: String(error?.message ?? error) });
+        }
+        if (stepped) {
+          steps += 1;
+          wake(); // until a step finds nothing to do
+        }
+      });
+    }, 0);
+  };
   scope.onmessage = ({ data: { id, name, args } }) => {
+    waiting += 1;
+    const stepsAtArrival = steps;
     queue = queue.then(async () => {
+      maxStepsWaited = Math.max(maxStepsWaited, steps - stepsAtArrival);
       try {
         const handler = handlers[name];
         if (!handler) throw new Error(`unknown request '${name}'`);
@@ -89,8 +132,11 @@ export function serve(scope, handlers) {
         else scope.postMessage({ id, result });
       } catch (error) {
         scope.postMessage({ id, error: { name: error?.name ?? 'Error', message: String(error?.message ?? error) } });
+      } finally {
+        waiting -= 1;
+        if (waiting === 0) wake();
       }
     });
   };
-  return emit;
+  return { emit, wake, steps: () => steps, stepsWaited: () => maxStepsWaited };
 }

@@ -5,7 +5,7 @@ import { setRangeEnd } from './state.js';
 
 const $ = (id) => document.getElementById(id);
 
-export function installVolumeControls(state, { call, attempt, changed, bitmapOf }) {
+export function installVolumeControls(state, { call, attempt, changed, bitmapOf, refreshStats }) {
   // The slider moves faster than slices arrive: one request at a time, then the latest wanted.
   const slices = { wanted: null, inFlight: false };
   function showSlice(z) {
@@ -67,10 +67,12 @@ export function installVolumeControls(state, { call, attempt, changed, bitmapOf 
     const windowLabel = state.volume.windowLabel;
     attempt(async () => {
       try {
-        const { labels, ms } = await call('segment3d', { model: state.model, boxes, cancel: cancel3d ? cancel3d.buffer : new ArrayBuffer(4) });
+        const { labels, ms, encoderRuns } = await call('segment3d', { model: state.model, boxes, cancel: cancel3d ? cancel3d.buffer : new ArrayBuffer(4) });
         state.volume.labels = labels;
         state.volume.labelsWindow = windowLabel;
-        $('timings').textContent = `3D: ${(ms / 1000).toFixed(1)} s, window ${windowLabel}`;
+        $('timings').textContent = `3D: ${(ms / 1000).toFixed(1)} s, ${encoderRuns} slices encoded for it, window ${windowLabel}`;
+        $('timings').dataset.encoderRuns3d = encoderRuns;
+        refreshStats();
       } catch (error) {
         if (error.name === 'Cancelled') $('timings').textContent = '3D: cancelled';
         throw error;

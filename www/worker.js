@@ -6,12 +6,28 @@
 // Two builds of one source: pkg-threads/ runs tract's matrix products on a pool of web workers
 // (wasm threads: needs a cross-origin isolated page, SharedArrayBuffer and Atomics.wait), pkg/
 // on this worker alone. The threaded one is taken whenever it can run; `init` says which.
+//
+// Idle time encodes the open volume's slices (one per step, so a request waits for at most one
+// encoder run), and every embedding is also kept in a persistent store (embedding-store.js), so
+// that a reload, or another model with the same encoder, encodes nothing twice.
 import { serve, Transfer } from './protocol.js';
+import { openEmbeddingStore, DEFAULT_BUDGET } from './embedding-store.js';
 
 const MODEL_CACHE = 'daftseg-models-v1';
 let engine = null;
 let manifest = null;
 let startFailure = null;
+let wasmMemory = null;
+// The persistent store (null when the browser has none: `storeProblem` says why), and what it
+// did in this session.
+let store = null;
+let storeProblem = 'not opened yet';
+const storeCounts = { read: 0, written: 0, damaged: 0, notKept: 0 };
+// Idle-time encoding: on unless the page turns it off; the model is the last one routed; ranges
+// are the drawn boxes' slice ranges.
+const background = { enabled: true, model: null, ranges: [] };
+// Segment 3D stages at most this many stored slices at once (4 MiB each); the rest are encoded.
+const MAX_STAGED = 32;
 
 // The engine, or a clear error when init has not run or failed (the page waits for init, so
 // this is for a failed start).
@@ -94,32 +110,105 @@ async function loadModule(requestedThreads) {
   else {
     try {
       const pkg = await import('./pkg-threads/daftseg.js');
-      await pkg.default();
+      const exports = await pkg.default();
       await pkg.initThreadPool(threads);
       pkg.useThreadPool();
-      return { pkg, threads, reason: null };
+      return { pkg, exports, threads, reason: null };
     } catch (error) {
       // Not built (no nightly toolchain), or the browser refused: the plain module still works.
       reason = `the threaded module failed to start (${error?.message ?? error})`;
     }
   }
   const pkg = await import('./pkg/daftseg.js');
-  await pkg.default();
-  return { pkg, threads: 1, reason };
+  const exports = await pkg.default();
+  return { pkg, exports, threads: 1, reason };
 }
 
 const rgbaReply = (result, rgba) => new Transfer({ ...result, rgba }, [rgba.buffer]);
 
-serve(self, {
-  async init({ threads }) {
+// Run `work` (one engine call that may encode) with the persistent store: first stage the
+// stored entries of the images it will encode (`slices` of the volume, or the shown image when
+// null), then write what it encoded and delete what it found damaged.
+async function withStore(model, slices, work) {
+  let staged = 0;
+  if (store) {
+    const names = session().storeNames(model, slices ? Uint32Array.from(slices) : undefined);
+    for (const name of names.slice(0, MAX_STAGED)) {
+      const bytes = await store.get(name);
+      if (bytes) {
+        session().stageEntry(name, bytes);
+        staged += 1;
+      }
+    }
+  }
+  try {
+    return work();
+  } finally {
+    const { saved, damaged, notKept } = session().takeStoreWork();
+    storeCounts.notKept = notKept;
+    if (store) {
+      for (const { name } of damaged) {
+        storeCounts.damaged += 1;
+        await store.delete(name);
+      }
+      for (const { name, bytes } of saved) if (await store.put(name, bytes)) storeCounts.written += 1;
+      // Staged entries the engine did not find damaged were used (a cancelled Segment 3D may
+      // leave some unread: counted as read all the same).
+      storeCounts.read += staged - damaged.length;
+    }
+  }
+}
+
+function stats() {
+  const model = background.model;
+  let encoded = null;
+  try {
+    if (model && session().hasModel(model)) encoded = session().encodedSlices(model);
+  } catch {
+    encoded = null; // nothing open
+  }
+  return {
+    encoderRuns: engine ? engine.encoderRuns() : 0,
+    cachedEmbeddings: engine ? engine.cachedEmbeddings() : 0,
+    encoded,
+    background: { enabled: background.enabled, model, steps: served.steps(), maxStepsWaited: served.stepsWaited() },
+    wasmMemoryBytes: wasmMemory ? wasmMemory.buffer.byteLength : null,
+    store: store ? { ...store.summary(), ...storeCounts } : { unavailable: storeProblem },
+  };
+}
+
+// One step of idle time: encode the next slice the user will need (the engine's order), if
+// any. True when it encoded one.
+async function backgroundStep(emit) {
+  const model = background.model;
+  if (!engine || !background.enabled || !model || !session().hasModel(model)) return false;
+  let z;
+  try {
+    z = session().nextToEncode(model, Uint32Array.from(background.ranges));
+  } catch {
+    return false; // nothing open
+  }
+  if (z === undefined) return false;
+  await withStore(model, [z], () => session().encodeSlice(model, z));
+  emit('encoded', stats());
+  return true;
+}
+
+const served = serve(self, {
+  async init({ threads, storeBudget, storeBackend, background: enabled }) {
+    background.enabled = enabled ?? true;
     try {
       const loaded = await loadModule(threads);
       const { Engine } = loaded.pkg;
+      wasmMemory = loaded.exports?.memory ?? null;
       const response = await fetch(new URL('models/manifest.json', self.location.href));
       if (!response.ok) throw new Error(`model manifest: HTTP ${response.status}`);
       engine = new Engine(await response.text());
       manifest = engine.manifest();
-      return { threads: loaded.threads, singleThreadReason: loaded.reason, manifest };
+      const opened = await openEmbeddingStore({ budget: storeBudget ?? DEFAULT_BUDGET, prefer: storeBackend ?? 'opfs' });
+      store = opened.store;
+      storeProblem = opened.reason;
+      return { threads: loaded.threads, singleThreadReason: loaded.reason, manifest, stats: stats() };
     } catch (error) {
       startFailure = error?.message ?? String(error);
       throw error;
@@ -127,6 +216,7 @@ serve(self, {
   },
   // An image, one volume file, or the DICOM files of a series: the engine tells which.
   async open({ names, buffers }) {
+    background.model = null; // until the new study is routed
     const info = session().open(names, buffers.map((b) => new Uint8Array(b)));
     return rgbaReply({ info }, session().imageRgba());
   },
@@ -135,17 +225,19 @@ serve(self, {
     let modelLoad = await ensureModel(route.modelId, emit);
     emit('progress', { stage: 'encoding image', fraction: null });
     const started = performance.now();
-    let cacheHit = null;
+    const before = session().encoderRuns();
     if (route.needsContent) {
       // The general model's embedding says which modality this is; it stays cached, so a
       // modality model that shares the encoder decodes from it without a second encoder run.
-      const before = session().encoderRuns();
-      route = session().routeByContent(model || null);
-      cacheHit = session().encoderRuns() === before;
+      const general = route.modelId;
+      route = await withStore(general, null, () => session().routeByContent(model || null));
       modelLoad = (await ensureModel(route.modelId, emit)) ?? modelLoad;
     }
-    const encoded = session().encode(route.modelId);
-    return { route, modelLoad, encodeMs: performance.now() - started, cacheHit: cacheHit ?? encoded.cacheHit };
+    await withStore(route.modelId, null, () => session().encode(route.modelId));
+    // Idle time encodes the other slices with this model.
+    background.model = route.modelId;
+    const cacheHit = session().encoderRuns() === before;
+    return { route, modelLoad, encodeMs: performance.now() - started, cacheHit, stats: stats() };
   },
   async showSlice({ z }) {
     return rgbaReply({ z }, session().showSlice(z));
@@ -156,20 +248,51 @@ serve(self, {
   },
   async segmentBoxes({ model, boxes }) {
     const started = performance.now();
-    const labels = session().segmentBoxes(model, Float64Array.from(boxes));
-    return new Transfer({ labels, ms: performance.now() - started }, [labels.buffer]);
+    const before = session().encoderRuns();
+    const labels = await withStore(model, null, () => session().segmentBoxes(model, Float64Array.from(boxes)));
+    const encoderRuns = session().encoderRuns() - before;
+    return new Transfer({ labels, ms: performance.now() - started, encoderRuns }, [labels.buffer]);
   },
   async segment3d({ model, boxes, cancel }, emit) {
     const flag = new Int32Array(cancel);
     const started = performance.now();
-    const labels = session().segment3d(model, Float64Array.from(boxes), (done, total) => {
-      emit('progress', { stage: `3D: slice ${done} of ${total}`, fraction: done / total });
-      return Atomics.load(flag, 0) === 0;
-    });
-    return new Transfer({ labels, ms: performance.now() - started }, [labels.buffer]);
+    const before = session().encoderRuns();
+    // Slices already encoded (in idle time, or stored) are reused; the rest are encoded in
+    // propagation order.
+    const slices = [];
+    for (let i = 0; i + 5 < boxes.length; i += 6) {
+      const [low, high] = [boxes[i + 2], boxes[i + 5]].sort((a, b) => a - b);
+      const middle = Math.floor((low + high) / 2);
+      for (let z = middle; z <= high; z++) slices.push(z);
+      for (let z = middle - 1; z >= low; z--) slices.push(z);
+    }
+    const labels = await withStore(model, [...new Set(slices)], () =>
+      session().segment3d(model, Float64Array.from(boxes), (done, total) => {
+        emit('progress', { stage: `3D: slice ${done} of ${total}`, fraction: done / total });
+        return Atomics.load(flag, 0) === 0;
+      }),
+    );
+    const encoderRuns = session().encoderRuns() - before;
+    return new Transfer({ labels, ms: performance.now() - started, encoderRuns }, [labels.buffer]);
   },
   async exportLabels({ labels, name, slice }) {
     const bytes = session().exportLabels(new Uint16Array(labels), name, slice ?? undefined);
     return new Transfer({ bytes }, [bytes.buffer]);
   },
-});
+  async setBackground({ enabled, ranges }) {
+    background.enabled = Boolean(enabled);
+    background.ranges = (ranges ?? []).map((z) => Math.max(0, Math.trunc(z)));
+    return stats();
+  },
+  async stats() {
+    return stats();
+  },
+  async setStoreBudget({ bytes }) {
+    if (store && Number.isFinite(bytes) && bytes >= 0) await store.setBudget(bytes);
+    return stats();
+  },
+  async clearStore() {
+    await store?.clear();
+    return stats();
+  },
+}, backgroundStep);

@@ -94,6 +94,20 @@ impl Segmenter {
         self.encoder_runs
     }
 
+    /// Whether the image with pixels key `image` ([`crate::cache::image_key`]) is cached under
+    /// `model`'s encoder (without refreshing it).
+    pub(crate) fn is_cached(&self, model: &SamModel, image: [u8; 32]) -> bool {
+        self.cache.contains(&CacheKey {
+            encoder_sha256: model.encoder_sha256.clone(),
+            image,
+        })
+    }
+
+    /// Whether one more embedding fits in the cache without evicting one.
+    pub fn has_room(&self) -> bool {
+        self.cache.has_room(EMBEDDING_BYTES)
+    }
+
     /// Forget every cached embedding.
     pub fn clear_cache(&mut self) {
         self.cache.clear();
