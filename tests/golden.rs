@@ -505,3 +505,38 @@ fn idle_time_stops_when_the_embedding_cache_is_full() {
     assert_eq!(flags.iter().filter(|&&e| e).count(), 2);
     assert!(flags[5] && flags[6]);
 }
+
+#[test]
+fn fp16_embeddings_would_change_golden_masks_so_the_store_keeps_f32() {
+    // The persistent store could halve its entries by keeping embeddings as fp16, but only if
+    // every golden mask stayed identical. They do not (measured 2026-12-03: 6 pixels over 13
+    // boxes differ, in ct_lung, mr_small and mammo_large), so src/store.rs keeps f32. Should a
+    // model change make them identical, this fails and the choice can be made again.
+    use tract_onnx::prelude::f16;
+    let model = model();
+    let mut segmenter = Segmenter::default();
+    let mut differing = 0;
+    for case in cases() {
+        let name = case["name"].as_str().unwrap();
+        let image =
+            read_image(&std::fs::read(fixture(case["image"].as_str().unwrap())).unwrap()).unwrap();
+        let (encoded, _) = segmenter.encode(model, &image).unwrap();
+        let values = daftseg::model::f32_values("litemedsam", &encoded.embedding).unwrap();
+        let half: Vec<f32> = values.iter().map(|&v| f16::from_f32(v).to_f32()).collect();
+        let rounded = daftseg::segment::EncodedImage {
+            frame: encoded.frame,
+            embedding: model.embedding_from(half).unwrap(),
+        };
+        for (k, &prompt) in boxes(&case).iter().enumerate() {
+            let (a, _) = daftseg::segment::decode_box(model, &encoded, prompt).unwrap();
+            let (b, _) = daftseg::segment::decode_box(model, &rounded, prompt).unwrap();
+            let d = a.iter().zip(&b).filter(|(x, y)| x != y).count();
+            eprintln!("{name} box {k}: {d} pixels differ with an fp16 embedding");
+            differing += d;
+        }
+    }
+    assert!(
+        differing > 0,
+        "fp16 embeddings now give identical masks: the store could keep fp16"
+    );
+}
