@@ -21,6 +21,7 @@ STEPS = [
     ("medical-fixtures", "medical_fixtures", [], "tests/fixtures/medical/: real DICOM/NIfTI/NRRD files and what pydicom, nibabel, pynrrd read"),
     ("corpus-reference", "corpus_reference", [], "tests/corpus/reference.json: what pydicom and nibabel read in the reader corpus (after scripts/fetch-corpus.sh)"),
     ("metrics-reference", "metrics_reference", [], "tests/fixtures/metrics/: DSC/NSD as the challenge's code computes them"),
+    ("measure-reference", "measure_reference", [], "tests/fixtures/medical/measurements_reference.json: object measurements as numpy computes them"),
     ("surfel-table", "surfel_table", [], "src/surfel_normals.txt: the surface-distance lookup table"),
     ("eval-set", "data.build_eval_set", [], "models/.cache/eval/: the evaluation set and its patient split"),
     ("finetune-cache", "finetune", ["cache"], "models/.cache/finetune/: teacher embeddings of the training patients"),

@@ -24,6 +24,7 @@ pub mod export;
 pub mod identify;
 pub mod limits;
 pub mod manifest;
+pub mod measure;
 pub mod medical;
 pub mod metrics;
 pub mod model;

@@ -18,7 +18,8 @@ use crate::error::{Error, Result};
 use crate::export::{export_volume_labels, label_png, VolumeExport};
 use crate::identify::unreadable;
 use crate::manifest::{Manifest, ModelEntry};
-use crate::medical::window::{windowed, Window, Windowed};
+use crate::measure::{measure, measurements_csv, Grid, Measurement};
+use crate::medical::window::{luma_of, windowed, Window, Windowed};
 use crate::medical::{open_files, sniff, MedicalVolume};
 use crate::model::{ModelBytes, SamModel};
 use crate::postprocess::LabelMap;
@@ -376,7 +377,9 @@ impl Session {
         ranges: &[SliceRange],
     ) -> Result<Option<usize>> {
         let model = self.models.get(model_id)?;
-        let study = self.study.as_mut().ok_or_else(no_study)?;
+        let Some(study) = self.study.as_mut() else {
+            return Ok(None);
+        };
         let Some((volume, _)) = &study.volume else {
             return Ok(None);
         };
@@ -517,6 +520,66 @@ impl Session {
                 })
             }
         }
+    }
+
+    /// Measurements of every object in `labels` (the open study's label map or label volume, as
+    /// segmenting gives it) over the source's intensities: per object in 3D and per slice,
+    /// voxels, area (mm²) or volume (mL) from the source spacing, mean / SD / min / max, the
+    /// bounding box. Images measure their grey value (colour ones their luma), in pixels
+    /// (spacing 1). The unit is "HU" for CT
+    /// from DICOM (whose values are rescaled to HU), else empty.
+    pub fn measure(&self, labels: &[u16]) -> Result<(Vec<Measurement>, &'static str)> {
+        let study = self.study()?;
+        match &study.volume {
+            Some((volume, _)) => {
+                let luma;
+                let values = if volume.channels == 3 {
+                    luma = luma_of(&volume.data);
+                    &luma
+                } else {
+                    &volume.data
+                };
+                let grid = Grid {
+                    values,
+                    width: volume.width,
+                    height: volume.height,
+                    depth: volume.depth,
+                    spacing: volume.spacing,
+                };
+                let ct = volume.format == "DICOM"
+                    && volume
+                        .modality
+                        .as_deref()
+                        .is_some_and(|m| m.trim().eq_ignore_ascii_case("CT"));
+                Ok((measure(&grid, labels)?, if ct { "HU" } else { "" }))
+            }
+            None => {
+                // A grey picture's own values; a colour one's luma.
+                let values: Vec<f32> = study
+                    .image
+                    .data
+                    .chunks_exact(3)
+                    .map(|p| match p {
+                        [r, g, b] if r == g && g == b => *r as f32,
+                        _ => luma_of(&[p[0] as f32, p[1] as f32, p[2] as f32])[0],
+                    })
+                    .collect();
+                let grid = Grid {
+                    values: &values,
+                    width: study.image.width,
+                    height: study.image.height,
+                    depth: 1,
+                    spacing: [1.0; 3],
+                };
+                Ok((measure(&grid, labels)?, ""))
+            }
+        }
+    }
+
+    /// [`Session::measure`] as CSV ([`measurements_csv`]).
+    pub fn measurements_csv(&self, labels: &[u16]) -> Result<String> {
+        let (rows, unit) = self.measure(labels)?;
+        Ok(measurements_csv(&rows, unit))
     }
 
     /// How many embeddings the cache holds.

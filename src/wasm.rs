@@ -385,6 +385,18 @@ impl Engine {
         Ok(self.session.export(labels, file_name, slice)?)
     }
 
+    /// Measurements of every object in `labels` (the open study's label map or volume) over the
+    /// source intensities: `{ rows: [{ label, slice, voxels, areaMm2, volumeMl, mean, sd, min,
+    /// max, bbox }], unit, csv }` (`slice` null: the whole volume; `unit` "HU" for DICOM CT).
+    pub fn measure(&self, labels: &[u16]) -> JsResult<JsValue> {
+        let (rows, unit) = self.session.measure(labels)?;
+        to_js(&MeasureJs {
+            csv: crate::measure::measurements_csv(&rows, unit),
+            rows,
+            unit,
+        })
+    }
+
     /// Forget every cached embedding (benchmarks time each case on its own).
     #[wasm_bindgen(js_name = clearCache)]
     pub fn clear_cache(&mut self) {
@@ -442,6 +454,13 @@ impl From<crate::router::Route> for RouteJs {
             needs_content: route.needs_content,
         }
     }
+}
+
+#[derive(Serialize)]
+struct MeasureJs {
+    rows: Vec<crate::measure::Measurement>,
+    unit: &'static str,
+    csv: String,
 }
 
 #[derive(Serialize)]

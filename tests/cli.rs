@@ -376,6 +376,7 @@ fn dicom_ct_series_segments_in_3d_like_pytorch_and_exports_nifti_with_its_geomet
         .map(|v| v.to_string())
         .collect();
     let out = tmp("ct_series_seg.nii.gz");
+    let stats = tmp("ct_series_stats.csv");
     let output = daftseg(&[
         "segment",
         medical("ct_lung1_series").to_str().unwrap(),
@@ -385,6 +386,8 @@ fn dicom_ct_series_segments_in_3d_like_pytorch_and_exports_nifti_with_its_geomet
         "lung",
         "--out",
         out.to_str().unwrap(),
+        "--stats",
+        stats.to_str().unwrap(),
     ]);
     let log = stderr(&output);
     assert!(output.status.success(), "{log}");
@@ -415,6 +418,25 @@ fn dicom_ct_series_segments_in_3d_like_pytorch_and_exports_nifti_with_its_geomet
         theirs > 500 && dsc >= 0.98,
         "DSC {dsc} against PyTorch ({ours} vs {theirs} voxels)"
     );
+    // --stats: the object's 3D row counts the exported voxels, its volume is theirs in mL
+    // (tests/medical.rs checks every number against numpy), then one row per slice it touches.
+    let csv = std::fs::read_to_string(&stats).unwrap();
+    let lines: Vec<Vec<&str>> = csv.lines().map(|l| l.split(',').collect()).collect();
+    assert_eq!(
+        lines[0][..5],
+        ["label", "slice", "voxels", "area_mm2", "volume_ml"]
+    );
+    assert_eq!(lines[1][..3], ["1", "all", ours.to_string().as_str()]);
+    let spacing = seg.spacing;
+    let ml: f64 = lines[1][4].parse().unwrap();
+    let expected_ml = ours as f64 * spacing.iter().product::<f64>() / 1000.0;
+    assert!(
+        (ml - expected_ml).abs() < 1e-6 * expected_ml,
+        "{ml} mL vs {expected_ml}"
+    );
+    assert!(lines[1].contains(&"HU"));
+    let slices: usize = lines[2..].iter().filter(|l| l[0] == "1").count();
+    assert!((1..=6).contains(&slices), "{csv}");
 }
 
 #[test]

@@ -209,3 +209,96 @@ fn windows_give_the_pixels_the_python_pipeline_feeds_the_model() {
         assert_eq!(sha256_hex(&grey.data), expected.as_str().unwrap(), "{name}");
     }
 }
+
+/// One study's measurements against numpy's (models/measure_reference.py): counts and boxes
+/// equal, every number within 1e-6 relative.
+fn assert_measurements_match(session: &daftseg::Session, labels: &[u16], reference: &Value) {
+    let (rows, unit) = session.measure(labels).unwrap();
+    assert_eq!(unit, reference["unit"].as_str().unwrap());
+    let expected = reference["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), expected.len(), "{}: rows", reference["name"]);
+    let close = |ours: f64, theirs: &Value, what: &str| {
+        let theirs = theirs.as_f64().unwrap();
+        assert!(
+            (ours - theirs).abs() <= 1e-6 * theirs.abs().max(1.0),
+            "{} {what}: {ours} vs numpy {theirs}",
+            reference["name"]
+        );
+    };
+    for (ours, theirs) in rows.iter().zip(expected) {
+        assert_eq!(ours.label as u64, theirs["label"].as_u64().unwrap());
+        assert_eq!(ours.slice.map(|z| z as u64), theirs["slice"].as_u64());
+        assert_eq!(ours.voxels, theirs["voxels"].as_u64().unwrap());
+        let bbox: Vec<usize> = serde_json::from_value(theirs["bbox"].clone()).unwrap();
+        assert_eq!(ours.bbox.to_vec(), bbox);
+        for (value, key) in [(ours.area_mm2, "area_mm2"), (ours.volume_ml, "volume_ml")] {
+            match value {
+                Some(v) => close(v, &theirs[key], key),
+                None => assert!(theirs[key].is_null(), "{key} should be empty"),
+            }
+        }
+        for (value, key) in [
+            (ours.mean, "mean"),
+            (ours.sd, "sd"),
+            (ours.min, "min"),
+            (ours.max, "max"),
+        ] {
+            close(value, &theirs[key], key);
+        }
+    }
+}
+
+#[test]
+fn measurements_of_a_ct_series_and_an_image_agree_with_numpy() {
+    let text = std::fs::read_to_string(fixtures().join("measurements_reference.json")).unwrap();
+    let reference: Value = serde_json::from_str(&text).unwrap();
+    let (manifest, _) = daftseg::native::load_manifest(&common::manifest()).unwrap();
+    let mut session = daftseg::Session::new(manifest);
+
+    // The CT series in HU: PyTorch's tumour segmentation as label 1, the ground truth outside it
+    // as label 2.
+    let series: Vec<(String, Vec<u8>)> = std::fs::read_dir(fixtures().join("ct_lung1_series"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .map(|p| (p.display().to_string(), std::fs::read(&p).unwrap()))
+        .collect();
+    session.open(series).unwrap();
+    let npz = fixtures().join("ct_lung1_series_reference.npz");
+    let segs = common::golden::<u8>(&npz, "segs");
+    let gts = common::golden::<u8>(&npz, "gts");
+    let labels: Vec<u16> = segs
+        .iter()
+        .zip(gts.iter())
+        .map(|(&s, &g)| {
+            if s > 0 {
+                s as u16
+            } else if g > 0 {
+                2
+            } else {
+                0
+            }
+        })
+        .collect();
+    let studies = reference["studies"].as_array().unwrap();
+    assert_measurements_match(&session, &labels, &studies[0]);
+    let csv = session.measurements_csv(&labels).unwrap();
+    assert!(csv.starts_with("label,slice,voxels,area_mm2,volume_ml,mean,sd,min,max,unit,"));
+    assert!(csv.lines().nth(1).unwrap().starts_with("1,all,1365,,"));
+    assert!(csv.contains(",HU,"));
+    assert!(
+        session.measure(&labels[1..]).is_err(),
+        "a wrong label count"
+    );
+
+    // A PNG's two objects, in pixels.
+    let png = &studies[1];
+    let image = std::fs::read(common::fixture(png["image"].as_str().unwrap())).unwrap();
+    session.open(vec![("ct_lung.png".into(), image)]).unwrap();
+    let mask: Vec<u16> = image::open(common::fixture(png["labels"].as_str().unwrap()))
+        .unwrap()
+        .to_luma8()
+        .iter()
+        .map(|&v| v as u16)
+        .collect();
+    assert_measurements_match(&session, &mask, png);
+}

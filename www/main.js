@@ -4,7 +4,7 @@
 // in state.js, what is drawn in view.js, the canvas tools in tools.js, the volume bar in
 // volume.js; this file opens files, exports, picks the model and keeps the status line.
 import { EngineClient } from './protocol.js';
-import { createState, openStudy, removeObject, undo as undoEdit, redo as redoEdit, begin2d, accept2d } from './state.js';
+import { createState, openStudy, removeObject, undo as undoEdit, redo as redoEdit, begin2d, accept2d, currentMeasurements } from './state.js';
 import { createView } from './view.js';
 import { installTools } from './tools.js';
 import { installVolumeControls, showVolumeBar } from './volume.js';
@@ -35,6 +35,7 @@ function refreshStatus() {
   // A volume's mask is a slice of its 3D result.
   $('export-mask').disabled = !ready || state.objects.length === 0 || (state.volume && !state.volume.labels);
   $('export-overlay').disabled = !ready || state.objects.length === 0;
+  $('export-stats').disabled = !currentMeasurements(state);
   $('export-nifti').disabled = $('export-npz').disabled = !state.volume?.labels || state.pending > 0;
   $('segment-3d').disabled = !ready || !state.volume || state.objects.length === 0;
   $('undo').disabled = state.undo.length === 0;
@@ -72,6 +73,11 @@ client.on('progress', ({ stage, fraction }) => {
 });
 const storage = installStorage(state, client);
 client.on('encoded', storage.show);
+// Idle time stops at its first failure (its work was only ahead of need); say why.
+client.on('idleError', ({ message }) => {
+  console.warn(`encoding ahead stopped: ${message}`);
+  $('slice-encoded').title = `encoding ahead stopped: ${message}`;
+});
 const bitmapOf = (rgba, width, height) => createImageBitmap(new ImageData(new Uint8ClampedArray(rgba.buffer), width, height));
 
 // ---- segmentation of the shown image: every box in one request, the engine paints the labels
@@ -84,8 +90,27 @@ async function segment2d() {
   const { labels, ms } = await call('segmentBoxes', { model: state.model, boxes });
   storage.refresh();
   if (!accept2d(state, request, labels)) return;
+  // An image's objects are measured (a volume's once they are segmented in 3D).
+  if (!state.volume) measure(state.labels2d);
   $('timings').textContent = `${$('timings').textContent.split(' · ')[0]} · decode ${Math.round(ms)} ms`;
   changed();
+}
+// Measurements of `target.labels` (a label map or volume), kept in `target.measurements` for the
+// object list and the CSV export. A request of its own: the status line stays as it is.
+function measure(target) {
+  const { labels } = target;
+  const copy = labels.slice();
+  client.request('measure', { labels: copy.buffer }, [copy.buffer]).then(
+    (result) => {
+      if (target.labels !== labels) return; // newer labels are on their way
+      target.measurements = result;
+      changed();
+    },
+    (error) => {
+      state.error = `measuring: ${error.message}`;
+      changed();
+    },
+  );
 }
 function undo() {
   if (undoEdit(state)) attempt(segment2d);
@@ -98,7 +123,7 @@ function remove(id) {
   attempt(segment2d);
 }
 
-const volumeControls = installVolumeControls(state, { call, attempt, changed, bitmapOf, refreshStats: storage.refresh });
+const volumeControls = installVolumeControls(state, { call, attempt, changed, bitmapOf, refreshStats: storage.refresh, measure });
 installTools(state, view, {
   onEdited: () => attempt(segment2d),
   onWindowDragged: volumeControls.setManualWindow,
@@ -193,6 +218,10 @@ async function exportLabels(labels, suffix, slice) {
 $('export-mask').onclick = () => {
   if (state.volume?.labels) attempt(() => exportLabels(state.volume.labels, `_slice${state.volume.z}_mask.png`, state.volume.z));
   else if (state.labels2d) attempt(() => exportLabels(state.labels2d.labels, '_mask.png'));
+};
+$('export-stats').onclick = () => {
+  const measured = currentMeasurements(state);
+  if (measured) download(new Blob([measured.csv], { type: 'text/csv' }), `${baseName()}_stats.csv`);
 };
 $('export-overlay').onclick = () => view.overlayPicture().toBlob((blob) => download(blob, `${baseName()}_overlay.png`), 'image/png');
 $('export-nifti').onclick = () => attempt(() => exportLabels(state.volume.labels, '_seg.nii.gz'));

@@ -18,6 +18,8 @@
 //   segment3d     { model, boxes, cancel } -> { labels, ms }      (boxes: 6 numbers each;
 //                   cancel: a SharedArrayBuffer the page sets to 1 to stop between slices)
 //   exportLabels  { labels, name, slice }  -> { bytes }
+//   measure       { labels }               -> { rows, unit, csv }  (per object in 3D and per
+//                   slice: voxels, areaMm2 / volumeMl, mean, sd, min, max, bbox; unit "HU" for CT)
 //   setBackground { enabled, ranges }      -> stats   (idle-time encoding on or off; ranges:
 //                   the drawn boxes' slice ranges, [z_min, z_max] flat, encoded first)
 //   stats         {}                       -> stats
@@ -28,7 +30,7 @@
 //          store: { kind, budget, bytes, entries, encoders, evicted, failures, lastError,
 //          read, written, damaged } or { unavailable: reason } }
 // Events: progress { stage, fraction (null while unknown) }; encoded stats (after each slice
-// encoded in idle time).
+// encoded in idle time); idleError { message } (idle time stopped at a failure).
 
 /** A result and the buffers to move (not copy) to the other side. */
 export class Transfer {

@@ -120,6 +120,10 @@ function travel(state, from, to) {
 export const undo = (state) => travel(state, 'undo', 'redo');
 export const redo = (state) => travel(state, 'redo', 'undo');
 
+/** The measurements of what is shown: a volume's 3D labels, or an image's labels; null until
+ * the engine has measured them. */
+export const currentMeasurements = (state) => (state.volume ? (state.volume.labels && state.volume.measurements) || null : state.labels2d?.measurements ?? null);
+
 /** Start a 2D segmentation of the objects on the shown image: they and the request's number. */
 export function begin2d(state) {
   state.labels2d = null;

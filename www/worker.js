@@ -182,13 +182,14 @@ function stats() {
 async function backgroundStep(emit) {
   const model = background.model;
   if (!engine || !background.enabled || !model || !session().hasModel(model)) return false;
-  let z;
-  try {
-    z = session().nextToEncode(model, Uint32Array.from(background.ranges));
-  } catch {
-    return false; // nothing open
+  // Undefined when every slice is encoded, the memory budget is reached, or no volume is open.
+  const z = session().nextToEncode(model, Uint32Array.from(background.ranges));
+  if (z === undefined) {
+    // Finding nothing to do may have found slices already encoded (the same pixels as another
+    // slice): the bar shows them too.
+    emit('encoded', stats());
+    return false;
   }
-  if (z === undefined) return false;
   await withStore(model, [z], () => session().encodeSlice(model, z));
   emit('encoded', stats());
   return true;
@@ -278,6 +279,9 @@ const served = serve(self, {
   async exportLabels({ labels, name, slice }) {
     const bytes = session().exportLabels(new Uint16Array(labels), name, slice ?? undefined);
     return new Transfer({ bytes }, [bytes.buffer]);
+  },
+  async measure({ labels }) {
+    return session().measure(new Uint16Array(labels));
   },
   async setBackground({ enabled, ranges }) {
     background.enabled = Boolean(enabled);

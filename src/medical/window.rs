@@ -264,16 +264,19 @@ impl Windowed {
     }
 }
 
+/// ITU-R BT.601 luma of RGB samples (3 per pixel): one grey value per pixel.
+pub fn luma_of(rgb: &[f32]) -> Vec<f32> {
+    rgb.chunks_exact(3)
+        .map(|p| 0.299 * p[0] + 0.587 * p[1] + 0.114 * p[2])
+        .collect()
+}
+
 /// The volume through `window`. RGB volumes (colour ultrasound) are windowed on their ITU-R
 /// BT.601 luma, because 3D propagation works on one channel.
 pub fn windowed(volume: &MedicalVolume, window: &Window) -> Result<Windowed> {
     let luma;
     let values = if volume.channels == 3 {
-        luma = volume
-            .data
-            .chunks_exact(3)
-            .map(|p| 0.299 * p[0] + 0.587 * p[1] + 0.114 * p[2])
-            .collect::<Vec<f32>>();
+        luma = luma_of(&volume.data);
         &luma
     } else {
         &volume.data

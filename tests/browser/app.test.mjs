@@ -80,6 +80,19 @@ test('a CT slice segmented in the page equals PyTorch LiteMedSAM', { timeout: TI
     const value = iou(exported.labels, expected.labels, label);
     assert.ok(value >= 0.99, `label ${label}: IoU ${value.toFixed(4)} against PyTorch`);
   }
+  // Each object's measurements (pixels, grey values) in the list and as CSV, against numpy's on
+  // PyTorch's masks (tests/medical.rs checks the engine to 1e-6 on exactly those masks).
+  await page.waitForFunction((n) => document.querySelectorAll('#object-list li[data-mean]').length === n, ct.boxes.length, { timeout: TIMEOUT });
+  const numpy = JSON.parse(readFileSync(fixture('medical/measurements_reference.json'), 'utf8')).studies.find((s) => s.name === 'ct_lung').rows;
+  const [stats] = await Promise.all([page.waitForEvent('download'), page.click('#export-stats')]);
+  const rows = readFileSync(await stats.path(), 'utf8').trim().split('\n').slice(1).map((line) => line.split(','));
+  assert.equal(rows.length, numpy.length);
+  for (const [i, row] of rows.entries()) {
+    const pixels = exported.labels.reduce((n, v) => n + (v === i + 1), 0);
+    assert.deepEqual([Number(row[0]), row[1], Number(row[2])], [i + 1, 'all', pixels]);
+    assert.ok(Math.abs(Number(row[2]) - numpy[i].voxels) <= 0.01 * numpy[i].voxels, `object ${i + 1}: ${row[2]} px vs ${numpy[i].voxels}`);
+    assert.ok(Math.abs(Number(row[5]) - numpy[i].mean) <= 0.01 * Math.abs(numpy[i].mean), `object ${i + 1}: mean ${row[5]} vs ${numpy[i].mean}`);
+  }
   if (process.env.DAFTSEG_SCREENSHOT) await page.screenshot({ path: process.env.DAFTSEG_SCREENSHOT });
 
   // Undo removes the last object, redo brings it back with its mask.

@@ -121,6 +121,21 @@ test('a DICOM CT series: window, 3D propagation with progress, NIfTI export equa
   }
   const dsc = (2 * both) / (ours + theirs);
   assert.ok(theirs > 500 && dsc >= 0.98, `DSC ${dsc.toFixed(4)} against PyTorch (${ours} vs ${theirs} voxels)`);
+
+  // Measurements: the object's volume in mL and mean HU in the list, and the CSV export; numpy's
+  // numbers for PyTorch's labels (tests/medical.rs checks the engine's to 1e-6 on those labels).
+  await page.waitForFunction(() => document.querySelector('#object-list li')?.dataset.volumeMl, null, { timeout: TIMEOUT });
+  const numpy = JSON.parse(readFileSync(fixture('medical/measurements_reference.json'), 'utf8')).studies[0].rows[0];
+  const ml = Number(await item.getAttribute('data-volume-ml'));
+  assert.ok(Math.abs(ml - numpy.volume_ml) <= 0.02 * numpy.volume_ml, `${ml} mL vs ${numpy.volume_ml} mL for PyTorch's labels`);
+  assert.match(await item.textContent(), / mL, mean -?\d+\.\d HU/);
+  const [stats] = await Promise.all([page.waitForEvent('download'), page.click('#export-stats')]);
+  assert.match(stats.suggestedFilename(), /_stats\.csv$/);
+  const rows = readFileSync(await stats.path(), 'utf8').trim().split('\n').map((line) => line.split(','));
+  assert.deepEqual(rows[0].slice(0, 5), ['label', 'slice', 'voxels', 'area_mm2', 'volume_ml']);
+  assert.deepEqual(rows[1].slice(0, 3), ['1', 'all', String(ours)]);
+  assert.equal(Number(rows[1][4]), ml);
+  assert.equal(rows[1][9], 'HU');
   assert.deepEqual(foreign, []);
   assert.deepEqual(problems, []);
   await page.close();

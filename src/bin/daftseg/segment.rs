@@ -43,6 +43,11 @@ pub(crate) struct SegmentArgs {
     /// .nii.gz / .nii (the source's geometry), .npz (`segs` and `spacing`) or .png (one slice).
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Also write measurements of every object (per object in 3D and per slice: voxels, area
+    /// in mm² or volume in mL, mean / SD / min / max of the source intensities, HU for CT,
+    /// bounding box) to this CSV file.
+    #[arg(long)]
+    stats: Option<PathBuf>,
     /// Use this model instead of the router's choice.
     #[arg(long)]
     model: Option<String>,
@@ -103,6 +108,11 @@ fn case_output(args: &SegmentArgs) -> Result<&Path> {
     if !args.boxes.is_empty() {
         return Err(Error::invalid(
             "NPZ cases carry their own boxes; drop --box",
+        ));
+    }
+    if args.stats.is_some() {
+        return Err(Error::invalid(
+            "--stats measures an image or a volume; NPZ cases are scored with `daftseg eval`",
         ));
     }
     args.out
@@ -194,6 +204,7 @@ fn segment_image(
         out,
         &session.export(labels.labels.clone(), &file_name(out), None)?,
     )?;
+    write_stats(session, args, &labels.labels)?;
     if context.timings {
         let t = &result.timings;
         eprintln!(
@@ -260,8 +271,18 @@ fn segment_volume(
     let (model_id, _) = load_routed(session, base, args.model.as_deref(), context, true)?;
     let labels = session.segment_3d(&model_id, &args.boxes3d, &mut print_progress(true))?;
     let voxels = labels.iter().filter(|&&l| l > 0).count();
+    write_stats(session, args, &labels)?;
     write(out, &session.export(labels, &file_name(out), args.slice)?)?;
     eprintln!("wrote {} ({voxels} labelled voxels)", out.display());
+    Ok(())
+}
+
+/// `--stats FILE.csv`: the measurements of `labels` over the open study.
+fn write_stats(session: &Session, args: &SegmentArgs, labels: &[u16]) -> Result<()> {
+    if let Some(path) = &args.stats {
+        write(path, session.measurements_csv(labels)?.as_bytes())?;
+        eprintln!("wrote {} (measurements)", path.display());
+    }
     Ok(())
 }
 
