@@ -387,7 +387,7 @@ impl Engine {
 
     /// Measurements of every object in `labels` (the open study's label map or volume) over the
     /// source intensities: `{ rows: [{ label, slice, voxels, areaMm2, volumeMl, mean, sd, min,
-    /// max, bbox }], unit, csv }` (`slice` null: the whole volume; `unit` "HU" for DICOM CT).
+    /// max, bbox }], unit, csv }` (`slice` undefined: the whole volume; `unit` "HU" for DICOM CT).
     pub fn measure(&self, labels: &[u16]) -> JsResult<JsValue> {
         let (rows, unit) = self.session.measure(labels)?;
         to_js(&MeasureJs {

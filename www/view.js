@@ -106,13 +106,14 @@ export function createView(state, { onSelect, onRemove }) {
       if (state.volume?.labels) size = `${state.volume.labels.reduce((n, v) => n + (v === i + 1), 0)} voxels in 3D`;
       // Measurements: a volume's 3D row (mL), an image's (px); label k is the k-th object.
       const measured = currentMeasurements(state);
-      const row = measured?.rows.find((r) => r.label === i + 1 && r.slice === null);
+      // (serde leaves `None` undefined: `== null` covers both.)
+      const row = measured?.rows.find((r) => r.label === i + 1 && r.slice == null);
       if (row) {
         const unit = measured.unit ? ` ${measured.unit}` : '';
-        size += row.volumeMl !== null && state.volume ? `, ${row.volumeMl.toFixed(2)} mL` : '';
+        size += row.volumeMl != null && state.volume ? `, ${row.volumeMl.toFixed(2)} mL` : '';
         size += `, mean ${row.mean.toFixed(1)}${unit} (SD ${row.sd.toFixed(1)}, ${row.min}–${row.max})`;
         item.dataset.mean = row.mean;
-        if (row.volumeMl !== null) item.dataset.volumeMl = row.volumeMl;
+        if (row.volumeMl != null) item.dataset.volumeMl = row.volumeMl;
       }
       label.textContent = `label ${i + 1}:${range} ${size}`;
       const remove = document.createElement('button');
