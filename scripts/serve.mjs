@@ -1,9 +1,11 @@
-// Static server for the app: www/ at /, models/ at /models/, on 127.0.0.1 only.
+// Static server for the app: www/ at /, models/ at /models/, the sample studies www/samples.json
+// lists at /samples/, on 127.0.0.1 only.
 // Cross-origin isolation headers (COOP/COEP: SharedArrayBuffer, so the threaded wasm module can
 // run) and a Content-Security-Policy that allows no request outside this origin: no pixel and no
 // model leaves the machine. DAFTSEG_ISOLATION=off serves without COOP/COEP, as a host that cannot
 // set them would: the app then runs its single-thread module (the tests check both).
 import { createServer } from 'node:http';
+import { readFileSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { extname, join, normalize, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -18,6 +20,7 @@ const MIME = {
   '.wasm': 'application/wasm',
   '.onnx': 'application/octet-stream',
   '.png': 'image/png',
+  '.dcm': 'application/dicom',
   '.svg': 'image/svg+xml',
   '.ico': 'image/x-icon',
   '.webmanifest': 'application/manifest+json',
@@ -44,8 +47,14 @@ const MOUNTS = [
   ['/vendor/onnxruntime-web/', join(ROOT, 'node_modules', 'onnxruntime-web', 'dist')],
 ];
 
+// Sample studies (www/samples.json): each URL is served from its test fixture, and only those.
+const SAMPLES = new Map(
+  JSON.parse(readFileSync(join(ROOT, 'www', 'samples.json'), 'utf8')).samples.flatMap((sample) => sample.files.map((f) => [`/${f.url}`, join(ROOT, f.from)])),
+);
+
 function resolvePath(urlPath) {
   const path = decodeURIComponent(urlPath.split('?')[0]);
+  if (path.startsWith('/samples/')) return SAMPLES.get(path) ?? null;
   const mount = MOUNTS.find(([prefix]) => path.startsWith(prefix));
   const [base, rest] = mount ? [mount[1], path.slice(mount[0].length)] : [join(ROOT, 'www'), path.slice(1) || 'index.html'];
   const full = normalize(join(base, rest));

@@ -163,6 +163,32 @@ async function encodeStudy() {
   state.encoded = true;
   await segment2d();
 }
+// ---- sample studies (www/samples.json: files that ship with the app, licences that allow it) ----
+async function showSamples() {
+  const response = await fetch('samples.json');
+  if (!response.ok) return;
+  const { samples } = await response.json();
+  for (const sample of samples) {
+    const button = document.createElement('button');
+    button.textContent = sample.name;
+    button.title = `${sample.description} (${sample.licence})`;
+    button.dataset.sample = sample.id;
+    button.onclick = () =>
+      attempt(async () => {
+        const files = await Promise.all(
+          sample.files.map(async ({ url }) => {
+            const file = await fetch(url);
+            if (!file.ok) throw new Error(`sample ${url}: HTTP ${file.status}`);
+            return new File([await file.blob()], url.split('/').pop());
+          }),
+        );
+        await openFiles(files);
+      });
+    $('samples').append(button);
+  }
+}
+showSamples().catch(() => {});
+
 for (const input of ['open-file', 'open-folder']) {
   $(input).addEventListener('change', (event) => {
     attempt(() => openFiles(event.target.files));
@@ -281,6 +307,9 @@ async function start() {
     option.title = `${model.role}: ${model.modalities.join(', ')}${score}`;
     $('model-select').append(option);
   }
+  // The general model downloads while the user picks a file (most files need it first).
+  const general = manifest.models.find((m) => m.role === 'general');
+  if (general) client.request('prefetch', { model: general.id }).catch(() => {});
 }
 view.resizeCanvas();
 refreshStatus();

@@ -23,6 +23,7 @@
 //   setBackground { enabled, ranges }      -> stats   (idle-time encoding on or off; ranges:
 //                   the drawn boxes' slice ranges, [z_min, z_max] flat, encoded first)
 //   stats         {}                       -> stats
+//   prefetch      { model }                -> null    (start downloading a model's files)
 //   setStoreBudget { bytes }               -> stats   (the persistent store's budget)
 //   clearStore    {}                       -> stats   (every stored embedding removed)
 // stats: { encoderRuns, cachedEmbeddings, encoded (one 0/1 per slice of an open volume, else

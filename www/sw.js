@@ -2,7 +2,7 @@
 // network is away (the worker keeps the model files in its own cache, by sha256). Network first,
 // so a new version is picked up as soon as it is served.
 const SHELL = 'daftseg-shell-v1';
-const FILES = ['./', 'index.html', 'style.css', 'main.js', 'protocol.js', 'state.js', 'view.js', 'tools.js', 'volume.js', 'worker.js', 'embedding-store.js', 'storage.js', 'pkg/daftseg.js', 'pkg/daftseg_bg.wasm', 'models/manifest.json'];
+const FILES = ['./', 'index.html', 'style.css', 'main.js', 'protocol.js', 'state.js', 'view.js', 'tools.js', 'volume.js', 'worker.js', 'embedding-store.js', 'storage.js', 'samples.json', 'pkg/daftseg.js', 'pkg/daftseg_bg.wasm', 'models/manifest.json'];
 
 // The threaded module's files, when it was built (build.sh lists them: a folder name is a hash).
 async function threadedFiles() {

@@ -75,19 +75,31 @@ async function modelFile(ref, onBytes) {
   return { bytes, fromCache: false };
 }
 
+// Downloads in flight, by sha256: a model file asked for again while it downloads (the page
+// prefetches the general model while the user picks a file) waits for the same download.
+const downloading = new Map();
+function modelFileOnce(ref, onBytes) {
+  if (!downloading.has(ref.sha256)) {
+    downloading.set(ref.sha256, modelFile(ref, onBytes).finally(() => downloading.delete(ref.sha256)));
+  }
+  return downloading.get(ref.sha256);
+}
+
+// The files of a manifest entry: a modality model is the shared decoder plus its patch (the
+// fine-tuned tensors).
+const entryFiles = (entry) => [entry.encoder, entry.decoder, ...(entry.decoder_patch ? [entry.decoder_patch] : [])];
+
 // Model `id` loaded into the engine (downloaded or from the cache): how, and how long it took.
 async function ensureModel(id, emit) {
   if (session().hasModel(id)) return null;
-  const entry = manifest.models.find((m) => m.id === id);
-  // A modality model is the shared decoder plus its patch (the fine-tuned tensors).
-  const refs = [entry.encoder, entry.decoder, ...(entry.decoder_patch ? [entry.decoder_patch] : [])];
+  const refs = entryFiles(manifest.models.find((m) => m.id === id));
   const total = refs.reduce((sum, ref) => sum + ref.bytes, 0);
   let loaded = 0;
   const onBytes = (n) => {
     loaded += n;
     emit('progress', { stage: `loading model ${id}`, fraction: loaded / total });
   };
-  const [encoder, decoder, patch] = await Promise.all(refs.map((ref) => modelFile(ref, onBytes)));
+  const [encoder, decoder, patch] = await Promise.all(refs.map((ref) => modelFileOnce(ref, onBytes)));
   const started = performance.now();
   session().loadModel(id, encoder.bytes, decoder.bytes, patch?.bytes);
   return { id, fromCache: [encoder, decoder, patch].every((f) => !f || f.fromCache), ms: performance.now() - started };
@@ -279,6 +291,13 @@ const served = serve(self, {
   async exportLabels({ labels, name, slice }) {
     const bytes = session().exportLabels(new Uint16Array(labels), name, slice ?? undefined);
     return new Transfer({ bytes }, [bytes.buffer]);
+  },
+  // Start downloading model `model`'s files into the offline cache, and answer at once: a file
+  // opened meanwhile goes first, and its model load waits for these downloads.
+  async prefetch({ model }) {
+    const entry = manifest?.models.find((m) => m.id === model);
+    if (entry) for (const ref of entryFiles(entry)) modelFileOnce(ref, () => {}).catch(() => {});
+    return null;
   },
   async measure({ labels }) {
     return session().measure(new Uint16Array(labels));

@@ -163,6 +163,46 @@ test('a file that names no modality is routed by its content, and the page says 
   await page.close();
 });
 
+test('a first visit: the model downloads before a file is chosen, and sample studies open with one click', { timeout: TIMEOUT * 3 }, async () => {
+  // A fresh profile: nothing cached.
+  const fresh = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const seen = [];
+  fresh.on('request', (request) => seen.push(request.url()));
+  const page = await fresh.newPage();
+  const problems = watchProblems(page);
+  await page.goto(`${origin}/`);
+  const samples = JSON.parse(readFileSync(new URL('../../www/samples.json', import.meta.url), 'utf8')).samples;
+  assert.equal(await page.locator('#samples button').count(), samples.length);
+  // The general model's files are fetched while no file has been chosen.
+  const manifest = JSON.parse(readFileSync(new URL('../../models/manifest.json', import.meta.url), 'utf8'));
+  const general = manifest.models.find((m) => m.role === 'general');
+  const deadline = Date.now() + TIMEOUT;
+  for (const file of [general.encoder.file, general.decoder.file]) {
+    while (!seen.some((url) => url.endsWith(`/models/${file}`))) {
+      if (Date.now() > deadline) throw new Error(`${file} was not fetched before a file was chosen`);
+      await page.waitForTimeout(200);
+    }
+  }
+  assert.equal(await page.locator('#object-list li').count(), 0);
+
+  // The 2D sample, then the 3D one.
+  await page.click('#samples button[data-sample="ct-slice"]');
+  await waitReady(page);
+  assert.match(await page.locator('#model-name').textContent(), /litemedsam/);
+  // The samples show on the empty page: a reload empties it.
+  await page.reload();
+  await page.click('#samples button[data-sample="ct-series"]');
+  await page.waitForFunction(() => document.querySelector('#status').textContent === 'ready', null, { timeout: TIMEOUT });
+  assert.equal(await page.locator('#volume-bar').isVisible(), true);
+  assert.equal(await page.locator('#slice').getAttribute('max'), String(samples[1].files.length - 1));
+  // Each model file was downloaded once, prefetch and load together.
+  for (const file of [general.encoder.file, general.decoder.file]) {
+    assert.equal(seen.filter((url) => url.endsWith(`/models/${file}`)).length, 1, `${file} downloaded more than once`);
+  }
+  assert.deepEqual(problems, []);
+  await fresh.close();
+});
+
 test('a corrupt file shows an error and the next file still works', { timeout: TIMEOUT * 2 }, async () => {
   const { page, problems } = await openApp();
   await page.setInputFiles('#open-file', { name: 'broken.png', mimeType: 'image/png', buffer: Buffer.from('this is not a PNG') });
