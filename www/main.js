@@ -4,7 +4,7 @@
 // in state.js, what is drawn in view.js, the canvas tools in tools.js, the volume bar in
 // volume.js; this file opens files, exports, picks the model and keeps the status line.
 import { EngineClient } from './protocol.js';
-import { createState, openStudy, removeObject, undo as undoEdit, redo as redoEdit, begin2d, accept2d, currentMeasurements } from './state.js';
+import { createState, openStudy, removeObject, undo as undoEdit, redo as redoEdit, begin2d, accept2d, currentMeasurements, setAppearance } from './state.js';
 import { createView } from './view.js';
 import { installTools } from './tools.js';
 import { installVolumeControls, showVolumeBar } from './volume.js';
@@ -19,6 +19,10 @@ const view = createView(state, {
     view.render();
   },
   onRemove: remove,
+  onAppearance(id, changes) {
+    setAppearance(state, id, changes);
+    changed();
+  },
 });
 
 // ---- status ----
@@ -156,6 +160,7 @@ async function encodeStudy() {
   state.encoded = false;
   const { route, modelLoad, encodeMs, cacheHit, stats } = await call('encode', { model: state.override });
   state.model = route.modelId;
+  state.modality = route.modality ?? state.modality;
   storage.show(stats);
   $('model-name').textContent = `${route.modelId}: ${route.reason}`;
   const loaded = modelLoad ? `model ${modelLoad.id} ${modelLoad.fromCache ? 'from the offline cache' : 'downloaded'}, ready in ${Math.round(modelLoad.ms)} ms; ` : '';
@@ -265,6 +270,10 @@ $('undo').onclick = undo;
 $('redo').onclick = redo;
 $('fit').onclick = view.fit;
 $('opacity').oninput = view.draw;
+$('display-mode').onchange = (event) => {
+  state.display = event.target.value;
+  view.render();
+};
 $('model-select').onchange = (event) => {
   state.override = event.target.value;
   if (state.image) attempt(encodeStudy);

@@ -11,7 +11,9 @@ export function createState() {
     encoded: false,
     model: null, // the model the open study was routed to (or the user chose)
     override: '', // the user's choice of model, '' for the router's
-    objects: [], // { id, color, box: [x0, y0, x1, y1], z0, z1 }
+    objects: [], // { id, name, color, visible, box: [x0, y0, x1, y1], z0, z1 }
+    modality: null, // the open study's modality as routed (names new objects)
+    display: 'filled', // how labels are drawn: 'filled' or 'outline'
     // The 2D labels of the shown image (slice z of a volume): label k is object ids[k - 1].
     labels2d: null, // { z, ids, labels: Uint16Array, areas: Map(id -> px) }
     generation: 0, // bumped by every 2D segmentation request: older replies are stale
@@ -55,14 +57,28 @@ export function openStudy(state, info, image) {
   state.undo = [];
   state.redo = [];
   state.selected = null;
+  state.modality = info.modality ?? null;
   for (const [x0, y0, z0, x1, y1, z1] of info.boxes) newObject(state, [x0, y0, x1, y1], z0, z1);
 }
 
 function newObject(state, box, z0, z1) {
   const id = state.nextId++;
-  const object = { id, color: COLORS[(id - 1) % COLORS.length], box, z0, z1 };
+  const number = state.objects.length + 1;
+  const name = state.modality ? `${state.modality} structure ${number}` : `structure ${number}`;
+  const object = { id, name, color: COLORS[(id - 1) % COLORS.length], visible: true, box, z0, z1 };
   state.objects.push(object);
   return object;
+}
+
+/** Change how object `id` looks (`{ name, color, visible }`): not an edit of the segmentation,
+ * so not an undo step, and undo/redo keep it (every snapshot of the object changes too). */
+export function setAppearance(state, id, changes) {
+  const allowed = Object.fromEntries(Object.entries(changes).filter(([key]) => ['name', 'color', 'visible'].includes(key)));
+  if (typeof allowed.name === 'string') allowed.name = allowed.name.trim() || undefined;
+  if (allowed.name === undefined) delete allowed.name;
+  for (const objects of [state.objects, ...state.undo, ...state.redo]) {
+    for (const object of objects) if (object.id === id) Object.assign(object, allowed);
+  }
 }
 
 // Every edit below is one undo step; it makes the 3D result out of date.

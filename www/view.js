@@ -4,7 +4,7 @@ import { onShownSlice, normalised, currentMeasurements } from './state.js';
 
 const $ = (id) => document.getElementById(id);
 
-export function createView(state, { onSelect, onRemove }) {
+export function createView(state, { onSelect, onRemove, onAppearance }) {
   const canvas = $('viewer');
   const ctx = canvas.getContext('2d');
   const stage = $('stage');
@@ -41,12 +41,25 @@ export function createView(state, { onSelect, onRemove }) {
     const octx = overlay.getContext('2d');
     const data = octx.createImageData(width, height);
     const rgb = (color) => [1, 3, 5].map((i) => parseInt(color.slice(i, i + 2), 16));
-    const colorOf = (id) => rgb(state.objects.find((o) => o.id === id)?.color ?? '#ffffff');
+    // A hidden object has no colour: it is not painted.
+    const colorOf = (id) => {
+      const object = state.objects.find((o) => o.id === id);
+      return object?.visible === false ? null : rgb(object?.color ?? '#ffffff');
+    };
+    const outline = state.display === 'outline';
     const paint = (labels, colors) => {
       for (let p = 0; p < labels.length; p++) {
-        if (!labels[p]) continue;
-        const [r, g, b] = colors[labels[p] - 1] ?? [255, 255, 255];
-        data.data.set([r, g, b, 255], 4 * p);
+        const label = labels[p];
+        if (!label) continue;
+        const color = colors[label - 1] === undefined ? [255, 255, 255] : colors[label - 1];
+        if (!color) continue;
+        if (outline) {
+          // Only the object's border: a pixel with a 4-neighbour of another label (or the edge).
+          const x = p % width;
+          const inside = x > 0 && x < width - 1 && p >= width && p < labels.length - width && labels[p - 1] === label && labels[p + 1] === label && labels[p - width] === label && labels[p + width] === label;
+          if (inside) continue;
+        }
+        data.data.set([...color, 255], 4 * p);
       }
     };
     const volume = state.volume;
@@ -71,7 +84,7 @@ export function createView(state, { onSelect, onRemove }) {
     ctx.drawImage(overlay, 0, 0);
     ctx.globalAlpha = 1;
     ctx.setTransform(1, 0, 0, 1, 0, 0);
-    const shown = state.objects.filter((o) => onShownSlice(state, o));
+    const shown = state.objects.filter((o) => o.visible !== false && onShownSlice(state, o));
     const boxes = shown.map((o) => ({ box: o.box, color: o.color, selected: o.id === state.selected }));
     if (pendingBox) boxes.push({ box: normalised(pendingBox), color: '#ffffff', selected: true });
     for (const { box, color, selected } of boxes) {
@@ -87,6 +100,8 @@ export function createView(state, { onSelect, onRemove }) {
   // voxels of the 3D result. `data-mask` is 1 once the object has its mask on this image.
   function renderList() {
     const list = $('object-list');
+    // Not while the user types a name in it (the next change redraws it).
+    if (list.contains(document.activeElement) && document.activeElement.type === 'text') return;
     list.replaceChildren();
     state.objects.forEach((object, i) => {
       const item = document.createElement('li');
@@ -96,9 +111,26 @@ export function createView(state, { onSelect, onRemove }) {
       item.dataset.z0 = object.z0 ?? '';
       item.dataset.z1 = object.z1 ?? '';
       item.className = object.id === state.selected ? 'selected' : '';
-      const swatch = document.createElement('span');
-      swatch.className = 'swatch';
-      swatch.style.background = object.color;
+      item.dataset.visible = object.visible === false ? '0' : '1';
+      const visible = document.createElement('input');
+      visible.type = 'checkbox';
+      visible.className = 'visible';
+      visible.checked = object.visible !== false;
+      visible.title = 'Show or hide this object';
+      visible.onchange = () => onAppearance(object.id, { visible: visible.checked });
+      const color = document.createElement('input');
+      color.type = 'color';
+      color.className = 'color';
+      color.value = object.color;
+      color.title = 'Colour';
+      color.onchange = () => onAppearance(object.id, { color: color.value });
+      const name = document.createElement('input');
+      name.type = 'text';
+      name.className = 'name';
+      name.value = object.name ?? '';
+      name.title = 'Name (press Enter)';
+      name.onchange = () => onAppearance(object.id, { name: name.value });
+      for (const input of [visible, color, name]) input.onclick = (event) => event.stopPropagation();
       const label = document.createElement('span');
       const range = state.volume ? ` slices ${object.z0}–${object.z1},` : '';
       let size = area !== undefined ? `${area} px` : 'segmenting…';
@@ -116,6 +148,7 @@ export function createView(state, { onSelect, onRemove }) {
         if (row.volumeMl != null) item.dataset.volumeMl = row.volumeMl;
       }
       label.textContent = `label ${i + 1}:${range} ${size}`;
+      label.className = 'details';
       const remove = document.createElement('button');
       remove.textContent = '✕';
       remove.title = 'Delete this object';
@@ -123,7 +156,7 @@ export function createView(state, { onSelect, onRemove }) {
         event.stopPropagation();
         onRemove(object.id);
       };
-      item.append(swatch, label, remove);
+      item.append(visible, color, name, remove, label);
       item.onclick = () => onSelect(object.id);
       list.append(item);
     });

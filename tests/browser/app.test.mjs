@@ -5,6 +5,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { PNG } from 'pngjs';
 import { fileURLToPath } from 'node:url';
 import { startServer } from '../../scripts/serve.mjs';
 import { fixture, cases, pngLabels, iou, launchChromium, dragBox, expectedEngine, engineLine, watchProblems } from './helpers.mjs';
@@ -93,6 +94,35 @@ test('a CT slice segmented in the page equals PyTorch LiteMedSAM', { timeout: TI
     assert.ok(Math.abs(Number(row[2]) - numpy[i].voxels) <= 0.01 * numpy[i].voxels, `object ${i + 1}: ${row[2]} px vs ${numpy[i].voxels}`);
     assert.ok(Math.abs(Number(row[5]) - numpy[i].mean) <= 0.01 * Math.abs(numpy[i].mean), `object ${i + 1}: mean ${row[5]} vs ${numpy[i].mean}`);
   }
+  // Objects: a name (default from the modality, editable), a colour, show/hide, outline display;
+  // read back from the exported overlay picture (a grey CT: an untinted pixel has r = g = b).
+  const overlayAt = async () => {
+    const [file] = await Promise.all([page.waitForEvent('download'), page.click('#export-overlay')]);
+    const png = PNG.sync.read(readFileSync(await file.path()));
+    return (p) => [...png.data.subarray(4 * p, 4 * p + 3)];
+  };
+  const interior = (label) => exported.labels.findIndex((v, p) => v === label && [p - 1, p + 1, p - ct.width, p + ct.width].every((q) => exported.labels[q] === label));
+  const border = (label) => exported.labels.findIndex((v, p) => v === label && exported.labels[p - 1] !== label);
+  const tinted = ([r, g, b]) => !(r === g && g === b);
+  const items = page.locator('#object-list li');
+  assert.match(await items.nth(0).locator('input.name').inputValue(), /^CT structure 1$/);
+  await items.nth(0).locator('input.name').fill('tumour');
+  await items.nth(0).locator('input.name').press('Enter');
+  await items.nth(0).locator('input.color').fill('#00ff00');
+  await items.nth(1).locator('input.visible').uncheck();
+  assert.equal(await items.nth(1).getAttribute('data-visible'), '0');
+  let pixel = await overlayAt();
+  assert.equal(tinted(pixel(interior(2))), false, 'a hidden object is not drawn');
+  const [r, g] = pixel(interior(1));
+  assert.ok(g > r + 20, `object 1 in its new colour: ${pixel(interior(1))}`);
+  await page.selectOption('#display-mode', 'outline');
+  pixel = await overlayAt();
+  assert.equal(tinted(pixel(interior(1))), false, 'outline: the inside is not filled');
+  assert.equal(tinted(pixel(border(1))), true, 'outline: the border is drawn');
+  assert.equal(await items.nth(0).locator('input.name').inputValue(), 'tumour');
+  await page.selectOption('#display-mode', 'filled');
+  await items.nth(1).locator('input.visible').check();
+
   if (process.env.DAFTSEG_SCREENSHOT) await page.screenshot({ path: process.env.DAFTSEG_SCREENSHOT });
 
   // Undo removes the last object, redo brings it back with its mask.

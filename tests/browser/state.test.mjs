@@ -2,7 +2,7 @@
 // 2D labels a reply brings (stale replies dropped).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createState, openStudy, addObject, beginEdit, endEdit, removeObject, setRangeEnd, undo, redo, begin2d, accept2d, clampBox } from '../../www/state.js';
+import { createState, openStudy, addObject, beginEdit, endEdit, removeObject, setRangeEnd, undo, redo, begin2d, accept2d, clampBox, setAppearance } from '../../www/state.js';
 
 const image = { name: 'x.png', width: 10, height: 8, bitmap: null };
 const imageInfo = { kind: 'image', boxes: [], slice: 0 };
@@ -66,4 +66,23 @@ test('2D labels count each object and a superseded reply is dropped', () => {
   assert.equal(state.labels2d, null);
   assert.ok(accept2d(state, second, Uint16Array.of(0, 1, 2, 2, 2)));
   assert.deepEqual([...state.labels2d.areas], [[a.id, 1], [b.id, 3]]);
+});
+
+test('objects are named from the modality; name, colour and visibility survive undo and redo', () => {
+  const state = createState();
+  openStudy(state, { ...imageInfo, modality: 'CT' }, image);
+  const a = addObject(state, [1, 1, 4, 4]);
+  const b = addObject(state, [5, 5, 8, 7]);
+  assert.deepEqual([a.name, b.name, a.visible], ['CT structure 1', 'CT structure 2', true]);
+  const undoSteps = state.undo.length;
+  setAppearance(state, a.id, { name: '  tumour ', color: '#123456', visible: false, box: [0, 0, 9, 9] });
+  assert.equal(state.undo.length, undoSteps, 'appearance is not an undo step');
+  assert.deepEqual([a.name, a.color, a.visible, a.box.join()], ['tumour', '#123456', false, '1,1,4,4']);
+  setAppearance(state, a.id, { name: '   ' });
+  assert.equal(a.name, 'tumour', 'an empty name keeps the old one');
+  assert.ok(undo(state)); // removes b
+  const kept = state.objects.find((o) => o.id === a.id);
+  assert.deepEqual([kept.name, kept.color, kept.visible], ['tumour', '#123456', false]);
+  assert.ok(redo(state));
+  assert.equal(state.objects.find((o) => o.id === a.id).name, 'tumour');
 });
