@@ -22,6 +22,7 @@ pub mod content;
 pub mod error;
 pub mod export;
 pub mod identify;
+pub mod labels;
 pub mod limits;
 pub mod manifest;
 pub mod measure;

@@ -95,6 +95,12 @@ pub fn is_image_file(bytes: &[u8]) -> bool {
 
 /// Decode PNG, JPEG, BMP or TIFF bytes.
 pub fn read_image(bytes: &[u8]) -> Result<RgbImage> {
+    to_rgb8(decode_image(bytes)?)
+}
+
+/// An image file's pixels as decoded (8- or 16-bit, grey or colour), its size checked against
+/// [`MAX_PIXELS`] before decoding.
+pub fn decode_image(bytes: &[u8]) -> Result<DynamicImage> {
     let reader = ImageReader::new(Cursor::new(bytes))
         .with_guessed_format()
         .map_err(|e| Error::Decode(e.to_string()))?;
@@ -128,8 +134,7 @@ pub fn read_image(bytes: &[u8]) -> Result<RgbImage> {
     limits.max_alloc = Some(MAX_PIXELS * 16);
     image::ImageDecoder::set_limits(&mut decoder, limits)
         .map_err(|e| Error::Decode(e.to_string()))?;
-    let image = DynamicImage::from_decoder(decoder).map_err(|e| Error::Decode(e.to_string()))?;
-    to_rgb8(image)
+    DynamicImage::from_decoder(decoder).map_err(|e| Error::Decode(e.to_string()))
 }
 
 /// Whether an end-of-image marker (FF D9) follows the last start-of-scan (FF DA). Inside the

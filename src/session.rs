@@ -13,22 +13,25 @@ use serde::Serialize;
 
 use crate::background::{encoding_order, SliceRange};
 use crate::cache::image_key;
+use crate::challenge::read_labels;
 use crate::content::ContentGuess;
 use crate::error::{Error, Result};
 use crate::export::{export_volume_labels, label_png, VolumeExport};
 use crate::identify::unreadable;
+use crate::labels::{check_geometry, renumber, OpenedLabels};
 use crate::manifest::{Manifest, ModelEntry};
 use crate::measure::{measure, measurements_csv, Grid, Measurement};
 use crate::medical::window::{luma_of, windowed, Window, Windowed};
-use crate::medical::{open_files, sniff, MedicalVolume};
+use crate::medical::{open_files, read_volume, sniff, MedicalVolume};
 use crate::model::{ModelBytes, SamModel};
 use crate::postprocess::LabelMap;
 use crate::preprocess::prepare;
 use crate::prompt::{Box3d, BoxPrompt};
-use crate::rgb::{is_image_file, read_image, RgbImage};
+use crate::rgb::{decode_image, is_image_file, read_image, RgbImage};
 use crate::router::{route, Route, RouteRequest};
 use crate::segment::{Clock, GreyVolume, Progress, Segmentation, Segmenter, DEFAULT_CACHE_BYTES};
 use crate::store::{EmbeddingStore, StoreKey};
+use image::DynamicImage;
 
 /// The manifest and the models loaded so far, by id.
 pub struct Models {
@@ -572,6 +575,64 @@ impl Session {
                     spacing: [1.0; 3],
                 };
                 Ok((measure(&grid, labels)?, ""))
+            }
+        }
+    }
+
+    /// A label file over the open study (see [`crate::labels`]): a grey PNG (8- or 16-bit)
+    /// over an image; a NIfTI, NRRD or DICOM label volume, or a challenge NPZ's `segs` (else
+    /// `gts`), over a volume. Another size or another geometry is refused with what differs.
+    pub fn open_labels(&self, name: &str, bytes: &[u8]) -> Result<OpenedLabels> {
+        let study = self.study()?;
+        let in_file = |e: Error| e.context(name);
+        match &study.volume {
+            None => {
+                let (width, height) = (study.image.width, study.image.height);
+                let image = decode_image(bytes).map_err(in_file)?;
+                let size = [image.width() as usize, image.height() as usize, 1];
+                let values: Vec<f64> = match image {
+                    DynamicImage::ImageLuma8(img) => img.iter().map(|&v| v as f64).collect(),
+                    DynamicImage::ImageLuma16(img) => img.iter().map(|&v| v as f64).collect(),
+                    _ => {
+                        return Err(Error::invalid(format!(
+                        "{name}: a label image is a grey PNG (8- or 16-bit), one label per pixel"
+                    )))
+                    }
+                };
+                check_geometry(name, size, None, [width, height, 1], None)?;
+                renumber(name, values.into_iter(), size)
+            }
+            Some((volume, _)) => {
+                let study_size = [volume.width, volume.height, volume.depth];
+                if name.to_ascii_lowercase().ends_with(".npz") {
+                    // Challenge NPZ labels are in the displayed (z, y, x) order, as we write them.
+                    let (shape, values) = read_labels(bytes, "segs")
+                        .or_else(|_| read_labels(bytes, "gts"))
+                        .map_err(in_file)?;
+                    let size = match shape[..] {
+                        [d, h, w] => [w, h, d],
+                        [h, w] => [w, h, 1],
+                        _ => [0, 0, 0],
+                    };
+                    check_geometry(name, size, None, study_size, None)?;
+                    return renumber(name, values.iter().map(|&v| v as f64), size);
+                }
+                let labels = read_volume(name, bytes).map_err(in_file)?;
+                if labels.channels != 1 {
+                    return Err(Error::invalid(format!(
+                        "{name}: a label volume has one value per voxel, this one {}",
+                        labels.channels
+                    )));
+                }
+                let size = [labels.width, labels.height, labels.depth];
+                check_geometry(
+                    name,
+                    size,
+                    Some(&labels.affine),
+                    study_size,
+                    Some(&volume.affine),
+                )?;
+                renumber(name, labels.data.iter().map(|&v| v as f64), size)
             }
         }
     }

@@ -397,6 +397,20 @@ impl Engine {
         })
     }
 
+    /// A label file over the open study: `{ labels: Uint16Array (the study's grid, renumbered
+    /// 1..n), objects: [{ label, sourceLabel, voxels, bbox }] }`; another size or geometry is
+    /// an Error saying what differs.
+    #[wasm_bindgen(js_name = openLabels)]
+    pub fn open_labels(&self, name: &str, bytes: &[u8]) -> JsResult<JsValue> {
+        let opened = self.session.open_labels(name, bytes)?;
+        let result = js_sys::Object::new();
+        // A typed array, not a list of numbers: a volume's labels are millions.
+        let labels = js_sys::Uint16Array::from(&opened.labels[..]);
+        js_sys::Reflect::set(&result, &"labels".into(), &labels)?;
+        js_sys::Reflect::set(&result, &"objects".into(), &to_js(&opened.objects)?)?;
+        Ok(result.into())
+    }
+
     /// Forget every cached embedding (benchmarks time each case on its own).
     #[wasm_bindgen(js_name = clearCache)]
     pub fn clear_cache(&mut self) {

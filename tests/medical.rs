@@ -302,3 +302,77 @@ fn measurements_of_a_ct_series_and_an_image_agree_with_numpy() {
         .collect();
     assert_measurements_match(&session, &mask, png);
 }
+
+#[test]
+fn exported_labels_open_again_over_their_study_and_other_labels_are_refused() {
+    let (manifest, _) = daftseg::native::load_manifest(&common::manifest()).unwrap();
+    let mut session = daftseg::Session::new(manifest);
+    let series: Vec<(String, Vec<u8>)> = std::fs::read_dir(fixtures().join("ct_lung1_series"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .map(|p| (p.display().to_string(), std::fs::read(&p).unwrap()))
+        .collect();
+    session.open(series).unwrap();
+    let npz = fixtures().join("ct_lung1_series_reference.npz");
+    let segs = common::golden::<u8>(&npz, "segs");
+    let gts = common::golden::<u8>(&npz, "gts");
+    // Labels 3 (PyTorch's) and 9 (the ground truth outside it): renumbered 1 and 2.
+    let labels: Vec<u16> = segs
+        .iter()
+        .zip(gts.iter())
+        .map(|(&s, &g)| {
+            if s > 0 {
+                3
+            } else if g > 0 {
+                9
+            } else {
+                0
+            }
+        })
+        .collect();
+    let renumbered: Vec<u16> = labels
+        .iter()
+        .map(|&l| match l {
+            3 => 1,
+            9 => 2,
+            _ => 0,
+        })
+        .collect();
+    for name in ["seg.nii.gz", "seg.nii", "seg.npz"] {
+        let bytes = session.export(labels.clone(), name, None).unwrap();
+        let opened = session.open_labels(name, &bytes).unwrap();
+        assert!(opened.labels == renumbered, "{name}: labels differ");
+        let sources: Vec<u32> = opened.objects.iter().map(|o| o.source_label).collect();
+        assert_eq!(sources, [3, 9], "{name}");
+        assert_eq!(
+            opened.objects[0].voxels,
+            labels.iter().filter(|&&l| l == 3).count() as u64
+        );
+    }
+    // The same labels one millimetre up (srow_z's offset): another place in space.
+    let mut moved = session.export(labels.clone(), "seg.nii", None).unwrap();
+    let offset = f32::from_le_bytes(moved[324..328].try_into().unwrap()) + 1.0;
+    moved[324..328].copy_from_slice(&offset.to_le_bytes());
+    let error = session.open_labels("moved.nii", &moved).unwrap_err();
+    assert!(error.to_string().contains("another scan"), "{error}");
+    // Another study's labels: another size.
+    let other = std::fs::read(fixtures().join("example4d.nii.gz")).unwrap();
+    let error = session.open_labels("other.nii.gz", &other).unwrap_err();
+    assert!(error.to_string().contains("512x512x6"), "{error}");
+    let error = session
+        .open_labels("bad.nii", b"not a label file")
+        .unwrap_err();
+    assert!(error.to_string().contains("bad.nii"), "{error}");
+
+    // A label PNG over its image; a colour picture is not a label image.
+    let image = std::fs::read(common::fixture("images/ct_lung.png")).unwrap();
+    session
+        .open(vec![("ct_lung.png".into(), image.clone())])
+        .unwrap();
+    let png = std::fs::read(common::fixture("golden/ct_lung_segs.png")).unwrap();
+    let opened = session.open_labels("ct_lung_segs.png", &png).unwrap();
+    assert_eq!(opened.objects.len(), 2);
+    assert!(opened.labels.iter().any(|&l| l == 2));
+    let colour = std::fs::read(common::fixture("images/fundus_retina.png")).unwrap();
+    assert!(session.open_labels("fundus.png", &colour).is_err());
+}

@@ -4,7 +4,7 @@
 // in state.js, what is drawn in view.js, the canvas tools in tools.js, the volume bar in
 // volume.js; this file opens files, exports, picks the model and keeps the status line.
 import { EngineClient } from './protocol.js';
-import { createState, openStudy, removeObject, undo as undoEdit, redo as redoEdit, begin2d, accept2d, currentMeasurements, setAppearance } from './state.js';
+import { createState, openStudy, removeObject, undo as undoEdit, redo as redoEdit, begin2d, accept2d, currentMeasurements, setAppearance, openLabelObjects } from './state.js';
 import { createView } from './view.js';
 import { installTools } from './tools.js';
 import { installVolumeControls, showVolumeBar } from './volume.js';
@@ -193,6 +193,35 @@ async function showSamples() {
   }
 }
 showSamples().catch(() => {});
+
+// ---- a label file over the open study: its objects replace the drawn ones (one undo step) ----
+async function openLabels(file) {
+  if (!state.image) throw new Error('open the image or volume the labels belong to first');
+  const buffer = await file.arrayBuffer();
+  const { labels, objects } = await call('openLabels', { name: file.name, buffer }, [buffer]);
+  const created = openLabelObjects(state, file.name, objects);
+  if (state.volume) {
+    state.volume.labels = labels;
+    state.volume.measurements = null;
+    state.volume.labelsWindow = 'opened from a file';
+    measure(state.volume);
+  } else {
+    const request = begin2d(state);
+    accept2d(state, { ...request, shown: created }, labels);
+    measure(state.labels2d);
+  }
+  $('timings').textContent = `labels: ${objects.length} objects from ${file.name}`;
+  changed();
+}
+$('open-labels').addEventListener('change', (event) => {
+  const [file] = event.target.files;
+  if (file) attempt(() => openLabels(file).catch((error) => {
+    state.error = error.message;
+    changed();
+    throw error;
+  }));
+  event.target.value = '';
+});
 
 for (const input of ['open-file', 'open-folder']) {
   $(input).addEventListener('change', (event) => {

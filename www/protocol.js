@@ -18,6 +18,9 @@
 //   segment3d     { model, boxes, cancel } -> { labels, ms }      (boxes: 6 numbers each;
 //                   cancel: a SharedArrayBuffer the page sets to 1 to stop between slices)
 //   exportLabels  { labels, name, slice }  -> { bytes }
+//   openLabels    { name, buffer }         -> { labels, objects: [{ label, sourceLabel, voxels,
+//                   bbox }] }  (a label file over the open study, renumbered 1..n; another
+//                   size or geometry is an error)
 //   measure       { labels }               -> { rows, unit, csv }  (per object in 3D and per
 //                   slice: voxels, areaMm2 / volumeMl, mean, sd, min, max, bbox; unit "HU" for CT)
 //   setBackground { enabled, ranges }      -> stats   (idle-time encoding on or off; ranges:

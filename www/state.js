@@ -70,6 +70,21 @@ function newObject(state, box, z0, z1) {
   return object;
 }
 
+/** Objects from a label file (`{ label, sourceLabel, bbox }` each, label k the k-th) replace the
+ * drawn ones, as one undo step; each keeps its label's box (and slice range), so it can be
+ * segmented again. Returns the new objects, in label order. */
+export function openLabelObjects(state, fileName, objects) {
+  remember(state);
+  state.objects = [];
+  const created = objects.map(({ sourceLabel, bbox: [x0, y0, z0, x1, y1, z1] }) => {
+    const object = newObject(state, [x0, y0, x1, y1], state.volume ? z0 : undefined, state.volume ? z1 : undefined);
+    object.name = `${fileName} ${sourceLabel}`;
+    return object;
+  });
+  state.selected = null;
+  return created;
+}
+
 /** Change how object `id` looks (`{ name, color, visible }`): not an edit of the segmentation,
  * so not an undo step, and undo/redo keep it (every snapshot of the object changes too). */
 export function setAppearance(state, id, changes) {

@@ -299,6 +299,10 @@ const served = serve(self, {
     if (entry) for (const ref of entryFiles(entry)) modelFileOnce(ref, () => {}).catch(() => {});
     return null;
   },
+  async openLabels({ name, buffer }) {
+    const { labels, objects } = session().openLabels(name, new Uint8Array(buffer));
+    return new Transfer({ labels, objects }, [labels.buffer]);
+  },
   async measure({ labels }) {
     return session().measure(new Uint16Array(labels));
   },

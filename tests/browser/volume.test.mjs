@@ -4,7 +4,9 @@
 // NIfTI MR volume opens with the percentile window; a corrupt DICOM gives an error.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, readdirSync } from 'node:fs';
+import { readFileSync, readdirSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { fileURLToPath } from 'node:url';
 import { startServer } from '../../scripts/serve.mjs';
@@ -136,6 +138,19 @@ test('a DICOM CT series: window, 3D propagation with progress, NIfTI export equa
   assert.deepEqual(rows[1].slice(0, 3), ['1', 'all', String(ours)]);
   assert.equal(Number(rows[1][4]), ml);
   assert.equal(rows[1][9], 'HU');
+
+  // The exported NIfTI opens again as labels over the series: the same object, the same volume;
+  // another study's labels are refused with the sizes.
+  const saved = join(mkdtempSync(join(tmpdir(), 'daftseg-labels-')), 'tumour_seg.nii.gz');
+  await download.saveAs(saved);
+  await page.setInputFiles('#open-labels', saved);
+  await page.waitForFunction(() => /labels: 1 objects from tumour_seg\.nii\.gz/.test(document.querySelector('#timings').textContent), null, { timeout: TIMEOUT });
+  await page.waitForFunction(() => document.querySelector('#object-list li')?.dataset.volumeMl, null, { timeout: TIMEOUT });
+  assert.equal(Number(await item.getAttribute('data-volume-ml')), ml);
+  assert.equal(await item.locator('input.name').inputValue(), 'tumour_seg.nii.gz 1');
+  await page.setInputFiles('#open-labels', fileURLToPath(fixture('medical/example4d.nii.gz')));
+  await waitStatus(page, 'error');
+  assert.match(await page.locator('#status').textContent(), /example4d\.nii\.gz is 128x96x24 .*512x512x6/);
   assert.deepEqual(foreign, []);
   assert.deepEqual(problems, []);
   await page.close();
