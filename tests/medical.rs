@@ -372,7 +372,7 @@ fn exported_labels_open_again_over_their_study_and_other_labels_are_refused() {
     let png = std::fs::read(common::fixture("golden/ct_lung_segs.png")).unwrap();
     let opened = session.open_labels("ct_lung_segs.png", &png).unwrap();
     assert_eq!(opened.objects.len(), 2);
-    assert!(opened.labels.iter().any(|&l| l == 2));
+    assert!(opened.labels.contains(&2));
     let colour = std::fs::read(common::fixture("images/fundus_retina.png")).unwrap();
     assert!(session.open_labels("fundus.png", &colour).is_err());
 }
