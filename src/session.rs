@@ -21,7 +21,7 @@ use crate::identify::unreadable;
 use crate::labels::{check_geometry, renumber, OpenedLabels};
 use crate::manifest::{Manifest, ModelEntry};
 use crate::measure::{measure, measurements_csv, Grid, Measurement};
-use crate::medical::window::{luma_of, windowed, Window, Windowed};
+use crate::medical::window::{grey_values, luma, windowed, Window, Windowed};
 use crate::medical::{open_files, read_volume, sniff, MedicalVolume};
 use crate::model::{ModelBytes, SamModel};
 use crate::postprocess::LabelMap;
@@ -529,21 +529,15 @@ impl Session {
     /// segmenting gives it) over the source's intensities: per object in 3D and per slice,
     /// voxels, area (mm²) or volume (mL) from the source spacing, mean / SD / min / max, the
     /// bounding box. Images measure their grey value (colour ones their luma), in pixels
-    /// (spacing 1). The unit is "HU" for CT
-    /// from DICOM (whose values are rescaled to HU), else empty.
+    /// (spacing 1). The unit is "HU" for CT from DICOM (whose values are rescaled to HU), else
+    /// empty.
     pub fn measure(&self, labels: &[u16]) -> Result<(Vec<Measurement>, &'static str)> {
         let study = self.study()?;
         match &study.volume {
             Some((volume, _)) => {
-                let luma;
-                let values = if volume.channels == 3 {
-                    luma = luma_of(&volume.data);
-                    &luma
-                } else {
-                    &volume.data
-                };
+                let values = grey_values(volume);
                 let grid = Grid {
-                    values,
+                    values: &values,
                     width: volume.width,
                     height: volume.height,
                     depth: volume.depth,
@@ -564,7 +558,7 @@ impl Session {
                     .chunks_exact(3)
                     .map(|p| match p {
                         [r, g, b] if r == g && g == b => *r as f32,
-                        _ => luma_of(&[p[0] as f32, p[1] as f32, p[2] as f32])[0],
+                        _ => luma([p[0] as f32, p[1] as f32, p[2] as f32]),
                     })
                     .collect();
                 let grid = Grid {

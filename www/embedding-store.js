@@ -231,12 +231,15 @@ class EmbeddingStore {
     }
   }
 
+  // Evict the least recently used entries (all but `keep`) until they take at most `target` bytes.
   async #evict(target, keep = null) {
-    const used = () => [...this.#index.entries()].filter(([n]) => n !== keep).reduce((sum, [, e]) => sum + e.bytes, 0);
-    while (used() > target) {
-      const [oldest] = [...this.#index.entries()].filter(([n]) => n !== keep).sort((a, b) => a[1].usedAt - b[1].usedAt)[0];
-      this.#index.delete(oldest);
-      await this.#backend.remove(oldest);
+    const candidates = [...this.#index.entries()].filter(([name]) => name !== keep).sort((a, b) => a[1].usedAt - b[1].usedAt);
+    let used = candidates.reduce((sum, [, entry]) => sum + entry.bytes, 0);
+    for (const [name, entry] of candidates) {
+      if (used <= target) break;
+      this.#index.delete(name);
+      await this.#backend.remove(name);
+      used -= entry.bytes;
       this.evicted += 1;
     }
   }

@@ -3,6 +3,8 @@
 //! 0.5-99.5 percentile clip of the volume; the user can set any window/level. The choice is part of
 //! every segmentation request (it changes the pixels the model sees) and the UI shows it.
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
 
 use super::MedicalVolume;
@@ -264,25 +266,32 @@ impl Windowed {
     }
 }
 
-/// ITU-R BT.601 luma of RGB samples (3 per pixel): one grey value per pixel.
-pub fn luma_of(rgb: &[f32]) -> Vec<f32> {
-    rgb.chunks_exact(3)
-        .map(|p| 0.299 * p[0] + 0.587 * p[1] + 0.114 * p[2])
-        .collect()
+/// ITU-R BT.601 luma of one RGB pixel.
+pub fn luma([r, g, b]: [f32; 3]) -> f32 {
+    0.299 * r + 0.587 * g + 0.114 * b
+}
+
+/// One grey value per voxel: the volume's own, or an RGB volume's [`luma`].
+pub fn grey_values(volume: &MedicalVolume) -> Cow<'_, [f32]> {
+    if volume.channels == 3 {
+        Cow::Owned(
+            volume
+                .data
+                .chunks_exact(3)
+                .map(|p| luma([p[0], p[1], p[2]]))
+                .collect(),
+        )
+    } else {
+        Cow::Borrowed(&volume.data)
+    }
 }
 
 /// The volume through `window`. RGB volumes (colour ultrasound) are windowed on their ITU-R
 /// BT.601 luma, because 3D propagation works on one channel.
 pub fn windowed(volume: &MedicalVolume, window: &Window) -> Result<Windowed> {
-    let luma;
-    let values = if volume.channels == 3 {
-        luma = luma_of(&volume.data);
-        &luma
-    } else {
-        &volume.data
-    };
-    let (level, width) = window.resolve(values)?;
-    let mut grey = apply(values, level, width);
+    let values = grey_values(volume);
+    let (level, width) = window.resolve(&values)?;
+    let mut grey = apply(&values, level, width);
     if volume.inverted {
         grey.iter_mut().for_each(|v| *v = 255 - *v);
     }
