@@ -145,6 +145,8 @@ test)
     # The reader corpus (pydicom's and nibabel's test files, hash-checked; not committed).
     bash scripts/fetch-corpus.sh
     ensure_gnu_time
+    # The independent DICOM SEG validators tests/seg.rs runs (dciodvfy, highdicom, dcmqi).
+    bash tests/seg/setup.sh
     cargo test
     build_wasm
     ensure_node_modules

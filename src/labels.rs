@@ -4,7 +4,8 @@
 //! study: another size, or another geometry (the affine, for files that carry one), is refused
 //! with what differs, never drawn misaligned. Labels are renumbered 1..n in increasing order of
 //! their values (the page's object k is label k), and each becomes an object with its bounding
-//! box (the box a user can segment again from).
+//! box (the box a user can segment again from). A DICOM SEG (ours, or another tool's) opens
+//! over the DICOM series it was made for, its segments named and coloured as it says.
 
 use serde::Serialize;
 
@@ -23,6 +24,15 @@ pub struct LabelObject {
     pub voxels: u64,
     /// `[x_min, y_min, z_min, x_max, y_max, z_max]`, inclusive, in displayed voxels.
     pub bbox: [usize; 6],
+    /// Its name, from a file that names its objects (a DICOM SEG's Segment Label).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Its display colour (sRGB), from a file that gives one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub colour: Option<[u8; 3]>,
+    /// How it was made, from a file that says (a DICOM SEG's Segment Algorithm Type).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub algorithm: Option<crate::medical::dicom_seg::SegmentAlgorithm>,
 }
 
 /// Labels ready for the open study: `labels` in its displayed grid, one object per label.
@@ -70,6 +80,9 @@ pub fn renumber(
             source_label,
             voxels: 0,
             bbox: [usize::MAX, usize::MAX, usize::MAX, 0, 0, 0],
+            name: None,
+            colour: None,
+            algorithm: None,
         })
         .collect();
     let plane = width * height;

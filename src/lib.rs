@@ -10,7 +10,8 @@
 //! (embeddings reused across prompts), [`segment`] (one image, many boxes; and
 //! [`segment::volume`], 3D propagation), [`postprocess`] (logits to masks to labels), [`export`]
 //! and [`challenge`] (PNG, NIfTI, the challenge's NPZ), [`metrics`] (the challenge's DSC and
-//! NSD). Every reader checks sizes against [`limits`] before it allocates.
+//! NSD), [`edit`] (brush, eraser, fill holes, largest component: manual edits over the
+//! model's labels). Every reader checks sizes against [`limits`] before it allocates.
 //! docs/ARCHITECTURE.md draws the layers.
 
 #![warn(missing_docs, unreachable_pub)]
@@ -19,6 +20,7 @@ pub mod background;
 pub(crate) mod cache;
 pub mod challenge;
 pub mod content;
+pub mod edit;
 pub mod error;
 pub mod export;
 pub mod identify;

@@ -21,6 +21,7 @@ use crate::identify::unreadable;
 use crate::labels::{check_geometry, renumber, OpenedLabels};
 use crate::manifest::{Manifest, ModelEntry};
 use crate::measure::{measure, measurements_csv, Grid, Measurement};
+use crate::medical::dicom_seg::{write_seg, SegmentInfo};
 use crate::medical::window::{grey_values, luma, windowed, Window, Windowed};
 use crate::medical::{open_files, read_volume, sniff, MedicalVolume};
 use crate::model::{ModelBytes, SamModel};
@@ -525,6 +526,26 @@ impl Session {
         }
     }
 
+    /// The labels of the open study (a volume opened from DICOM: `depth * height * width`) as a
+    /// DICOM SEG (see [`crate::medical::dicom_seg::write_seg`]): one segment per object, named,
+    /// coloured and typed as `segments` say (labels they leave out get defaults),
+    /// `algorithm_name` the model that made them, dated `created_unix_s` (UTC).
+    pub fn export_seg(
+        &self,
+        labels: &[u16],
+        segments: &[SegmentInfo],
+        algorithm_name: &str,
+        created_unix_s: i64,
+    ) -> Result<Vec<u8>> {
+        let study = self.study()?;
+        let (volume, _) = study.volume.as_ref().ok_or_else(|| {
+            Error::invalid(
+                "a DICOM SEG is made over a study opened from DICOM, and this one is an image: export PNG instead",
+            )
+        })?;
+        write_seg(volume, labels, segments, algorithm_name, created_unix_s)
+    }
+
     /// Measurements of every object in `labels` (the open study's label map or label volume, as
     /// segmenting gives it) over the source's intensities: per object in 3D and per slice,
     /// voxels, area (mm²) or volume (mL) from the source spacing, mean / SD / min / max, the
@@ -610,6 +631,23 @@ impl Session {
                     };
                     check_geometry(name, size, None, study_size, None)?;
                     return renumber(name, values.iter().map(|&v| v as f64), size);
+                }
+                if let Some((labels, segments)) =
+                    crate::medical::dicom::read_segmentation(name, bytes, volume)?
+                {
+                    let labels = volume.labels_from_source_order(&labels)?;
+                    let mut opened = renumber(name, labels.iter().map(|&v| v as f64), study_size)?;
+                    for object in &mut opened.objects {
+                        let segment = segments
+                            .iter()
+                            .find(|s| s.number as u32 == object.source_label);
+                        if let Some(s) = segment {
+                            object.name = Some(s.name.clone()).filter(|n| !n.is_empty());
+                            object.colour = s.colour;
+                            object.algorithm = s.algorithm;
+                        }
+                    }
+                    return Ok(opened);
                 }
                 let labels = read_volume(name, bytes).map_err(in_file)?;
                 if labels.channels != 1 {

@@ -385,6 +385,43 @@ impl Engine {
         Ok(self.session.export(labels, file_name, slice)?)
     }
 
+    /// The labels of a study opened from DICOM as a DICOM SEG: `segments` `[{ label, name,
+    /// colour: [r, g, b], algorithm: "automatic" | "semiautomatic" | "manual" }]`,
+    /// `algorithmName` the model, `createdUnixS` the time (UTC seconds).
+    #[wasm_bindgen(js_name = exportSeg)]
+    pub fn export_seg(
+        &self,
+        labels: &[u16],
+        segments: JsValue,
+        #[wasm_bindgen(js_name = algorithmName)] algorithm_name: &str,
+        #[wasm_bindgen(js_name = createdUnixS)] created_unix_s: f64,
+    ) -> JsResult<Vec<u8>> {
+        let segments: Vec<crate::medical::dicom_seg::SegmentInfo> =
+            serde_wasm_bindgen::from_value(segments)
+                .map_err(|e| Error::invalid(format!("segments: {e}")))?;
+        Ok(self
+            .session
+            .export_seg(labels, &segments, algorithm_name, created_unix_s as i64)?)
+    }
+
+    /// Manual edits (see [`crate::edit::Edit`]: `[{ kind: "paint" | "erase", label, z, points:
+    /// [[x, y], ...], radius } | { kind: "fillHoles" | "clearSlice", label, z } | { kind:
+    /// "keepLargest", label, z? }]`) applied in order to `labels` (whole `width x height`
+    /// slices): the edited labels.
+    #[wasm_bindgen(js_name = applyEdits)]
+    pub fn apply_edits(
+        &self,
+        mut labels: Vec<u16>,
+        width: usize,
+        height: usize,
+        edits: JsValue,
+    ) -> JsResult<Vec<u16>> {
+        let edits: Vec<crate::edit::Edit> = serde_wasm_bindgen::from_value(edits)
+            .map_err(|e| Error::invalid(format!("edits: {e}")))?;
+        crate::edit::apply_edits(&mut labels, width, height, &edits)?;
+        Ok(labels)
+    }
+
     /// Measurements of every object in `labels` (the open study's label map or volume) over the
     /// source intensities: `{ rows: [{ label, slice, voxels, areaMm2, volumeMl, mean, sd, min,
     /// max, bbox }], unit, csv }` (`slice` undefined: the whole volume; `unit` "HU" for DICOM CT).
@@ -398,8 +435,9 @@ impl Engine {
     }
 
     /// A label file over the open study: `{ labels: Uint16Array (the study's grid, renumbered
-    /// 1..n), objects: [{ label, sourceLabel, voxels, bbox }] }`; another size or geometry is
-    /// an Error saying what differs.
+    /// 1..n), objects: [{ label, sourceLabel, voxels, bbox, name?, colour?, algorithm? }] }`
+    /// (the last three from a DICOM SEG); another size or geometry is an Error saying what
+    /// differs.
     #[wasm_bindgen(js_name = openLabels)]
     pub fn open_labels(&self, name: &str, bytes: &[u8]) -> JsResult<JsValue> {
         let opened = self.session.open_labels(name, bytes)?;

@@ -437,6 +437,37 @@ fn dicom_ct_series_segments_in_3d_like_pytorch_and_exports_nifti_with_its_geomet
     assert!(lines[1].contains(&"HU"));
     let slices: usize = lines[2..].iter().filter(|l| l[0] == "1").count();
     assert!((1..=6).contains(&slices), "{csv}");
+
+    // The same request as a DICOM SEG (--out .dcm): reopened over the series, the same voxels
+    // (tests/seg.rs has the independent validators read it).
+    let dcm = tmp("ct_series_seg.dcm");
+    let output = daftseg(&[
+        "segment",
+        medical("ct_lung1_series").to_str().unwrap(),
+        "--box3d",
+        &b.join(","),
+        "--window",
+        "lung",
+        "--out",
+        dcm.to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let (manifest, _) = daftseg::native::load_manifest(&common::manifest()).unwrap();
+    let mut session = daftseg::Session::new(manifest);
+    let series: Vec<(String, Vec<u8>)> = std::fs::read_dir(medical("ct_lung1_series"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .map(|p| (p.display().to_string(), std::fs::read(&p).unwrap()))
+        .collect();
+    session.open(series).unwrap();
+    let opened = session
+        .open_labels("seg.dcm", &std::fs::read(&dcm).unwrap())
+        .unwrap();
+    let nifti = session
+        .open_labels("seg.nii.gz", &std::fs::read(&out).unwrap())
+        .unwrap();
+    assert_eq!(opened.labels, nifti.labels);
+    assert_eq!(opened.objects[0].name.as_deref(), Some("CT structure 1"));
 }
 
 #[test]
@@ -473,6 +504,17 @@ fn volume_inputs_refuse_bad_requests_clearly() {
             "seg.txt",
         ]),
         ".nii.gz",
+    );
+    assert_clean_failure(
+        &daftseg(&[
+            "segment",
+            medical("anatomical.nii").to_str().unwrap(),
+            "--box3d",
+            "10,10,0,20,20,2",
+            "--out",
+            "seg.dcm",
+        ]),
+        "a DICOM SEG is written over a DICOM study",
     );
     assert_clean_failure(
         &daftseg(&[

@@ -248,39 +248,13 @@ fn assert_measurements_match(session: &daftseg::Session, labels: &[u16], referen
     }
 }
 
-/// A session with the CT series open, and two objects on it: PyTorch's tumour segmentation
-/// (`ct_lung1_series_reference.npz` segs) painted `tumour`, the ground truth outside it `outside`.
-fn ct_series_with_two_objects(tumour: u16, outside: u16) -> (daftseg::Session, Vec<u16>) {
-    let (manifest, _) = daftseg::native::load_manifest(&common::manifest()).unwrap();
-    let mut session = daftseg::Session::new(manifest);
-    let series: Vec<(String, Vec<u8>)> = std::fs::read_dir(fixtures().join("ct_lung1_series"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .map(|p| (p.display().to_string(), std::fs::read(&p).unwrap()))
-        .collect();
-    session.open(series).unwrap();
-    let npz = fixtures().join("ct_lung1_series_reference.npz");
-    let segs = common::golden::<u8>(&npz, "segs");
-    let gts = common::golden::<u8>(&npz, "gts");
-    let labels = segs
-        .iter()
-        .zip(gts.iter())
-        .map(|(&s, &g)| match (s > 0, g > 0) {
-            (true, _) => tumour,
-            (false, true) => outside,
-            _ => 0,
-        })
-        .collect();
-    (session, labels)
-}
-
 #[test]
 fn measurements_of_a_ct_series_and_an_image_agree_with_numpy() {
     let text = std::fs::read_to_string(fixtures().join("measurements_reference.json")).unwrap();
     let reference: Value = serde_json::from_str(&text).unwrap();
     // The CT series in HU: PyTorch's tumour segmentation as label 1, the ground truth outside it
     // as label 2 (as models/measure_reference.py labels them).
-    let (mut session, labels) = ct_series_with_two_objects(1, 2);
+    let (mut session, labels) = common::ct_series_with_two_objects(1, 2);
     let studies = reference["studies"].as_array().unwrap();
     assert_measurements_match(&session, &labels, &studies[0]);
     let csv = session.measurements_csv(&labels).unwrap();
@@ -308,7 +282,7 @@ fn measurements_of_a_ct_series_and_an_image_agree_with_numpy() {
 #[test]
 fn exported_labels_open_again_over_their_study_and_other_labels_are_refused() {
     // Labels 3 (PyTorch's) and 9 (the ground truth outside it): renumbered 1 and 2.
-    let (mut session, labels) = ct_series_with_two_objects(3, 9);
+    let (mut session, labels) = common::ct_series_with_two_objects(3, 9);
     let renumbered: Vec<u16> = labels
         .iter()
         .map(|&l| match l {

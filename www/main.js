@@ -4,7 +4,7 @@
 // in state.js, what is drawn in view.js, the canvas tools in tools.js, the volume bar in
 // volume.js; this file opens files, exports, picks the model and keeps the status line.
 import { EngineClient } from './protocol.js';
-import { createState, openStudy, removeObject, undo as undoEdit, redo as redoEdit, begin2d, accept2d, currentMeasurements, setAppearance, openLabelObjects } from './state.js';
+import { createState, openStudy, removeObject, undo as undoEdit, redo as redoEdit, begin2d, accept2d, currentMeasurements, setAppearance, openLabelObjects, addEdit, editsFor, algorithmOf, setLabels2d } from './state.js';
 import { createView } from './view.js';
 import { installTools } from './tools.js';
 import { installVolumeControls, showVolumeBar } from './volume.js';
@@ -41,7 +41,9 @@ function refreshStatus() {
   $('export-overlay').disabled = !ready || state.objects.length === 0;
   $('export-stats').disabled = !currentMeasurements(state);
   $('export-nifti').disabled = $('export-npz').disabled = !state.volume?.labels || state.pending > 0;
+  $('export-seg').disabled = $('export-nifti').disabled || state.volume.info.format !== 'DICOM';
   $('segment-3d').disabled = !ready || !state.volume || state.objects.length === 0;
+  for (const tool of ['fill-holes', 'keep-largest', 'clear-slice']) $(tool).disabled = !ready || state.selected === null;
   $('undo').disabled = state.undo.length === 0;
   $('redo').disabled = state.redo.length === 0;
 }
@@ -94,8 +96,9 @@ async function segment2d() {
   const { labels, ms } = await call('segmentBoxes', { model: state.model, boxes });
   storage.refresh();
   if (!accept2d(state, request, labels)) return;
-  // An image's objects are measured (a volume's once they are segmented in 3D).
-  if (!state.volume) measure(state.labels2d);
+  // The manual edits over the model's labels; an image's objects are then measured (a
+  // volume's once they are segmented in 3D).
+  await applyEdits2d();
   $('timings').textContent = `${$('timings').textContent.split(' · ')[0]} · decode ${Math.round(ms)} ms`;
   changed();
 }
@@ -116,20 +119,86 @@ function measure(target) {
     },
   );
 }
-function undo() {
-  if (undoEdit(state)) attempt(segment2d);
+// Undo and redo: boxes that changed are segmented again; edits that changed are applied again
+// over the model's labels (no model run).
+function afterTravel(change) {
+  if (change === 'boxes') attempt(segment2d);
+  else if (change === 'edits') attempt(applyEdits);
 }
-function redo() {
-  if (redoEdit(state)) attempt(segment2d);
+const undo = () => afterTravel(undoEdit(state));
+const redo = () => afterTravel(redoEdit(state));
+
+// ---- manual edits: kept with their objects (state.js), applied by the engine over the model's
+// labels, so they survive segmenting again and switching models ----
+async function edited(model, edits) {
+  if (edits.length === 0) return model;
+  const copy = model.slice();
+  const { width, height } = state.image;
+  const { labels } = await call('applyEdits', { labels: copy.buffer, width, height, edits }, [copy.buffer]);
+  return labels;
+}
+async function applyEdits2d() {
+  const target = state.labels2d;
+  if (!target?.model) return;
+  const edits = editsFor(state, target.ids, state.volume ? target.z : null);
+  const labels = await edited(target.model, edits);
+  if (state.labels2d !== target) return; // segmented again meanwhile
+  setLabels2d(target, labels);
+  if (!state.volume) measure(target);
+}
+async function applyEdits3d() {
+  const volume = state.volume;
+  const model = volume?.model3d;
+  if (!model) return;
+  const labels = await edited(model, editsFor(state, state.objects.map((o) => o.id)));
+  if (volume.model3d !== model) return;
+  volume.labels = labels;
+  volume.measurements = null;
+  measure(volume);
+}
+async function applyEdits() {
+  await applyEdits2d();
+  await applyEdits3d();
+  changed();
+}
+// A stroke or a tool on the selected object, on the shown slice: one undo step. Volumes edit
+// their 3D result; before Segment 3D, the 2D labels of the slice the box was drawn on.
+function editSelected(edit) {
+  const object = state.objects.find((o) => o.id === state.selected);
+  if (!object) {
+    state.error = 'select an object first (click it in the list), then edit it';
+    changed();
+    return;
+  }
+  const z = state.volume ? state.volume.z : 0;
+  const on2d = state.labels2d && (!state.volume || state.labels2d.z === z) && state.labels2d.ids.includes(object.id);
+  if (!state.volume?.model3d && !on2d) {
+    state.error = state.volume ? 'press Segment 3D first, or edit on the slice where the box was drawn' : 'the object has no mask yet';
+    changed();
+    return;
+  }
+  // Keep largest is 3D once there is a 3D result.
+  const slice = edit.kind === 'keepLargest' && state.volume?.model3d ? null : z;
+  state.error = null;
+  addEdit(state, object.id, { ...edit, z: slice });
+  attempt(applyEdits);
+}
+function setMode(mode) {
+  state.mode = mode;
+  for (const m of ['draw', 'edit', 'brush', 'eraser']) $(`mode-${m}`).classList.toggle('active', m === mode);
+  view.canvas.classList.toggle('brush', mode === 'brush' || mode === 'eraser');
 }
 function remove(id) {
   removeObject(state, id);
   attempt(segment2d);
 }
 
-const volumeControls = installVolumeControls(state, { call, attempt, changed, bitmapOf, refreshStats: storage.refresh, measure });
+const volumeControls = installVolumeControls(state, { call, attempt, changed, bitmapOf, refreshStats: storage.refresh, applyEdits });
 installTools(state, view, {
   onEdited: () => attempt(segment2d),
+  onStroke: (kind, points) => editSelected({ kind, points, radius: state.brush }),
+  onKeyTool: (kind) => editSelected({ kind }),
+  setMode,
   onWindowDragged: volumeControls.setManualWindow,
   showSlice: volumeControls.showSlice,
   undo,
@@ -201,7 +270,7 @@ async function openLabels(file) {
   const { labels, objects } = await call('openLabels', { name: file.name, buffer }, [buffer]);
   const created = openLabelObjects(state, file.name, objects);
   if (state.volume) {
-    state.volume.labels = labels;
+    state.volume.labels = state.volume.model3d = labels;
     state.volume.measurements = null;
     state.volume.labelsWindow = 'opened from a file';
     measure(state.volume);
@@ -285,16 +354,36 @@ $('export-stats').onclick = () => {
 };
 $('export-overlay').onclick = () => view.overlayPicture().toBlob((blob) => download(blob, `${baseName()}_overlay.png`), 'image/png');
 $('export-nifti').onclick = () => attempt(() => exportLabels(state.volume.labels, '_seg.nii.gz'));
+// DICOM SEG: object k is label k + 1, with its name, colour and how it was made.
+$('export-seg').onclick = () => attempt(async () => {
+  const segments = state.objects.map((o, i) => ({
+    label: i + 1,
+    name: o.name,
+    colour: [1, 3, 5].map((at) => parseInt(o.color.slice(at, at + 2), 16)),
+    algorithm: algorithmOf(o),
+  }));
+  const copy = state.volume.labels.slice();
+  const { bytes } = await call('exportSeg', {
+    labels: copy.buffer, segments, algorithmName: `daftseg ${state.model ?? ''}`.trim(), createdUnixS: Math.floor(Date.now() / 1000),
+  }, [copy.buffer]);
+  download(new Blob([bytes], { type: 'application/dicom' }), `${baseName()}_seg.dcm`);
+});
 $('export-npz').onclick = () => attempt(() => exportLabels(state.volume.labels, '_seg.npz'));
 
 // ---- controls ----
-for (const mode of ['draw', 'edit']) {
-  $(`mode-${mode}`).onclick = () => {
-    state.mode = mode;
-    $('mode-draw').classList.toggle('active', mode === 'draw');
-    $('mode-edit').classList.toggle('active', mode === 'edit');
-  };
+for (const mode of ['draw', 'edit', 'brush', 'eraser']) $(`mode-${mode}`).onclick = () => setMode(mode);
+for (const [button, kind] of [['fill-holes', 'fillHoles'], ['keep-largest', 'keepLargest'], ['clear-slice', 'clearSlice']]) {
+  $(button).onclick = () => editSelected({ kind });
 }
+// The brush radius in pixels, and in mm where the study has a pixel size.
+function showBrushSize() {
+  state.brush = Number($('brush-size').value);
+  const mm = state.volume ? ` (${(state.brush * state.volume.info.spacing[0]).toFixed(1)} mm)` : '';
+  $('brush-size-label').textContent = `${state.brush} px${mm}`;
+  view.draw();
+}
+$('brush-size').oninput = showBrushSize;
+showBrushSize();
 $('undo').onclick = undo;
 $('redo').onclick = redo;
 $('fit').onclick = view.fit;

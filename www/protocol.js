@@ -18,9 +18,17 @@
 //   segment3d     { model, boxes, cancel } -> { labels, ms }      (boxes: 6 numbers each;
 //                   cancel: a SharedArrayBuffer the page sets to 1 to stop between slices)
 //   exportLabels  { labels, name, slice }  -> { bytes }
+//   applyEdits    { labels, width, height, edits } -> { labels }  (manual edits in order over
+//                   labels of whole slices: [{ kind: 'paint' | 'erase', label, z, points:
+//                   [[x, y], ...], radius } | { kind: 'fillHoles' | 'clearSlice', label, z } |
+//                   { kind: 'keepLargest', label, z (null: the whole volume) }])
+//   exportSeg     { labels, segments, algorithmName, createdUnixS } -> { bytes }  (a DICOM SEG
+//                   over a study opened from DICOM; segments: [{ label, name, colour: [r, g, b],
+//                   algorithm: 'automatic' | 'semiautomatic' | 'manual' }])
 //   openLabels    { name, buffer }         -> { labels, objects: [{ label, sourceLabel, voxels,
-//                   bbox }] }  (a label file over the open study, renumbered 1..n; another
-//                   size or geometry is an error)
+//                   bbox, name?, colour?, algorithm? }] }  (a label file over the open study,
+//                   renumbered 1..n; name, colour and algorithm from a DICOM SEG; another size
+//                   or geometry is an error)
 //   measure       { labels }               -> { rows, unit, csv }  (per object in 3D and per
 //                   slice: voxels, areaMm2 / volumeMl, mean, sd, min, max, bbox; unit "HU" for CT)
 //   setBackground { enabled, ranges }      -> stats   (idle-time encoding on or off; ranges:

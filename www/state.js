@@ -11,11 +11,12 @@ export function createState() {
     encoded: false,
     model: null, // the model the open study was routed to (or the user chose)
     override: '', // the user's choice of model, '' for the router's
-    objects: [], // { id, name, color, visible, box: [x0, y0, x1, y1], z0, z1 }
+    objects: [], // { id, name, color, visible, box: [x0, y0, x1, y1], z0, z1, algorithm, edits }
     modality: null, // the open study's modality as routed (names new objects)
     display: 'filled', // how labels are drawn: 'filled' or 'outline'
     // The 2D labels of the shown image (slice z of a volume): label k is object ids[k - 1].
-    labels2d: null, // { z, ids, labels: Uint16Array, areas: Map(id -> px) }
+    // `model` is the engine's segmentation, `labels` it with the manual edits applied.
+    labels2d: null, // { z, ids, model: Uint16Array, labels: Uint16Array, areas: Map(id -> px) }
     generation: 0, // bumped by every 2D segmentation request: older replies are stale
     selected: null,
     undo: [],
@@ -25,7 +26,10 @@ export function createState() {
     view: { scale: 1, x: 0, y: 0 },
     mode: 'draw',
     nextId: 1,
-    // An open volume: { info, z, labels (3D result, Uint16Array) | null, labelsWindow, window, windowLabel }.
+    nextEdit: 1, // orders manual edits across objects
+    brush: 5, // brush and eraser radius, in pixels
+    // An open volume: { info, z, model3d (the 3D result) | null, labels (it with the manual
+    // edits) | null, labelsWindow, window, windowLabel }.
     volume: null,
   };
 }
@@ -49,7 +53,7 @@ export const onShownSlice = (state, object) => !state.volume || (object.z0 <= st
 /** A new study: no objects but those it brings (a challenge case's boxes), no history. */
 export function openStudy(state, info, image) {
   state.image = image;
-  state.volume = info.kind === 'volume' ? { info, z: info.slice, labels: null } : null;
+  state.volume = info.kind === 'volume' ? { info, z: info.slice, model3d: null, labels: null } : null;
   state.encoded = false;
   state.model = null;
   state.objects = [];
@@ -65,20 +69,25 @@ function newObject(state, box, z0, z1) {
   const id = state.nextId++;
   const number = state.objects.length + 1;
   const name = state.modality ? `${state.modality} structure ${number}` : `structure ${number}`;
-  const object = { id, name, color: COLORS[(id - 1) % COLORS.length], visible: true, box, z0, z1 };
+  // algorithm: how its labels were made, for DICOM SEG; edits: its manual edits, in order.
+  const object = { id, name, color: COLORS[(id - 1) % COLORS.length], visible: true, box, z0, z1, algorithm: 'automatic', edits: [] };
   state.objects.push(object);
   return object;
 }
 
-/** Objects from a label file (`{ label, sourceLabel, bbox }` each, label k the k-th) replace the
- * drawn ones, as one undo step; each keeps its label's box (and slice range), so it can be
- * segmented again. Returns the new objects, in label order. */
+/** Objects from a label file (`{ label, sourceLabel, bbox, name?, colour?, algorithm? }` each,
+ * label k the k-th) replace the drawn ones, as one undo step; each keeps its label's box (and
+ * slice range), so it can be segmented again, and the name, colour and algorithm a DICOM SEG
+ * gives (labels from other files count as semi-automatic: who made them is not known). Returns
+ * the new objects, in label order. */
 export function openLabelObjects(state, fileName, objects) {
   remember(state);
   state.objects = [];
-  const created = objects.map(({ sourceLabel, bbox: [x0, y0, z0, x1, y1, z1] }) => {
+  const created = objects.map(({ sourceLabel, bbox: [x0, y0, z0, x1, y1, z1], name, colour, algorithm }) => {
     const object = newObject(state, [x0, y0, x1, y1], state.volume ? z0 : undefined, state.volume ? z1 : undefined);
-    object.name = `${fileName} ${sourceLabel}`;
+    object.name = name ?? `${fileName} ${sourceLabel}`;
+    if (colour != null) object.color = `#${colour.map((c) => c.toString(16).padStart(2, '0')).join('')}`;
+    object.algorithm = algorithm ?? 'semiautomatic';
     return object;
   });
   state.selected = null;
@@ -100,8 +109,40 @@ export function setAppearance(state, id, changes) {
 function remember(state, before = snapshot(state)) {
   state.undo.push(before);
   state.redo = [];
-  if (state.volume) state.volume.labels = null;
+  if (state.volume) state.volume.labels = state.volume.model3d = null;
 }
+
+/** A manual edit of object `id` (`{ kind: 'paint' | 'erase', z, points, radius }`, `{ kind:
+ * 'fillHoles' | 'clearSlice', z }` or `{ kind: 'keepLargest', z }`, z null for the whole
+ * volume): one undo step. The model's labels stay as they are; the edits go over them, now and
+ * after every segmentation to come. */
+export function addEdit(state, id, edit) {
+  const object = state.objects.find((o) => o.id === id);
+  if (!object) return false;
+  state.undo.push(snapshot(state));
+  state.redo = [];
+  object.edits = [...object.edits, { ...edit, seq: state.nextEdit++ }];
+  return true;
+}
+
+/** The edits for labels where object `ids[k - 1]` is label k, in the order they were made, as
+ * the engine takes them. `slice`: for the 2D labels of that slice of a volume (only its edits,
+ * numbered slice 0); null for an image or a whole volume. */
+export function editsFor(state, ids, slice = null) {
+  const found = [];
+  for (const object of state.objects) {
+    const label = ids.indexOf(object.id) + 1;
+    if (!label) continue;
+    for (const { seq, ...edit } of object.edits) {
+      if (slice !== null && edit.z !== slice) continue;
+      found.push({ seq, edit: { ...edit, label, ...(slice !== null ? { z: 0 } : {}) } });
+    }
+  }
+  return found.sort((a, b) => a.seq - b.seq).map(({ edit }) => edit);
+}
+
+/** How an object's labels were made, as DICOM SEG says it: edited by hand is semi-automatic. */
+export const algorithmOf = (object) => (object.edits.length ? 'semiautomatic' : object.algorithm);
 
 /** A box drawn on the shown image (slice z of a volume): a new, selected object. */
 export function addObject(state, box) {
@@ -140,13 +181,19 @@ export function setRangeEnd(state, end) {
   return true;
 }
 
+const geometry = (objects) => objects.map((o) => `${o.id}:${o.box.join()}:${o.z0}:${o.z1}`).join('|');
+
+/** Undo or redo: 'boxes' when boxes or ranges changed (segment again; a volume's 3D result is
+ * out of date), 'edits' when only manual edits did (apply them again), false if nothing to do. */
 function travel(state, from, to) {
   if (!state[from].length) return false;
   state[to].push(snapshot(state));
+  const before = geometry(state.objects);
   state.objects = state[from].pop();
-  if (state.volume) state.volume.labels = null;
+  const boxesChanged = geometry(state.objects) !== before;
+  if (state.volume && boxesChanged) state.volume.labels = state.volume.model3d = null;
   if (!state.objects.some((o) => o.id === state.selected)) state.selected = null;
-  return true;
+  return boxesChanged ? 'boxes' : 'edits';
 }
 export const undo = (state) => travel(state, 'undo', 'redo');
 export const redo = (state) => travel(state, 'redo', 'undo');
@@ -164,8 +211,16 @@ export function begin2d(state) {
 /** The engine's labels for `shown` (label k is shown[k - 1]); false when a newer request superseded it. */
 export function accept2d(state, { shown, generation }, labels) {
   if (generation !== state.generation) return false;
-  const areas = new Map(shown.map((o) => [o.id, 0]));
-  for (const label of labels) if (label) areas.set(shown[label - 1].id, areas.get(shown[label - 1].id) + 1);
-  state.labels2d = { z: state.volume?.z, ids: shown.map((o) => o.id), labels, areas };
+  state.labels2d = { z: state.volume?.z, ids: shown.map((o) => o.id), model: labels, labels: null, areas: null };
+  setLabels2d(state.labels2d, labels);
   return true;
+}
+
+/** The 2D labels as shown (the model's with the manual edits), and each object's area. */
+export function setLabels2d(labels2d, labels) {
+  const areas = new Map(labels2d.ids.map((id) => [id, 0]));
+  for (const label of labels) if (label) areas.set(labels2d.ids[label - 1], areas.get(labels2d.ids[label - 1]) + 1);
+  labels2d.labels = labels;
+  labels2d.areas = areas;
+  labels2d.measurements = null;
 }

@@ -1,11 +1,12 @@
-// The pointer and keyboard tools on the canvas: draw a new box, move or resize one (Edit), pan
-// (right or middle drag), zoom or change slice (wheel), window/level (Shift+drag in volumes),
-// undo/redo and delete. Each finished edit is one state change and one `onEdited()`.
+// The pointer and keyboard tools on the canvas: draw a new box, move or resize one (Edit), paint
+// or erase the selected object (Brush, Eraser), pan (right or middle drag), zoom or change slice
+// (wheel), window/level (Shift+drag in volumes), undo/redo and delete. Each finished edit is one
+// state change and one `onEdited()` (a box) or `onStroke()` (a brush or eraser stroke).
 import { addObject, beginEdit, clampBox, endEdit } from './state.js';
 
 const $ = (id) => document.getElementById(id);
 
-export function installTools(state, view, { onEdited, onWindowDragged, showSlice, undo, redo, remove }) {
+export function installTools(state, view, { onEdited, onStroke, onWindowDragged, showSlice, undo, redo, remove, setMode, onKeyTool }) {
   const { canvas } = view;
   let drag = null;
 
@@ -35,6 +36,13 @@ export function installTools(state, view, { onEdited, onWindowDragged, showSlice
       drag = { kind: 'window', start: point, width: Number($('window-width').value), level: Number($('window-level').value) };
       return;
     }
+    if (state.mode === 'brush' || state.mode === 'eraser') {
+      // Pixel centres are at whole coordinates for the engine (pixel i spans [i, i + 1) here).
+      drag = { kind: state.mode, points: [view.toImage(...point).map((v) => v - 0.5)] };
+      view.setPendingStroke(drag);
+      view.draw();
+      return;
+    }
     const [ix, iy] = view.toImage(...point).map(Math.floor);
     const target = state.mode === 'edit' ? hit(point) : null;
     if (target) {
@@ -58,6 +66,11 @@ export function installTools(state, view, { onEdited, onWindowDragged, showSlice
       $('window-width').value = Math.max(1, drag.width + (point[0] - drag.start[0]) * step).toFixed(1);
       $('window-level').value = (drag.level + (point[1] - drag.start[1]) * step).toFixed(1);
       return;
+    } else if (drag.kind === 'brush' || drag.kind === 'eraser') {
+      const next = view.toImage(...point).map((v) => v - 0.5);
+      const last = drag.points[drag.points.length - 1];
+      // A new point once the pointer has moved a quarter of the radius (strokes stay short).
+      if (Math.hypot(next[0] - last[0], next[1] - last[1]) >= Math.max(0.5, state.brush / 4)) drag.points.push(next);
     } else {
       const [ix, iy] = view.toImage(...point).map(Math.floor);
       if (drag.kind === 'new') {
@@ -82,6 +95,12 @@ export function installTools(state, view, { onEdited, onWindowDragged, showSlice
     view.setPendingBox(null);
     if (done.kind === 'window') {
       onWindowDragged();
+      return;
+    }
+    if (done.kind === 'brush' || done.kind === 'eraser') {
+      view.setPendingStroke(null);
+      onStroke(done.kind === 'brush' ? 'paint' : 'erase', done.points);
+      view.draw();
       return;
     }
     if (done.kind === 'new') {
@@ -124,6 +143,17 @@ export function installTools(state, view, { onEdited, onWindowDragged, showSlice
       redo();
     } else if ((key === 'delete' || key === 'backspace') && state.selected !== null && event.target === document.body) {
       remove(state.selected);
+    } else if (event.target === document.body && !event.ctrlKey && !event.metaKey && !event.altKey) {
+      // Single keys, as ITK-SNAP and Slicer have them (not while typing a name or a number).
+      const modes = { d: 'draw', m: 'edit', b: 'brush', e: 'eraser' };
+      const tools = { f: 'fillHoles', l: 'keepLargest', c: 'clearSlice' };
+      if (modes[key]) setMode(modes[key]);
+      else if (tools[key]) onKeyTool(tools[key]);
+      else if (key === '[' || key === ']') {
+        const size = $('brush-size');
+        size.value = Number(size.value) + (key === ']' ? 1 : -1);
+        size.dispatchEvent(new Event('input'));
+      }
     }
   });
 }

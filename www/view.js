@@ -1,6 +1,6 @@
 // What the user sees: the image on the canvas through one scale and one offset, the labels over
 // it, the boxes, and the list of objects. Reads the state, never changes what the engine owns.
-import { onShownSlice, normalised, currentMeasurements } from './state.js';
+import { onShownSlice, normalised, currentMeasurements, algorithmOf } from './state.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -9,8 +9,9 @@ export function createView(state, { onSelect, onRemove, onAppearance }) {
   const ctx = canvas.getContext('2d');
   const stage = $('stage');
   const overlay = document.createElement('canvas');
-  // The box being drawn, shown until the pointer is released.
+  // The box being drawn, shown until the pointer is released; likewise a brush stroke.
   let pendingBox = null;
+  let pendingStroke = null;
 
   function resizeCanvas() {
     const rect = stage.getBoundingClientRect();
@@ -94,10 +95,27 @@ export function createView(state, { onSelect, onRemove, onAppearance }) {
       ctx.lineWidth = selected ? 2.5 : 1.5;
       ctx.strokeRect(x0, y0, x1 - x0, y1 - y0);
     }
+    // The stroke being drawn: as wide as the brush, in the object's colour (the eraser's dark).
+    if (pendingStroke) {
+      const object = state.objects.find((o) => o.id === state.selected);
+      ctx.strokeStyle = pendingStroke.kind === 'eraser' ? 'rgba(0, 0, 0, 0.6)' : object?.color ?? '#ffffff';
+      ctx.globalAlpha = 0.6;
+      ctx.lineCap = ctx.lineJoin = 'round';
+      ctx.lineWidth = Math.max(1, (2 * state.brush + 1) * scale);
+      ctx.beginPath();
+      for (const [i, [px, py]] of pendingStroke.points.entries()) {
+        const [cx, cy] = toCanvas(px + 0.5, py + 0.5);
+        if (i === 0) ctx.moveTo(cx, cy);
+        ctx.lineTo(cx, cy);
+      }
+      ctx.stroke();
+      ctx.globalAlpha = 1;
+    }
   }
 
   // One item per object: its colour, slice range (volumes), and size: px of its 2D mask, or
-  // voxels of the 3D result. `data-mask` is 1 once the object has its mask on this image.
+  // voxels of the 3D result. `data-mask` is 1 once the object has its mask on this image;
+  // `data-edits` counts its manual edits, `data-algorithm` says how it was made (DICOM SEG's).
   function renderList() {
     const list = $('object-list');
     // Not while the user types a name in it (the next change redraws it).
@@ -112,6 +130,8 @@ export function createView(state, { onSelect, onRemove, onAppearance }) {
       item.dataset.z1 = object.z1 ?? '';
       item.className = object.id === state.selected ? 'selected' : '';
       item.dataset.visible = object.visible === false ? '0' : '1';
+      item.dataset.edits = object.edits.length;
+      item.dataset.algorithm = algorithmOf(object);
       const visible = document.createElement('input');
       visible.type = 'checkbox';
       visible.className = 'visible';
@@ -147,7 +167,8 @@ export function createView(state, { onSelect, onRemove, onAppearance }) {
         item.dataset.mean = row.mean;
         if (row.volumeMl != null) item.dataset.volumeMl = row.volumeMl;
       }
-      label.textContent = `label ${i + 1}:${range} ${size}`;
+      const edits = object.edits.length ? `, ${object.edits.length} manual edit${object.edits.length > 1 ? 's' : ''}` : '';
+      label.textContent = `label ${i + 1}:${range} ${size}${edits}`;
       label.className = 'details';
       const remove = document.createElement('button');
       remove.textContent = '✕';
@@ -193,6 +214,9 @@ export function createView(state, { onSelect, onRemove, onAppearance }) {
     overlayPicture,
     setPendingBox(box) {
       pendingBox = box;
+    },
+    setPendingStroke(stroke) {
+      pendingStroke = stroke;
     },
   };
 }

@@ -5,7 +5,7 @@ import { setRangeEnd } from './state.js';
 
 const $ = (id) => document.getElementById(id);
 
-export function installVolumeControls(state, { call, attempt, changed, bitmapOf, refreshStats, measure }) {
+export function installVolumeControls(state, { call, attempt, changed, bitmapOf, refreshStats, applyEdits }) {
   // The slider moves faster than slices arrive: one request at a time, then the latest wanted.
   const slices = { wanted: null, inFlight: false };
   function showSlice(z) {
@@ -68,10 +68,13 @@ export function installVolumeControls(state, { call, attempt, changed, bitmapOf,
     attempt(async () => {
       try {
         const { labels, ms, encoderRuns } = await call('segment3d', { model: state.model, boxes, cancel: cancel3d ? cancel3d.buffer : new ArrayBuffer(4) });
-        state.volume.labels = labels;
+        state.volume.model3d = state.volume.labels = labels;
         state.volume.measurements = null;
         state.volume.labelsWindow = windowLabel;
-        measure(state.volume);
+        // Every label is now the model's (opened labels included: they were segmented again);
+        // the manual edits go over it.
+        for (const o of state.objects) o.algorithm = 'automatic';
+        await applyEdits();
         $('timings').textContent = `3D: ${(ms / 1000).toFixed(1)} s, ${encoderRuns} slices encoded for it, window ${windowLabel}`;
         $('timings').dataset.encoderRuns3d = encoderRuns;
         refreshStats();

@@ -292,6 +292,14 @@ const served = serve(self, {
     const bytes = session().exportLabels(new Uint16Array(labels), name, slice ?? undefined);
     return new Transfer({ bytes }, [bytes.buffer]);
   },
+  async applyEdits({ labels, width, height, edits }) {
+    const edited = session().applyEdits(new Uint16Array(labels), width, height, edits);
+    return new Transfer({ labels: edited }, [edited.buffer]);
+  },
+  async exportSeg({ labels, segments, algorithmName, createdUnixS }) {
+    const bytes = session().exportSeg(new Uint16Array(labels), segments, algorithmName, createdUnixS);
+    return new Transfer({ bytes }, [bytes.buffer]);
+  },
   // Start downloading model `model`'s files into the offline cache, and answer at once: a file
   // opened meanwhile goes first, and its model load waits for these downloads.
   async prefetch({ model }) {

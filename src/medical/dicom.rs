@@ -13,6 +13,7 @@ use dicom_encoding::transfer_syntax::TransferSyntaxIndex;
 use dicom_object::{InMemDicomObject, OpenFileOptions};
 use dicom_pixeldata::{ConvertOptions, ModalityLutOption, PixelDecoder};
 
+use super::dicom_seg::{position_from_affine, DicomSource, SourceImage};
 use super::{Affine, MedicalVolume, MAX_VOXELS};
 use crate::error::{Error, Result};
 
@@ -196,6 +197,24 @@ fn without_pixels(obj: &Object) -> String {
         _ => "another kind of DICOM object (a report, a structure set or a plan)",
     };
     format!("the file holds no image (no Pixel Data): it is {kind}")
+}
+
+/// A DICOM SEG's labels over `volume`, in the source's voxel order, and its segments (see
+/// [`super::dicom_seg::read_seg`]); `None` when `bytes` are not a DICOM SEG.
+pub fn read_segmentation(
+    name: &str,
+    bytes: &[u8],
+    volume: &MedicalVolume,
+) -> Result<Option<(Vec<u32>, Vec<super::dicom_seg::ReadSegment>)>> {
+    let dicom = (bytes.len() >= 132 && &bytes[128..132] == b"DICM") || bytes.starts_with(b"DICM");
+    if !dicom {
+        return Ok(None);
+    }
+    let object = parse(name, bytes)?;
+    if !super::dicom_seg::is_segmentation(&object) {
+        return Ok(None);
+    }
+    super::dicom_seg::read_seg(name, &object, volume).map(Some)
 }
 
 /// Reads one file or a series of files (name, bytes) into one volume in the source's voxel order.
@@ -1233,6 +1252,64 @@ fn affine_lps_to_ras(
     a
 }
 
+/// The source image `obj` is, for references to it (frame `frame` of a multi-frame image).
+fn source_image(obj: &Object, frame: Option<u32>) -> SourceImage {
+    SourceImage {
+        sop_class: text(obj, tags::SOP_CLASS_UID).or_else(|| {
+            Some(
+                obj.meta()
+                    .media_storage_sop_class_uid()
+                    .trim_end_matches('\0')
+                    .to_string(),
+            )
+            .filter(|u| !u.is_empty())
+        }),
+        sop_instance: text(obj, tags::SOP_INSTANCE_UID).or_else(|| {
+            Some(
+                obj.meta()
+                    .media_storage_sop_instance_uid()
+                    .trim_end_matches('\0')
+                    .to_string(),
+            )
+            .filter(|u| !u.is_empty())
+        }),
+        frame,
+        position: [0.0; 3],
+    }
+}
+
+/// What a DICOM SEG over the volume needs from its source: `first` (the first image) gives the
+/// patient, study and plane; `images` one per source slice, with its position where the file
+/// gives one (else it follows from `affine`).
+fn dicom_source(
+    first: &Object,
+    images: Vec<(SourceImage, Option<[f64; 3]>)>,
+    affine: &Affine,
+) -> Box<DicomSource> {
+    let (row_dir, col_dir, spacing) = plane(first);
+    let measures = [(SHARED, tags::PIXEL_MEASURES_SEQUENCE)];
+    Box::new(DicomSource {
+        copied: DicomSource::copy_attributes(first),
+        series_uid: text(first, tags::SERIES_INSTANCE_UID),
+        frame_of_reference: text(first, tags::FRAME_OF_REFERENCE_UID),
+        images: images
+            .into_iter()
+            .enumerate()
+            .map(|(z, (image, position))| SourceImage {
+                position: position.unwrap_or_else(|| position_from_affine(affine, z)),
+                ..image
+            })
+            .collect(),
+        orientation: [
+            row_dir[0], row_dir[1], row_dir[2], col_dir[0], col_dir[1], col_dir[2],
+        ],
+        pixel_spacing: spacing,
+        slice_thickness: floats_in(first, &measures, tags::SLICE_THICKNESS)
+            .and_then(|v| v.first().copied())
+            .filter(|v| v.is_finite() && *v > 0.0),
+    })
+}
+
 fn single_object(name: &str, obj: &Object) -> Result<MedicalVolume> {
     let (columns, rows, frames, channels, data) = pixels(name, obj)?;
     let (row_dir, col_dir, spacing) = plane(obj);
@@ -1304,6 +1381,18 @@ fn single_object(name: &str, obj: &Object) -> Result<MedicalVolume> {
     if frames > 1 && frame_positions.len() != frames && grid_step.is_none() {
         volume.notes.push(format!("{frames} frames without per-frame positions: frames are taken as equally spaced slices"));
     }
+    let images = (0..frames)
+        .map(|k| {
+            let frame = (frames > 1).then_some(k as u32 + 1);
+            let position = if frame_positions.len() == frames {
+                Some(frame_positions[k])
+            } else {
+                None
+            };
+            (source_image(obj, frame), position)
+        })
+        .collect();
+    volume.dicom = Some(dicom_source(obj, images, &volume.affine));
     mark_monochrome1(&mut volume, obj);
     Ok(volume)
 }
@@ -1322,8 +1411,14 @@ fn series(mut slices: Vec<Slice>) -> Result<MedicalVolume> {
     let mut data = Vec::new();
     let mut shape = None;
     let mut frames_total = 0;
+    let mut images = Vec::new();
     for s in &slices {
         let (columns, rows, frames, channels, pixels) = pixels(&s.name, &s.object)?;
+        for k in 0..frames {
+            let frame = (frames > 1).then_some(k as u32 + 1);
+            let position = if frames == 1 { s.position } else { None };
+            images.push((source_image(&s.object, frame), position));
+        }
         match shape {
             None => shape = Some((columns, rows, channels)),
             Some(expected) if expected != (columns, rows, channels) => {
@@ -1371,6 +1466,7 @@ fn series(mut slices: Vec<Slice>) -> Result<MedicalVolume> {
             .notes
             .push("slices without Image Position: ordered by Instance Number".to_string());
     }
+    volume.dicom = Some(dicom_source(&slices[0].object, images, &volume.affine));
     mark_monochrome1(&mut volume, &slices[0].object);
     Ok(volume)
 }

@@ -11,10 +11,12 @@
 //!
 //! One job per file: [`volume`] (the type), [`orientation`] (display orientation and back),
 //! [`format`] (which reader, opening files), `samples` (raw sample decoding), and the readers
-//! [`dicom`], [`nifti`], [`nrrd`]; [`window`] turns intensities into what the model sees.
+//! [`dicom`], [`nifti`], [`nrrd`]; [`window`] turns intensities into what the model sees;
+//! [`dicom_seg`] writes and reads DICOM SEG over a study opened from DICOM.
 
 pub mod dicom;
 mod dicom_lengths;
+pub mod dicom_seg;
 pub mod format;
 pub mod nifti;
 pub mod nrrd;

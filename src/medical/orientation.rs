@@ -88,6 +88,23 @@ impl MedicalVolume {
         }
         Ok(out)
     }
+
+    /// A label volume in the source's voxel order (x fastest) in the displayed grid: the inverse
+    /// of [`MedicalVolume::labels_in_source_order`], for labels read from a file made in the
+    /// source's grid (a DICOM SEG).
+    pub fn labels_from_source_order<T: Copy>(&self, labels: &[T]) -> Result<Vec<T>> {
+        if labels.len() != self.width * self.height * self.depth {
+            return Err(Error::invalid(format!(
+                "the label volume has {} voxels, the image {}",
+                labels.len(),
+                self.width * self.height * self.depth
+            )));
+        }
+        let o = &self.orientation;
+        Ok(source_indices(o.axes, o.flips, self.size(), o.source_size)
+            .map(|at| labels[at])
+            .collect())
+    }
 }
 
 /// For each voxel of the displayed grid (`size`, x fastest), its index in the source's grid:

@@ -48,6 +48,8 @@ pub struct MedicalVolume {
     pub boxes: Vec<crate::prompt::Box3d>,
     /// How to put labels back into the source's voxel order.
     pub orientation: Reorientation,
+    /// For a volume read from DICOM: what a DICOM SEG over it repeats and references.
+    pub dicom: Option<Box<super::dicom_seg::DicomSource>>,
 }
 
 /// The most voxels a volume may have (the budget is in [`crate::limits`]).
@@ -128,6 +130,7 @@ impl MedicalVolume {
                 source_size: size,
                 source_affine: affine,
             },
+            dicom: None,
         })
     }
 

@@ -39,9 +39,9 @@ export async function launchChromium() {
   });
 }
 
-/** Drag a box given in image pixels with the mouse, through the one scale and offset of the
- * fitted view (the image centred in the canvas). */
-export async function dragBox(page, box, width, height) {
+/** Image pixel (x, y) (its centre) to a point on the screen, through the one scale and offset
+ * of the fitted view (the image centred in the canvas). */
+async function screenMapping(page, width, height) {
   const view = await page.evaluate(() => {
     const canvas = document.querySelector('#viewer');
     const rect = canvas.getBoundingClientRect();
@@ -50,13 +50,28 @@ export async function dragBox(page, box, width, height) {
   const scale = Math.min(view.cw / width, view.ch / height);
   const offX = (view.cw - width * scale) / 2;
   const offY = (view.ch - height * scale) / 2;
-  const screen = (x, y) => [view.left + (offX + (x + 0.5) * scale) * view.cssScale, view.top + (offY + (y + 0.5) * scale) * view.cssScale];
+  return (x, y) => [view.left + (offX + (x + 0.5) * scale) * view.cssScale, view.top + (offY + (y + 0.5) * scale) * view.cssScale];
+}
+
+/** Drag a box given in image pixels with the mouse. */
+export async function dragBox(page, box, width, height) {
+  const screen = await screenMapping(page, width, height);
   const [x0, y0] = screen(box[0], box[1]);
   const [x1, y1] = screen(box[2], box[3]);
   await page.mouse.move(x0, y0);
   await page.mouse.down();
   await page.mouse.move((x0 + x1) / 2, (y0 + y1) / 2, { steps: 4 });
   await page.mouse.move(x1, y1, { steps: 4 });
+  await page.mouse.up();
+}
+
+/** Press the mouse at the first of `points` (image pixels), move through the others, release:
+ * a brush or eraser stroke (one point: a click). */
+export async function dragPath(page, points, width, height) {
+  const screen = await screenMapping(page, width, height);
+  await page.mouse.move(...screen(...points[0]));
+  await page.mouse.down();
+  for (const point of points.slice(1)) await page.mouse.move(...screen(...point), { steps: 8 });
   await page.mouse.up();
 }
 

@@ -2,7 +2,7 @@
 // 2D labels a reply brings (stale replies dropped).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createState, openStudy, addObject, beginEdit, endEdit, removeObject, setRangeEnd, undo, redo, begin2d, accept2d, clampBox, setAppearance } from '../../www/state.js';
+import { createState, openStudy, addObject, beginEdit, endEdit, removeObject, setRangeEnd, undo, redo, begin2d, accept2d, clampBox, setAppearance, addEdit, editsFor, algorithmOf } from '../../www/state.js';
 
 const image = { name: 'x.png', width: 10, height: 8, bitmap: null };
 const imageInfo = { kind: 'image', boxes: [], slice: 0 };
@@ -85,4 +85,47 @@ test('objects are named from the modality; name, colour and visibility survive u
   assert.deepEqual([kept.name, kept.color, kept.visible], ['tumour', '#123456', false]);
   assert.ok(redo(state));
   assert.equal(state.objects.find((o) => o.id === a.id).name, 'tumour');
+});
+
+test('manual edits: one undo step each, in the order made, kept over the model\'s labels', () => {
+  const state = createState();
+  openStudy(state, imageInfo, image);
+  const a = addObject(state, [1, 1, 4, 4]);
+  const b = addObject(state, [5, 5, 8, 7]);
+  assert.equal(algorithmOf(a), 'automatic');
+  assert.ok(addEdit(state, a.id, { kind: 'paint', z: 0, points: [[1, 1]], radius: 2 }));
+  assert.ok(addEdit(state, b.id, { kind: 'erase', z: 0, points: [[6, 6], [7, 6]], radius: 1 }));
+  assert.ok(addEdit(state, a.id, { kind: 'fillHoles', z: 0 }));
+  assert.equal(addEdit(state, 999, { kind: 'fillHoles', z: 0 }), false, 'no such object');
+  assert.equal(algorithmOf(a), 'semiautomatic');
+  // Labels by position in `ids`, edits in the order they were made across objects.
+  assert.deepEqual(editsFor(state, [a.id, b.id]).map((e) => [e.kind, e.label]), [['paint', 1], ['erase', 2], ['fillHoles', 1]]);
+  assert.deepEqual(editsFor(state, [b.id]).map((e) => [e.kind, e.label]), [['erase', 1]]);
+  assert.equal(undo(state), 'edits', 'undoing an edit needs no new segmentation');
+  assert.deepEqual(editsFor(state, [a.id, b.id]).map((e) => e.kind), ['paint', 'erase']);
+  assert.equal(redo(state), 'edits');
+  assert.equal(state.objects[0].edits.length, 2);
+  const before = beginEdit(state);
+  state.objects[0].box = [0, 0, 3, 3];
+  assert.ok(endEdit(state, before));
+  assert.equal(undo(state), 'boxes', 'a moved box is segmented again');
+  assert.equal(state.objects[0].edits.length, 2, 'its edits stay with it');
+});
+
+test('a volume: edits of one slice for its 2D labels, all of them for the 3D result', () => {
+  const state = createState();
+  openStudy(state, { kind: 'volume', slice: 3, boxes: [], depth: 10 }, image);
+  const a = addObject(state, [0, 0, 5, 5]);
+  state.volume.model3d = state.volume.labels = new Uint16Array(1);
+  addEdit(state, a.id, { kind: 'paint', z: 3, points: [[1, 1]], radius: 1 });
+  addEdit(state, a.id, { kind: 'clearSlice', z: 5 });
+  addEdit(state, a.id, { kind: 'keepLargest', z: null });
+  assert.ok(state.volume.model3d, 'an edit keeps the model\'s 3D result');
+  assert.deepEqual(editsFor(state, [a.id], 3), [{ kind: 'paint', z: 0, points: [[1, 1]], radius: 1, label: 1 }]);
+  assert.deepEqual(editsFor(state, [a.id]).map((e) => [e.kind, e.z]), [['paint', 3], ['clearSlice', 5], ['keepLargest', null]]);
+  assert.equal(undo(state), 'edits');
+  assert.ok(state.volume.model3d, 'undoing an edit keeps it too');
+  state.volume.z = 4;
+  assert.ok(setRangeEnd(state, 'top'));
+  assert.equal(state.volume.model3d, null, 'a changed range makes it stale');
 });

@@ -4,7 +4,8 @@
 // NIfTI MR volume opens with the percentile window; a corrupt DICOM gives an error.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, readdirSync, mkdtempSync } from 'node:fs';
+import { readFileSync, readdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
@@ -139,15 +140,43 @@ test('a DICOM CT series: window, 3D propagation with progress, NIfTI export equa
   assert.equal(Number(rows[1][4]), ml);
   assert.equal(rows[1][9], 'HU');
 
+  // DICOM SEG from the page, named and coloured in the list: dciodvfy, highdicom and dcmqi
+  // (tests/seg/validate.py) accept it and read the NIfTI export's labels in it.
+  const downloads = mkdtempSync(join(tmpdir(), 'daftseg-labels-'));
+  const saved = join(downloads, 'tumour_seg.nii.gz');
+  await download.saveAs(saved);
+  assert.equal(await page.locator('#export-seg').isDisabled(), false);
+  await item.locator('input.name').fill('Tumour');
+  await item.locator('input.name').press('Enter');
+  await item.locator('input.color').evaluate((input) => {
+    input.value = '#3366cc';
+    input.dispatchEvent(new Event('change'));
+  });
+  const [segDownload] = await Promise.all([page.waitForEvent('download'), page.click('#export-seg')]);
+  assert.match(segDownload.suggestedFilename(), /_seg\.dcm$/);
+  const seg = join(downloads, 'tumour_seg.dcm');
+  await segDownload.saveAs(seg);
+  writeFileSync(join(downloads, 'names.json'), JSON.stringify(['Tumour']));
+  const validators = spawnSync(fileURLToPath(new URL('../seg/.venv/bin/python', import.meta.url)), [
+    fileURLToPath(new URL('../seg/validate.py', import.meta.url)), seg, saved, folder, join(downloads, 'names.json'),
+  ], { encoding: 'utf8' });
+  assert.equal(validators.status, 0, `${validators.stdout}${validators.stderr}`);
+  assert.match(validators.stdout, /dcmqi: .* every voxel equal to ours/);
+
   // The exported NIfTI opens again as labels over the series: the same object, the same volume;
   // another study's labels are refused with the sizes.
-  const saved = join(mkdtempSync(join(tmpdir(), 'daftseg-labels-')), 'tumour_seg.nii.gz');
-  await download.saveAs(saved);
   await page.setInputFiles('#open-labels', saved);
   await page.waitForFunction(() => /labels: 1 objects from tumour_seg\.nii\.gz/.test(document.querySelector('#timings').textContent), null, { timeout: TIMEOUT });
   await page.waitForFunction(() => document.querySelector('#object-list li')?.dataset.volumeMl, null, { timeout: TIMEOUT });
   assert.equal(Number(await item.getAttribute('data-volume-ml')), ml);
   assert.equal(await item.locator('input.name').inputValue(), 'tumour_seg.nii.gz 1');
+  // The SEG opens again the same way, with the name and colour it was given.
+  await page.setInputFiles('#open-labels', seg);
+  await page.waitForFunction(() => /labels: 1 objects from tumour_seg\.dcm/.test(document.querySelector('#timings').textContent), null, { timeout: TIMEOUT });
+  await page.waitForFunction(() => document.querySelector('#object-list li')?.dataset.volumeMl, null, { timeout: TIMEOUT });
+  assert.equal(Number(await item.getAttribute('data-volume-ml')), ml);
+  assert.equal(await item.locator('input.name').inputValue(), 'Tumour');
+  assert.equal(await item.locator('input.color').inputValue(), '#3366cc');
   await page.setInputFiles('#open-labels', fileURLToPath(fixture('medical/example4d.nii.gz')));
   await waitStatus(page, 'error');
   assert.match(await page.locator('#status').textContent(), /example4d\.nii\.gz is 128x96x24 .*512x512x6/);

@@ -258,3 +258,29 @@ pub fn compare_with_reference(
     }
     problems
 }
+
+/// A session with the CT series open, and two objects on it: PyTorch's tumour segmentation
+/// (`ct_lung1_series_reference.npz` segs) painted `tumour`, the ground truth outside it `outside`.
+pub fn ct_series_with_two_objects(tumour: u16, outside: u16) -> (daftseg::Session, Vec<u16>) {
+    let (manifest, _) = daftseg::native::load_manifest(&manifest()).unwrap();
+    let mut session = daftseg::Session::new(manifest);
+    let series: Vec<(String, Vec<u8>)> = std::fs::read_dir(fixture("medical/ct_lung1_series"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .map(|p| (p.display().to_string(), std::fs::read(&p).unwrap()))
+        .collect();
+    session.open(series).unwrap();
+    let npz = fixture("medical/ct_lung1_series_reference.npz");
+    let segs = golden::<u8>(&npz, "segs");
+    let gts = golden::<u8>(&npz, "gts");
+    let labels = segs
+        .iter()
+        .zip(gts.iter())
+        .map(|(&s, &g)| match (s > 0, g > 0) {
+            (true, _) => tumour,
+            (false, true) => outside,
+            _ => 0,
+        })
+        .collect();
+    (session, labels)
+}

@@ -40,7 +40,8 @@ pub(crate) struct SegmentArgs {
     #[arg(long)]
     info: bool,
     /// Output: a PNG label mask for images, an NPZ with `segs` for NPZ cases; for volumes
-    /// .nii.gz / .nii (the source's geometry), .npz (`segs` and `spacing`) or .png (one slice).
+    /// .nii.gz / .nii (the source's geometry), .npz (`segs` and `spacing`), .png (one slice),
+    /// or for a DICOM study .dcm (a DICOM SEG referencing the source images).
     #[arg(long)]
     out: Option<PathBuf>,
     /// Also write measurements of every object (per object in 3D and per slice: voxels, area
@@ -262,17 +263,35 @@ fn segment_volume(
             "give at least one --box3d x_min,y_min,z_min,x_max,y_max,z_max",
         ));
     }
-    let out = args
-        .out
-        .as_deref()
-        .ok_or_else(|| Error::invalid("give --out (.nii.gz, .nii, .npz or .png)"))?;
+    let out = args.out.as_deref().ok_or_else(|| {
+        Error::invalid("give --out (.nii.gz, .nii, .npz, .png, or .dcm for a DICOM SEG)")
+    })?;
     // Refuse an unknown output format before the long run, not after it.
-    daftseg::export::VolumeExport::from_file_name(&file_name(out), args.slice)?;
+    let seg = file_name(out).to_ascii_lowercase().ends_with(".dcm");
+    if seg && info.format != "DICOM" {
+        return Err(Error::invalid(format!(
+            "{}: a DICOM SEG is written over a DICOM study, this one is {}: write .nii.gz instead",
+            out.display(),
+            info.format
+        )));
+    }
+    if !seg {
+        daftseg::export::VolumeExport::from_file_name(&file_name(out), args.slice)?;
+    }
     let (model_id, _) = load_routed(session, base, args.model.as_deref(), context, true)?;
     let labels = session.segment_3d(&model_id, &args.boxes3d, &mut print_progress(true))?;
     let voxels = labels.iter().filter(|&&l| l > 0).count();
     write_stats(session, args, &labels)?;
-    write(out, &session.export(labels, &file_name(out), args.slice)?)?;
+    let bytes = if seg {
+        // Segments named after the modality, model output (AUTOMATIC), dated now (UTC).
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        session.export_seg(&labels, &[], &format!("daftseg {model_id}"), now)?
+    } else {
+        session.export(labels, &file_name(out), args.slice)?
+    };
+    write(out, &bytes)?;
     eprintln!("wrote {} ({voxels} labelled voxels)", out.display());
     Ok(())
 }
