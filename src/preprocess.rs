@@ -6,7 +6,8 @@
 //! [`crate::resize`]).
 
 use crate::error::{Error, Result};
-use crate::prompt::BoxPrompt;
+use crate::model::Click256;
+use crate::prompt::{BoxPrompt, Click};
 use crate::resize::resize_area_u8;
 use crate::rgb::RgbImage;
 
@@ -93,6 +94,16 @@ pub fn normalize_and_pad(resized: &[u8], height: usize, width: usize) -> Vec<f32
 pub fn box_to_model_frame(b: BoxPrompt, height: usize, width: usize) -> [f32; 4] {
     let ratio = MODEL_SIZE as f64 / height.max(width) as f64;
     b.map(|v| (v as f64 * ratio).trunc() as f32)
+}
+
+/// A click in the model's 256 frame: scaled like the image, not truncated (SAM scales point
+/// coordinates as floats; models/clicks.py does the same).
+pub fn click_to_model_frame(c: Click, height: usize, width: usize) -> Click256 {
+    let ratio = MODEL_SIZE as f64 / height.max(width) as f64;
+    Click256 {
+        point: [(c.x * ratio) as f32, (c.y * ratio) as f32],
+        positive: c.positive,
+    }
 }
 
 #[cfg(test)]

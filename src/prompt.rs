@@ -7,6 +7,30 @@ use crate::error::{Error, Result};
 /// A 2D box in image pixels: `[x_min, y_min, x_max, y_max]`, maxima included.
 pub type BoxPrompt = [i64; 4];
 
+/// A click on an image: `x`, `y` in image pixels (pixel centres at whole numbers) and whether
+/// it is on the object (a foreground click) or off it (background).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Click {
+    /// Column.
+    pub x: f64,
+    /// Row.
+    pub y: f64,
+    /// On the object.
+    pub positive: bool,
+}
+
+/// The most clicks one object may have (the CVPR 2025 protocol gives 5).
+pub const MAX_CLICKS: usize = 64;
+
+/// One object's prompt in 2D: its box and the clicks that refine it, in the order given.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ObjectPrompt {
+    /// The box.
+    pub bbox: BoxPrompt,
+    /// Its clicks.
+    pub clicks: Vec<Click>,
+}
+
 /// A 3D box in voxels of the displayed volume: `[x_min, y_min, z_min, x_max, y_max, z_max]`,
 /// maxima included (the challenge's order).
 pub type Box3d = [i64; 6];
@@ -52,6 +76,108 @@ pub fn boxes_from_numbers<const N: usize>(values: &[f64]) -> Result<Vec<[i64; N]
         .chunks_exact(N)
         .map(|b| std::array::from_fn(|i| b[i].round() as i64))
         .collect())
+}
+
+/// A click from text: `x,y` (on the object), `x,y,fg` or `x,y,bg`, optionally preceded by the
+/// 1-based number of the box it refines (`2:x,y,bg`); the box number, if given, and the click.
+pub fn parse_click(text: &str) -> Result<(Option<usize>, Click)> {
+    let (object, rest) = match text.split_once(':') {
+        Some((k, rest)) => {
+            let k = k
+                .trim()
+                .parse::<usize>()
+                .ok()
+                .filter(|&k| k >= 1)
+                .ok_or_else(|| {
+                    Error::invalid(format!("'{k}' is not a box number (1, 2, ...) in '{text}'"))
+                })?;
+            (Some(k), rest)
+        }
+        None => (None, text),
+    };
+    let parts: Vec<&str> = rest.split(',').map(str::trim).collect();
+    let positive = match parts.get(2).copied() {
+        None | Some("fg") => true,
+        Some("bg") => false,
+        Some(other) => {
+            return Err(Error::invalid(format!(
+                "'{other}' in '{text}': a click is x,y, x,y,fg (on the object) or x,y,bg (off it)"
+            )))
+        }
+    };
+    if parts.len() < 2 || parts.len() > 3 {
+        return Err(Error::invalid(format!(
+            "'{text}': a click is [BOX:]x,y[,fg|bg]"
+        )));
+    }
+    let coordinate = |v: &str| {
+        v.parse::<f64>()
+            .ok()
+            .filter(|v| v.is_finite())
+            .ok_or_else(|| Error::invalid(format!("'{v}' in '{text}' is not a number")))
+    };
+    Ok((
+        object,
+        Click {
+            x: coordinate(parts[0])?,
+            y: coordinate(parts[1])?,
+            positive,
+        },
+    ))
+}
+
+/// Clicks from a flat list of numbers (JavaScript's `Float64Array`): `[object, x, y, positive]`
+/// each, `object` the 0-based index of the box it refines (of `objects`), `positive` 1 or 0.
+/// One list per object.
+pub fn clicks_from_numbers(values: &[f64], objects: usize) -> Result<Vec<Vec<Click>>> {
+    if !values.len().is_multiple_of(4) || values.iter().any(|v| !v.is_finite()) {
+        return Err(Error::invalid(format!(
+            "clicks are 4 finite numbers each [object, x, y, positive] (got {} numbers)",
+            values.len()
+        )));
+    }
+    let mut clicks = vec![Vec::new(); objects];
+    for c in values.chunks_exact(4) {
+        let object = c[0];
+        if object < 0.0 || object.fract() != 0.0 || object as usize >= objects {
+            return Err(Error::invalid(format!(
+                "a click refines object {object}, and there are {objects}"
+            )));
+        }
+        clicks[object as usize].push(Click {
+            x: c[1],
+            y: c[2],
+            positive: c[3] != 0.0,
+        });
+    }
+    Ok(clicks)
+}
+
+/// Check object `index`'s clicks against a `width x height` image: each inside it, at most
+/// [`MAX_CLICKS`].
+pub fn validate_clicks(index: usize, clicks: &[Click], height: usize, width: usize) -> Result<()> {
+    if clicks.len() > MAX_CLICKS {
+        return Err(Error::invalid(format!(
+            "object {} has {} clicks; at most {MAX_CLICKS}",
+            index + 1,
+            clicks.len()
+        )));
+    }
+    for c in clicks {
+        let inside = c.x.is_finite()
+            && c.y.is_finite()
+            && (-0.5..width as f64 - 0.5).contains(&c.x)
+            && (-0.5..height as f64 - 0.5).contains(&c.y);
+        if !inside {
+            return Err(Error::invalid(format!(
+                "a click of object {} at ({}, {}) lies outside the {width}x{height} image",
+                index + 1,
+                c.x,
+                c.y
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Check box `index` against a `width x height` image: inverted boxes and boxes wholly outside

@@ -27,7 +27,7 @@ use crate::medical::{open_files, read_volume, sniff, MedicalVolume};
 use crate::model::{ModelBytes, SamModel};
 use crate::postprocess::LabelMap;
 use crate::preprocess::prepare;
-use crate::prompt::{Box3d, BoxPrompt};
+use crate::prompt::{Box3d, BoxPrompt, ObjectPrompt};
 use crate::rgb::{decode_image, is_image_file, read_image, RgbImage};
 use crate::router::{route, Route, RouteRequest};
 use crate::segment::{Clock, GreyVolume, Progress, Segmentation, Segmenter, DEFAULT_CACHE_BYTES};
@@ -458,6 +458,19 @@ impl Session {
         let model = self.models.get(model_id)?;
         let image = &self.study.as_ref().ok_or_else(no_study)?.image;
         self.segmenter.segment(model, image, boxes, clock)
+    }
+
+    /// As [`Session::segment_boxes`], each box refined by its clicks: a click on the object
+    /// (foreground) or off it (background) re-runs only the decoder.
+    pub fn segment_prompts(
+        &mut self,
+        model_id: &str,
+        prompts: &[ObjectPrompt],
+        clock: Clock,
+    ) -> Result<Segmentation> {
+        let model = self.models.get(model_id)?;
+        let image = &self.study.as_ref().ok_or_else(no_study)?.image;
+        self.segmenter.segment_prompts(model, image, prompts, clock)
     }
 
     /// 3D propagation of every box over the open volume through its window (see

@@ -15,7 +15,7 @@ use crate::error::Error;
 use crate::manifest::Manifest;
 use crate::medical::window::Window;
 use crate::model::{Embedding, ModelBytes};
-use crate::prompt::boxes_from_numbers;
+use crate::prompt::{boxes_from_numbers, clicks_from_numbers, ObjectPrompt};
 use crate::rgb::RgbImage;
 use crate::router::RouteRequest;
 use crate::segment::GreyVolume;
@@ -323,13 +323,25 @@ impl Engine {
         })
     }
 
-    /// Every box (`[x_min, y_min, x_max, y_max]` flat, 4 numbers each) on the shown image:
-    /// the label map (`width * height`), box i painted as label i + 1, later boxes on top.
+    /// Every box (`[x_min, y_min, x_max, y_max]` flat, 4 numbers each) on the shown image,
+    /// refined by `clicks` (`[box index, x, y, 1 on / 0 off the object]` flat, optional): the
+    /// label map (`width * height`), box i painted as label i + 1, later boxes on top.
     #[wasm_bindgen(js_name = segmentBoxes)]
-    pub fn segment_boxes(&mut self, model_id: &str, boxes: &[f64]) -> JsResult<Vec<u16>> {
+    pub fn segment_boxes(
+        &mut self,
+        model_id: &str,
+        boxes: &[f64],
+        clicks: Option<Vec<f64>>,
+    ) -> JsResult<Vec<u16>> {
         let boxes = boxes_from_numbers::<4>(boxes)?;
+        let clicks = clicks_from_numbers(clicks.as_deref().unwrap_or(&[]), boxes.len())?;
+        let prompts: Vec<ObjectPrompt> = boxes
+            .into_iter()
+            .zip(clicks)
+            .map(|(bbox, clicks)| ObjectPrompt { bbox, clicks })
+            .collect();
         // Timings are the page's to measure (performance.now()), not the core's.
-        let result = self.session.segment_boxes(model_id, &boxes, &|| 0.0)?;
+        let result = self.session.segment_prompts(model_id, &prompts, &|| 0.0)?;
         Ok(result.labels.labels)
     }
 
@@ -483,7 +495,7 @@ impl Engine {
         self.session
             .models()
             .get(model_id)?
-            .decode(embedding, prompt)?;
+            .decode(embedding, prompt, &[])?;
         Ok(())
     }
 }

@@ -860,3 +860,85 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     }
     out
 }
+
+#[test]
+fn clicks_refine_a_box_from_the_command_line_as_pytorch_does() {
+    // tests/fixtures/golden/clicks_ct_lung.npz: ct_lung's first box and three clicks (on, off,
+    // on the object), with PyTorch's masks after each.
+    let golden_path = fixture("golden/clicks_ct_lung.npz");
+    let b = golden::<i64>(&golden_path, "box");
+    let clicks = golden::<f64>(&golden_path, "clicks");
+    let segs = golden::<u8>(&golden_path, "segs");
+    let image = fixture("images/ct_lung.png");
+    let bbox = format!("{},{},{},{}", b[0], b[1], b[2], b[3]);
+    let points: Vec<String> = clicks
+        .outer_iter()
+        .map(|c| {
+            format!(
+                "{},{},{}",
+                c[0],
+                c[1],
+                if c[2] != 0.0 { "fg" } else { "bg" }
+            )
+        })
+        .collect();
+    let out = tmp("clicks.png");
+    let mut args = vec!["segment", image.to_str().unwrap(), "--box", &bbox];
+    for p in &points {
+        args.extend(["--point", p.as_str()]);
+    }
+    args.extend(["--out", out.to_str().unwrap()]);
+    let output = daftseg(&args);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let mask = image::open(&out).unwrap().to_luma8();
+    let expected = segs.index_axis(ndarray::Axis(0), points.len());
+    let differ = mask
+        .iter()
+        .zip(expected.iter())
+        .filter(|(a, b)| (**a > 0) != (**b > 0))
+        .count();
+    assert_eq!(
+        differ, 0,
+        "{differ} pixels differ from PyTorch after the clicks"
+    );
+
+    // Clicks name their box when there are several; bad clicks are refused clearly.
+    let two = [
+        "segment",
+        image.to_str().unwrap(),
+        "--box",
+        &bbox,
+        "--box",
+        "10,10,60,60",
+    ];
+    let with = |extra: &[&str]| {
+        let mut a = two.to_vec();
+        a.extend_from_slice(extra);
+        a.extend(["--out", out.to_str().unwrap()]);
+        daftseg(&a)
+    };
+    assert_clean_failure(
+        &with(&["--point", "300,300"]),
+        "say which one a click refines",
+    );
+    assert_clean_failure(&with(&["--point", "3:300,300"]), "there are 2 boxes");
+    assert_clean_failure(&with(&["--point", "2:300,300,maybe"]), "x,y,bg");
+    assert_clean_failure(
+        &with(&["--point", "2:900,300"]),
+        "outside the 512x512 image",
+    );
+    assert!(with(&["--point", "2:30,30,bg"]).status.success());
+    assert_clean_failure(
+        &daftseg(&[
+            "segment",
+            medical("ct_lung1_series").to_str().unwrap(),
+            "--box3d",
+            "10,10,0,20,20,2",
+            "--point",
+            "12,12",
+            "--out",
+            "seg.nii.gz",
+        ]),
+        "3D propagation takes boxes only",
+    );
+}

@@ -8,7 +8,10 @@ use std::sync::OnceLock;
 
 use daftseg::model::SamModel;
 use daftseg::native::{load_manifest, load_model};
-use daftseg::preprocess::{box_to_model_frame, prepare, resized_size, MODEL_SIZE};
+use daftseg::preprocess::{
+    box_to_model_frame, click_to_model_frame, prepare, resized_size, MODEL_SIZE,
+};
+use daftseg::prompt::{Click, ObjectPrompt};
 use daftseg::resize::resize_area_u8;
 use daftseg::rgb::read_image;
 use daftseg::segment::Segmenter;
@@ -124,7 +127,7 @@ fn with_two_threads_logits_and_masks_still_equal_pytorch() {
     let logits = |threads| {
         daftseg::threads::with_threads(threads, || {
             let embedding = model().encode(&input).unwrap();
-            model().decode(&embedding, prompt).unwrap().0
+            model().decode(&embedding, prompt, &[]).unwrap().0
         })
         .unwrap()
     };
@@ -152,7 +155,7 @@ fn logits_and_masks_equal_pytorch() {
         let logits = golden::<f32>(&path, "low_res_logits");
         for (k, &prompt) in boxes.iter().enumerate().take(logits.shape()[0]) {
             let b = box_to_model_frame(prompt, image.height, image.width);
-            let (ours, _) = model.decode(&encoded.embedding, b).unwrap();
+            let (ours, _) = model.decode(&encoded.embedding, b, &[]).unwrap();
             let expected = logits.index_axis(ndarray::Axis(0), k);
             // numpy.allclose(atol=1e-3, rtol=1e-3): the encoder sums 37.5 G products, and tract
             // and PyTorch add them in different orders; logits reach magnitudes of 20 and more.
@@ -318,7 +321,7 @@ fn zoo_patches_over_the_shared_decoder_equal_pytorch() {
     let mut segmenter = Segmenter::default();
     let (encoded, _) = segmenter.encode(model(), &image).unwrap();
     let prompt = box_to_model_frame(boxes[0], image.height, image.width);
-    let (general_logits, _) = model().decode(&encoded.embedding, prompt).unwrap();
+    let (general_logits, _) = model().decode(&encoded.embedding, prompt, &[]).unwrap();
     for entry in patched {
         let id = &entry.id;
         assert_eq!(
@@ -335,7 +338,7 @@ fn zoo_patches_over_the_shared_decoder_equal_pytorch() {
         let zoo_model = load_model(&manifest, &base, id).unwrap();
         assert_eq!(zoo_model.encoder_sha256, model().encoder_sha256);
         let path = fixture(&format!("golden/{id}.npz"));
-        let (ours, _) = zoo_model.decode(&encoded.embedding, prompt).unwrap();
+        let (ours, _) = zoo_model.decode(&encoded.embedding, prompt, &[]).unwrap();
         // The golden file holds every 4th logit in each direction of the 256x256 grid.
         let expected = golden::<f32>(&path, "low_res_logits_every4");
         assert_eq!(expected.shape(), &[64, 64]);
@@ -539,4 +542,78 @@ fn fp16_embeddings_would_change_golden_masks_so_the_store_keeps_f32() {
         differing > 0,
         "fp16 embeddings now give identical masks: the store could keep fp16"
     );
+}
+
+#[test]
+fn clicks_refine_a_box_as_pytorch_does() {
+    // tests/fixtures/golden/clicks_ct_lung.npz (`models clicks golden`): PyTorch's masks and
+    // logits (every 4th in each direction) for ct_lung's first box refined by each click, with
+    // the shipped decoder's click embeddings.
+    let path = fixture("golden/clicks_ct_lung.npz");
+    let case = cases()
+        .into_iter()
+        .find(|c| c["name"] == "ct_lung")
+        .unwrap();
+    let image =
+        read_image(&std::fs::read(fixture(case["image"].as_str().unwrap())).unwrap()).unwrap();
+    let b = golden::<i64>(&path, "box");
+    let bbox = [b[0], b[1], b[2], b[3]];
+    let given = golden::<f64>(&path, "clicks");
+    let clicks: Vec<Click> = given
+        .outer_iter()
+        .map(|c| Click {
+            x: c[0],
+            y: c[1],
+            positive: c[2] != 0.0,
+        })
+        .collect();
+    let segs = golden::<u8>(&path, "segs");
+    let logits = golden::<f32>(&path, "low_res_logits_every4");
+    let mut segmenter = Segmenter::default();
+    let (encoded, _) = segmenter.encode(model(), &image).unwrap();
+    for k in 0..=clicks.len() {
+        let prompt = ObjectPrompt {
+            bbox,
+            clicks: clicks[..k].to_vec(),
+        };
+        let result = segmenter
+            .segment_prompts(model(), &image, &[prompt], &zero_clock)
+            .unwrap();
+        assert!(result.timings.cache_hit, "clicks re-run only the decoder");
+        let expected = segs.index_axis(ndarray::Axis(0), k);
+        let differ = result
+            .labels
+            .labels
+            .iter()
+            .zip(expected.iter())
+            .filter(|(a, b)| (**a > 0) != (**b > 0))
+            .count();
+        assert_eq!(
+            differ, 0,
+            "after {k} clicks, {differ} pixels differ from PyTorch"
+        );
+        let in_frame: Vec<_> = clicks[..k]
+            .iter()
+            .map(|&c| click_to_model_frame(c, image.height, image.width))
+            .collect();
+        let frame_box = box_to_model_frame(bbox, image.height, image.width);
+        let (ours, _) = model()
+            .decode(&encoded.embedding, frame_box, &in_frame)
+            .unwrap();
+        let expected = logits.index_axis(ndarray::Axis(0), k);
+        let worst = (0..64)
+            .flat_map(|y| (0..64).map(move |x| (y, x)))
+            .map(|(y, x)| {
+                (ours[y * 4 * 256 + x * 4] - expected[[y, x]]).abs() - 1e-3 * expected[[y, x]].abs()
+            })
+            .fold(f32::MIN, f32::max);
+        assert!(
+            worst <= 1e-3,
+            "after {k} clicks: logits differ from PyTorch by {worst} beyond 1e-3 + 1e-3*|ref|"
+        );
+    }
+    // The clicks change the mask (ignoring them would pass the loop above only if they did not).
+    let first = segs.index_axis(ndarray::Axis(0), 0);
+    let last = segs.index_axis(ndarray::Axis(0), clicks.len());
+    assert!(first.iter().zip(last.iter()).any(|(a, b)| a != b));
 }

@@ -4,7 +4,7 @@
 // in state.js, what is drawn in view.js, the canvas tools in tools.js, the volume bar in
 // volume.js; this file opens files, exports, picks the model and keeps the status line.
 import { EngineClient } from './protocol.js';
-import { createState, openStudy, removeObject, undo as undoEdit, redo as redoEdit, begin2d, accept2d, currentMeasurements, setAppearance, openLabelObjects, addEdit, editsFor, algorithmOf, setLabels2d } from './state.js';
+import { createState, openStudy, removeObject, undo as undoEdit, redo as redoEdit, begin2d, accept2d, currentMeasurements, setAppearance, openLabelObjects, addEdit, editsFor, algorithmOf, setLabels2d, addClick, clicksFor } from './state.js';
 import { createView } from './view.js';
 import { installTools } from './tools.js';
 import { installVolumeControls, showVolumeBar } from './volume.js';
@@ -93,13 +93,17 @@ async function segment2d() {
   changed();
   if (request.shown.length === 0 || !state.model) return;
   const boxes = request.shown.flatMap((o) => o.box);
-  const { labels, ms } = await call('segmentBoxes', { model: state.model, boxes });
+  const clicks = clicksFor(state, request.shown);
+  const { labels, ms, encoderRuns } = await call('segmentBoxes', { model: state.model, boxes, clicks });
   storage.refresh();
   if (!accept2d(state, request, labels)) return;
   // The manual edits over the model's labels; an image's objects are then measured (a
   // volume's once they are segmented in 3D).
   await applyEdits2d();
   $('timings').textContent = `${$('timings').textContent.split(' · ')[0]} · decode ${Math.round(ms)} ms`;
+  // Clicks and box edits on an encoded image run the decoder only (the tests read this).
+  $('timings').dataset.lastEncoderRuns = encoderRuns;
+  $('timings').dataset.lastSegmentMs = Math.round(ms);
   changed();
 }
 // Measurements of `target.labels` (a label map or volume), kept in `target.measurements` for the
@@ -198,6 +202,13 @@ installTools(state, view, {
   onEdited: () => attempt(segment2d),
   onStroke: (kind, points) => editSelected({ kind, points, radius: state.brush }),
   onKeyTool: (kind) => editSelected({ kind }),
+  // A click (no drag) in Draw mode refines the selected object: on it, or off it with Alt or
+  // the right button.
+  onClick(x, y, positive) {
+    if (state.selected === null || !addClick(state, state.selected, { x, y, positive })) return false;
+    attempt(segment2d);
+    return true;
+  },
   setMode,
   onWindowDragged: volumeControls.setManualWindow,
   showSlice: volumeControls.showSlice,

@@ -14,7 +14,8 @@
 //                   route.reason says "from the image content (confidence ...)")
 //   showSlice     { z }                    -> { z, rgba }
 //   setWindow     { window }               -> { applied, rgba }
-//   segmentBoxes  { model, boxes }         -> { labels, ms }      (boxes: 4 numbers each)
+//   segmentBoxes  { model, boxes, clicks } -> { labels, ms, encoderRuns }  (boxes: 4 numbers
+//                   each; clicks: [box index, x, y, 1 on / 0 off the object] each, optional)
 //   segment3d     { model, boxes, cancel } -> { labels, ms }      (boxes: 6 numbers each;
 //                   cancel: a SharedArrayBuffer the page sets to 1 to stop between slices)
 //   exportLabels  { labels, name, slice }  -> { bytes }

@@ -11,7 +11,7 @@ export function createState() {
     encoded: false,
     model: null, // the model the open study was routed to (or the user chose)
     override: '', // the user's choice of model, '' for the router's
-    objects: [], // { id, name, color, visible, box: [x0, y0, x1, y1], z0, z1, algorithm, edits }
+    objects: [], // { id, name, color, visible, box: [x0, y0, x1, y1], z0, z1, clicks, algorithm, edits }
     modality: null, // the open study's modality as routed (names new objects)
     display: 'filled', // how labels are drawn: 'filled' or 'outline'
     // The 2D labels of the shown image (slice z of a volume): label k is object ids[k - 1].
@@ -70,7 +70,8 @@ function newObject(state, box, z0, z1) {
   const number = state.objects.length + 1;
   const name = state.modality ? `${state.modality} structure ${number}` : `structure ${number}`;
   // algorithm: how its labels were made, for DICOM SEG; edits: its manual edits, in order.
-  const object = { id, name, color: COLORS[(id - 1) % COLORS.length], visible: true, box, z0, z1, algorithm: 'automatic', edits: [] };
+  // clicks: { x, y, positive, z } refining its box's mask (on slice z of a volume).
+  const object = { id, name, color: COLORS[(id - 1) % COLORS.length], visible: true, box, z0, z1, clicks: [], algorithm: 'automatic', edits: [] };
   state.objects.push(object);
   return object;
 }
@@ -110,6 +111,23 @@ function remember(state, before = snapshot(state)) {
   state.undo.push(before);
   state.redo = [];
   if (state.volume) state.volume.labels = state.volume.model3d = null;
+}
+
+/** A click refining object `id`'s mask (`{ x, y, positive }` in image pixels, on the shown
+ * slice): one undo step; the object is segmented again with it (the decoder only). */
+export function addClick(state, id, click) {
+  const object = state.objects.find((o) => o.id === id);
+  if (!object || !onShownSlice(state, object)) return false;
+  remember(state);
+  object.clicks = [...object.clicks, { ...click, z: state.volume?.z ?? 0 }];
+  return true;
+}
+
+/** The clicks of the objects in `shown` on the shown slice, as the engine takes them:
+ * `[index in shown, x, y, 1 | 0]` each. */
+export function clicksFor(state, shown) {
+  const z = state.volume?.z ?? 0;
+  return shown.flatMap((o, i) => o.clicks.filter((c) => c.z === z).flatMap((c) => [i, c.x, c.y, c.positive ? 1 : 0]));
 }
 
 /** A manual edit of object `id` (`{ kind: 'paint' | 'erase', z, points, radius }`, `{ kind:
@@ -181,7 +199,7 @@ export function setRangeEnd(state, end) {
   return true;
 }
 
-const geometry = (objects) => objects.map((o) => `${o.id}:${o.box.join()}:${o.z0}:${o.z1}`).join('|');
+const geometry = (objects) => objects.map((o) => `${o.id}:${o.box.join()}:${o.z0}:${o.z1}:${o.clicks.length}`).join('|');
 
 /** Undo or redo: 'boxes' when boxes or ranges changed (segment again; a volume's 3D result is
  * out of date), 'edits' when only manual edits did (apply them again), false if nothing to do. */

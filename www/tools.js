@@ -6,7 +6,7 @@ import { addObject, beginEdit, clampBox, endEdit } from './state.js';
 
 const $ = (id) => document.getElementById(id);
 
-export function installTools(state, view, { onEdited, onStroke, onWindowDragged, showSlice, undo, redo, remove, setMode, onKeyTool }) {
+export function installTools(state, view, { onEdited, onStroke, onClick, onWindowDragged, showSlice, undo, redo, remove, setMode, onKeyTool }) {
   const { canvas } = view;
   let drag = null;
 
@@ -29,7 +29,7 @@ export function installTools(state, view, { onEdited, onStroke, onWindowDragged,
     canvas.setPointerCapture(event.pointerId);
     const point = view.eventPoint(event);
     if (event.button === 1 || event.button === 2) {
-      drag = { kind: 'pan', start: point, view: { ...state.view } };
+      drag = { kind: 'pan', start: point, view: { ...state.view }, button: event.button, at: view.toImage(...point) };
       return;
     }
     if (event.shiftKey && state.volume) {
@@ -88,11 +88,20 @@ export function installTools(state, view, { onEdited, onStroke, onWindowDragged,
     }
     view.draw();
   });
-  canvas.addEventListener('pointerup', () => {
+  canvas.addEventListener('pointerup', (event) => {
     if (!drag) return;
     const done = drag;
     drag = null;
     view.setPendingBox(null);
+    // Pixel centres are at whole coordinates for the engine.
+    const clickAt = ([x, y]) => [x - 0.5, y - 0.5];
+    if (done.kind === 'pan') {
+      // A right click that did not pan is a click off the object (Draw mode).
+      const moved = Math.hypot(state.view.x - done.view.x, state.view.y - done.view.y);
+      if (done.button === 2 && moved < 3 && state.mode === 'draw') onClick(...clickAt(done.at), false);
+      view.render();
+      return;
+    }
     if (done.kind === 'window') {
       onWindowDragged();
       return;
@@ -105,10 +114,12 @@ export function installTools(state, view, { onEdited, onStroke, onWindowDragged,
     }
     if (done.kind === 'new') {
       const box = clamp(done.box);
-      // A click is not a box.
       if (box[2] - box[0] >= 2 && box[3] - box[1] >= 2) {
         addObject(state, box);
         onEdited();
+      } else {
+        // A click is not a box: it refines the selected object (Alt: off the object).
+        onClick(...clickAt(view.toImage(...view.eventPoint(event))), !event.altKey);
       }
     } else if ((done.kind === 'move' || done.kind === 'resize') && endEdit(state, done.before)) {
       onEdited();

@@ -95,6 +95,20 @@ export function createView(state, { onSelect, onRemove, onAppearance }) {
       ctx.lineWidth = selected ? 2.5 : 1.5;
       ctx.strokeRect(x0, y0, x1 - x0, y1 - y0);
     }
+    // Clicks on the shown slice: green on the object, red off it.
+    const z = state.volume?.z ?? 0;
+    for (const object of shown) {
+      for (const click of object.clicks.filter((c) => c.z === z)) {
+        const [cx, cy] = toCanvas(click.x + 0.5, click.y + 0.5);
+        ctx.beginPath();
+        ctx.arc(cx, cy, 5, 0, 2 * Math.PI);
+        ctx.fillStyle = click.positive ? '#2ecc40' : '#ff4136';
+        ctx.fill();
+        ctx.lineWidth = 1.5;
+        ctx.strokeStyle = '#ffffff';
+        ctx.stroke();
+      }
+    }
     // The stroke being drawn: as wide as the brush, in the object's colour (the eraser's dark).
     if (pendingStroke) {
       const object = state.objects.find((o) => o.id === state.selected);
@@ -131,6 +145,7 @@ export function createView(state, { onSelect, onRemove, onAppearance }) {
       item.className = object.id === state.selected ? 'selected' : '';
       item.dataset.visible = object.visible === false ? '0' : '1';
       item.dataset.edits = object.edits.length;
+      item.dataset.clicks = object.clicks.length;
       item.dataset.algorithm = algorithmOf(object);
       const visible = document.createElement('input');
       visible.type = 'checkbox';
@@ -167,7 +182,7 @@ export function createView(state, { onSelect, onRemove, onAppearance }) {
         item.dataset.mean = row.mean;
         if (row.volumeMl != null) item.dataset.volumeMl = row.volumeMl;
       }
-      const edits = object.edits.length ? `, ${object.edits.length} manual edit${object.edits.length > 1 ? 's' : ''}` : '';
+      const edits = (object.clicks.length ? `, ${object.clicks.length} click${object.clicks.length > 1 ? 's' : ''}` : '') + (object.edits.length ? `, ${object.edits.length} manual edit${object.edits.length > 1 ? 's' : ''}` : '');
       label.textContent = `label ${i + 1}:${range} ${size}${edits}`;
       label.className = 'details';
       const remove = document.createElement('button');

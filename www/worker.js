@@ -259,10 +259,10 @@ const served = serve(self, {
     const applied = session().setWindow(window);
     return rgbaReply({ applied }, session().imageRgba());
   },
-  async segmentBoxes({ model, boxes }) {
+  async segmentBoxes({ model, boxes, clicks }) {
     const started = performance.now();
     const before = session().encoderRuns();
-    const labels = await withStore(model, null, () => session().segmentBoxes(model, Float64Array.from(boxes)));
+    const labels = await withStore(model, null, () => session().segmentBoxes(model, Float64Array.from(boxes), Float64Array.from(clicks ?? [])));
     const encoderRuns = session().encoderRuns() - before;
     return new Transfer({ labels, ms: performance.now() - started, encoderRuns }, [labels.buffer]);
   },

@@ -10,8 +10,8 @@ use crate::cache::{image_key, CacheKey, EmbeddingCache};
 use crate::error::Result;
 use crate::model::{f32_values, Embedding, SamModel};
 use crate::postprocess::{mask_from_logits, LabelMap};
-use crate::preprocess::{box_to_model_frame, prepare, Frame};
-use crate::prompt::{validate_box, BoxPrompt};
+use crate::preprocess::{box_to_model_frame, click_to_model_frame, prepare, Frame};
+use crate::prompt::{validate_box, validate_clicks, BoxPrompt, Click, ObjectPrompt};
 use crate::rgb::RgbImage;
 use crate::store::{decode_entry, encode_entry, EmbeddingStore, StoreKey};
 
@@ -163,18 +163,37 @@ impl Segmenter {
         boxes: &[BoxPrompt],
         clock: Clock,
     ) -> Result<Segmentation> {
-        let boxes = boxes
+        let prompts: Vec<ObjectPrompt> = boxes
             .iter()
-            .enumerate()
-            .map(|(i, &b)| validate_box(i, b, image.height, image.width))
-            .collect::<Result<Vec<_>>>()?;
+            .map(|&bbox| ObjectPrompt {
+                bbox,
+                clicks: Vec::new(),
+            })
+            .collect();
+        self.segment_prompts(model, image, &prompts, clock)
+    }
+
+    /// As [`Segmenter::segment`], each box refined by its clicks (the decoder takes them with
+    /// the box; the image is still encoded once).
+    pub fn segment_prompts(
+        &mut self,
+        model: &SamModel,
+        image: &RgbImage,
+        prompts: &[ObjectPrompt],
+        clock: Clock,
+    ) -> Result<Segmentation> {
+        let mut checked = Vec::with_capacity(prompts.len());
+        for (i, p) in prompts.iter().enumerate() {
+            validate_clicks(i, &p.clicks, image.height, image.width)?;
+            checked.push(validate_box(i, p.bbox, image.height, image.width)?);
+        }
         let start = clock();
         let (encoded, cache_hit) = self.encode(model, image)?;
         let encoded_at = clock();
         let mut labels = LabelMap::new(image.width, image.height);
-        let mut predicted_iou = Vec::with_capacity(boxes.len());
-        for (i, &b) in boxes.iter().enumerate() {
-            let (mask, iou) = decode_box(model, &encoded, b)?;
+        let mut predicted_iou = Vec::with_capacity(prompts.len());
+        for (i, (&b, p)) in checked.iter().zip(prompts).enumerate() {
+            let (mask, iou) = decode_prompt(model, &encoded, b, &p.clicks)?;
             labels.paint(&mask, i + 1)?;
             predicted_iou.push(iou);
         }
@@ -197,8 +216,27 @@ pub fn decode_box(
     encoded: &EncodedImage,
     b: BoxPrompt,
 ) -> Result<(Vec<bool>, f32)> {
+    decode_prompt(model, encoded, b, &[])
+}
+
+/// The mask of one already validated box refined by its (validated) clicks.
+pub fn decode_prompt(
+    model: &SamModel,
+    encoded: &EncodedImage,
+    b: BoxPrompt,
+    clicks: &[Click],
+) -> Result<(Vec<bool>, f32)> {
     let f = &encoded.frame;
-    decode_in_frame(model, encoded, box_to_model_frame(b, f.height, f.width))
+    let clicks: Vec<_> = clicks
+        .iter()
+        .map(|&c| click_to_model_frame(c, f.height, f.width))
+        .collect();
+    decode_in_frame_with(
+        model,
+        encoded,
+        box_to_model_frame(b, f.height, f.width),
+        &clicks,
+    )
 }
 
 /// The mask (image size) of a box already given in the 256 frame, and the predicted IoU.
@@ -207,8 +245,17 @@ pub fn decode_in_frame(
     encoded: &EncodedImage,
     box_256: [f32; 4],
 ) -> Result<(Vec<bool>, f32)> {
+    decode_in_frame_with(model, encoded, box_256, &[])
+}
+
+fn decode_in_frame_with(
+    model: &SamModel,
+    encoded: &EncodedImage,
+    box_256: [f32; 4],
+    clicks: &[crate::model::Click256],
+) -> Result<(Vec<bool>, f32)> {
     let f = &encoded.frame;
-    let (logits, iou) = model.decode(&encoded.embedding, box_256)?;
+    let (logits, iou) = model.decode(&encoded.embedding, box_256, clicks)?;
     let mask = mask_from_logits(
         &logits,
         f.resized_height,

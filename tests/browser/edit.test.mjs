@@ -1,4 +1,5 @@
-// Manual editing in a real browser, with the mouse and the keys: brush, eraser, fill holes and
+// Refining and editing in a real browser, with the mouse and the keys: clicks on and off the
+// object against PyTorch's masks (decoder only); brush, eraser, fill holes and
 // keep largest on a real CT slice, each one undo step, kept over the model's labels when the
 // model changes; on a real CT series, a stroke on the 3D result reaches the NIfTI and the DICOM
 // SEG (semi-automatic, checked by the independent validators) and undo takes it back.
@@ -10,9 +11,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startServer } from '../../scripts/serve.mjs';
-import { fixture, cases, pngLabels, launchChromium, dragBox, dragPath, watchProblems } from './helpers.mjs';
+import { fixture, cases, pngLabels, launchChromium, dragBox, dragPath, clickPixel, watchProblems } from './helpers.mjs';
+import { readNpz } from '../../scripts/npz.mjs';
 
-const TIMEOUT = 240_000;
+const TIMEOUT = Number(process.env.DAFTSEG_TEST_TIMEOUT ?? 240_000);
 let server;
 let origin;
 let browser;
@@ -31,10 +33,17 @@ after(async () => {
 });
 
 async function waitReady(page) {
-  await page.waitForFunction(() => {
-    const items = [...document.querySelectorAll('#object-list li')];
-    return document.querySelector('#status').textContent === 'ready' && items.every((li) => li.dataset.mask === '1');
-  }, null, { timeout: TIMEOUT });
+  try {
+    await page.waitForFunction(() => {
+      const items = [...document.querySelectorAll('#object-list li')];
+      return document.querySelector('#status').textContent === 'ready' && items.every((li) => li.dataset.mask === '1');
+    }, null, { timeout: TIMEOUT });
+  } catch (error) {
+    // Say what the page shows instead.
+    const status = await page.locator('#status').textContent();
+    const items = await page.locator('#object-list li').evaluateAll((lis) => lis.map((li) => li.dataset.mask));
+    throw new Error(`not ready: status "${status}", masks ${JSON.stringify(items)}: ${error.message}`);
+  }
 }
 
 /** The exported label PNG of what is shown (an image's labels, a volume's slice). */
@@ -305,6 +314,73 @@ test('a brush stroke on a CT series\' 3D result reaches the NIfTI and the DICOM 
   await page.waitForFunction((ml) => Number(document.querySelector('#object-list li')?.dataset.volumeMl) === ml, modelMl, { timeout: TIMEOUT });
   assert.deepEqual(await exportMask(page), model);
   assert.ok(!(await page.locator('#export-nifti').isDisabled()), 'the 3D result is still there');
+  assert.deepEqual(problems, []);
+  await page.close();
+});
+
+test('clicks on and off the object refine the mask as PyTorch does, with the decoder only; undo removes them', { timeout: TIMEOUT * 2 }, async () => {
+  const page = await context.newPage();
+  const problems = watchProblems(page);
+  await page.goto(`${origin}/`);
+  const ct = cases().find((c) => c.name === 'ct_lung');
+  const { width, height } = ct;
+  // PyTorch's masks for the box and then each click (models clicks golden).
+  const golden = readNpz(readFileSync(fixture('golden/clicks_ct_lung.npz')));
+  const box = [...golden.box.data].map(Number);
+  const clicks = [];
+  for (let i = 0; i < golden.clicks.shape[0]; i++) clicks.push([...golden.clicks.data.slice(3 * i, 3 * i + 3)]);
+  const plane = width * height;
+  const pytorch = (k) => golden.segs.data.slice(k * plane, (k + 1) * plane);
+  const assertPyTorch = (labels, k) => {
+    const expected = pytorch(k);
+    let differ = 0;
+    for (let p = 0; p < plane; p++) differ += (labels[p] > 0) !== (expected[p] > 0);
+    assert.equal(differ, 0, `after ${k} clicks, ${differ} pixels differ from PyTorch`);
+  };
+  const area = (labels) => labels.reduce((n, v) => n + (v > 0), 0);
+  await page.setInputFiles('#open-file', fileURLToPath(fixture(ct.image)));
+  await waitReady(page);
+  await dragBox(page, box, width, height);
+  await page.waitForFunction(() => document.querySelectorAll('#object-list li').length === 1);
+  await waitReady(page);
+  assertPyTorch(await exportMask(page), 0);
+  const waitClicks = (n) => page.waitForFunction((n) => document.querySelector('#object-list li')?.dataset.clicks === String(n) && document.querySelector('#status').textContent === 'ready' && document.querySelector('#object-list li').dataset.mask === '1', n, { timeout: TIMEOUT });
+
+  // A click off the object where the mask leaks (Alt+click): it shrinks, and only the decoder
+  // ran; then a click on the object.
+  const [offX, offY, offPositive] = clicks[0];
+  assert.equal(offPositive, 0);
+  const zero = await exportMask(page);
+  await clickPixel(page, [offX, offY], width, height, { alt: true });
+  await waitClicks(1);
+  const one = await exportMask(page);
+  assertPyTorch(one, 1);
+  assert.ok(area(one) < area(zero), `the click off the object shrinks the mask (${area(zero)} -> ${area(one)} px)`);
+  assert.equal(await page.locator('#timings').getAttribute('data-last-encoder-runs'), '0');
+  const [onX, onY, onPositive] = clicks[1];
+  assert.equal(onPositive, 1);
+  await clickPixel(page, [onX, onY], width, height);
+  await waitClicks(2);
+  const two = await exportMask(page);
+  assertPyTorch(two, 2);
+  assert.equal(await page.locator('#timings').getAttribute('data-last-encoder-runs'), '0');
+  assert.match(await page.locator('#object-list li').textContent(), /2 clicks/);
+
+  // Undo takes the clicks back; a right click is the same click off the object.
+  await page.keyboard.press('Control+z');
+  await waitClicks(1);
+  assert.deepEqual(await exportMask(page), one);
+  await page.keyboard.press('Control+z');
+  await waitClicks(0);
+  assert.deepEqual(await exportMask(page), zero);
+  await clickPixel(page, [offX, offY], width, height, { button: 'right' });
+  await waitClicks(1);
+  assert.deepEqual(await exportMask(page), one);
+  await page.keyboard.press('Control+z');
+  await waitClicks(0);
+  await page.keyboard.press('Control+Shift+z');
+  await waitClicks(1);
+  assert.deepEqual(await exportMask(page), one);
   assert.deepEqual(problems, []);
   await page.close();
 });

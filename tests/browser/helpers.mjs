@@ -65,6 +65,14 @@ export async function dragBox(page, box, width, height) {
   await page.mouse.up();
 }
 
+/** Click image pixel `[x, y]`: `button` 'left' or 'right', `alt` holding Alt. */
+export async function clickPixel(page, [x, y], width, height, { button = 'left', alt = false } = {}) {
+  const screen = await screenMapping(page, width, height);
+  if (alt) await page.keyboard.down('Alt');
+  await page.mouse.click(...screen(x, y), { button });
+  if (alt) await page.keyboard.up('Alt');
+}
+
 /** Press the mouse at the first of `points` (image pixels), move through the others, release:
  * a brush or eraser stroke (one point: a click). */
 export async function dragPath(page, points, width, height) {

@@ -2,7 +2,7 @@
 // 2D labels a reply brings (stale replies dropped).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createState, openStudy, addObject, beginEdit, endEdit, removeObject, setRangeEnd, undo, redo, begin2d, accept2d, clampBox, setAppearance, addEdit, editsFor, algorithmOf } from '../../www/state.js';
+import { createState, openStudy, addObject, beginEdit, endEdit, removeObject, setRangeEnd, undo, redo, begin2d, accept2d, clampBox, setAppearance, addEdit, editsFor, algorithmOf, addClick, clicksFor } from '../../www/state.js';
 
 const image = { name: 'x.png', width: 10, height: 8, bitmap: null };
 const imageInfo = { kind: 'image', boxes: [], slice: 0 };
@@ -128,4 +128,22 @@ test('a volume: edits of one slice for its 2D labels, all of them for the 3D res
   state.volume.z = 4;
   assert.ok(setRangeEnd(state, 'top'));
   assert.equal(state.volume.model3d, null, 'a changed range makes it stale');
+});
+
+test('clicks: one undo step each, on their slice, as the engine takes them', () => {
+  const state = createState();
+  openStudy(state, { kind: 'volume', slice: 2, boxes: [], depth: 5 }, image);
+  const a = addObject(state, [1, 1, 6, 6]);
+  const b = addObject(state, [0, 0, 3, 3]);
+  state.volume.model3d = state.volume.labels = new Uint16Array(1);
+  assert.ok(addClick(state, b.id, { x: 2, y: 1, positive: true }));
+  assert.equal(state.volume.model3d, null, 'a click changes the model\'s result');
+  assert.ok(addClick(state, a.id, { x: 4.5, y: 3, positive: false }));
+  state.volume.z = 3;
+  assert.equal(addClick(state, a.id, { x: 1, y: 1, positive: true }), false, 'not on a slice the box spans');
+  state.volume.z = 2;
+  assert.deepEqual(clicksFor(state, state.objects), [0, 4.5, 3, 0, 1, 2, 1, 1]);
+  assert.deepEqual(clicksFor(state, [b]), [0, 2, 1, 1]);
+  assert.equal(undo(state), 'boxes', 'undoing a click segments again');
+  assert.deepEqual(clicksFor(state, state.objects), [1, 2, 1, 1]);
 });

@@ -59,7 +59,7 @@ pub(crate) fn run(args: BenchArgs, context: &Context) -> Result<()> {
         let t0 = context.now_ms();
         let embedding = sam.encode(&input)?;
         let t1 = context.now_ms();
-        sam.decode(&embedding, box_256)?;
+        sam.decode(&embedding, box_256, &[])?;
         let t2 = context.now_ms();
         if i > 0 {
             encode_ms.push(t1 - t0);

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use daftseg::error::{Error, Result};
 use daftseg::medical::window::Window;
 use daftseg::native::{ensure_loaded, read};
-use daftseg::prompt::{parse_box, parse_box3d, Box3d, BoxPrompt};
+use daftseg::prompt::{parse_box, parse_box3d, parse_click, Box3d, BoxPrompt, Click, ObjectPrompt};
 use daftseg::router::Route;
 use daftseg::{Session, StudyInfo};
 
@@ -24,6 +24,11 @@ pub(crate) struct SegmentArgs {
     /// objects: box i becomes label i, later boxes overwrite earlier ones.
     #[arg(long = "box", value_parser = parse_box)]
     boxes: Vec<BoxPrompt>,
+    /// A click refining a box's mask: `x,y` or `x,y,fg` (on the object), `x,y,bg` (off it), in
+    /// pixels; with several boxes, `K:x,y[,fg|bg]` refines box K (1-based). Repeat for more
+    /// clicks, in the order they were made. Only the decoder runs again for them.
+    #[arg(long = "point", value_parser = parse_click)]
+    points: Vec<(Option<usize>, Click)>,
     /// For volumes: a 3D box `x_min,y_min,z_min,x_max,y_max,z_max` in voxels of the volume as
     /// daftseg shows it (`daftseg segment VOLUME --info` prints its size); repeat for more.
     #[arg(long = "box3d", value_parser = parse_box3d)]
@@ -106,9 +111,9 @@ pub(crate) fn run(args: SegmentArgs, context: &Context) -> Result<()> {
 
 /// Where challenge cases go; they carry their own boxes, so `--box` is a mistake.
 fn case_output(args: &SegmentArgs) -> Result<&Path> {
-    if !args.boxes.is_empty() {
+    if !args.boxes.is_empty() || !args.points.is_empty() {
         return Err(Error::invalid(
-            "NPZ cases carry their own boxes; drop --box",
+            "NPZ cases carry their own boxes; drop --box and --point",
         ));
     }
     if args.stats.is_some() {
@@ -197,8 +202,9 @@ fn segment_image(
             "give at least one --box x_min,y_min,x_max,y_max",
         ));
     }
+    let prompts = object_prompts(args)?;
     let (model_id, load_ms) = load_routed(session, base, args.model.as_deref(), context, true)?;
-    let result = session.segment_boxes(&model_id, &args.boxes, &|| context.now_ms())?;
+    let result = session.segment_prompts(&model_id, &prompts, &|| context.now_ms())?;
     let labels = &result.labels;
     let (width, height) = (labels.width, labels.height);
     write(
@@ -224,6 +230,39 @@ fn segment_image(
     Ok(())
 }
 
+/// The --box and --point arguments as one prompt per object.
+fn object_prompts(args: &SegmentArgs) -> Result<Vec<ObjectPrompt>> {
+    let mut prompts: Vec<ObjectPrompt> = args
+        .boxes
+        .iter()
+        .map(|&bbox| ObjectPrompt {
+            bbox,
+            clicks: Vec::new(),
+        })
+        .collect();
+    for &(object, click) in &args.points {
+        let k = match object {
+            Some(k) => k,
+            None if prompts.len() == 1 => 1,
+            None => {
+                return Err(Error::invalid(format!(
+                    "{} boxes: say which one a click refines, --point K:{},{}",
+                    prompts.len(),
+                    click.x,
+                    click.y
+                )))
+            }
+        };
+        let count = prompts.len();
+        prompts
+            .get_mut(k - 1)
+            .ok_or_else(|| Error::invalid(format!("--point {k}:...: there are {count} boxes")))?
+            .clicks
+            .push(click);
+    }
+    Ok(prompts)
+}
+
 fn segment_volume(
     session: &mut Session,
     base: &Path,
@@ -234,6 +273,11 @@ fn segment_volume(
     if !args.boxes.is_empty() {
         return Err(Error::invalid(
             "a volume takes 3D boxes: --box3d x_min,y_min,z_min,x_max,y_max,z_max",
+        ));
+    }
+    if !args.points.is_empty() {
+        return Err(Error::invalid(
+            "clicks (--point) refine 2D boxes on images; 3D propagation takes boxes only",
         ));
     }
     if let Some(text) = &args.window {
