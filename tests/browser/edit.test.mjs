@@ -1,8 +1,9 @@
 // Refining and editing in a real browser, with the mouse and the keys: clicks on and off the
-// object against PyTorch's masks (decoder only); brush, eraser, fill holes and
-// keep largest on a real CT slice, each one undo step, kept over the model's labels when the
-// model changes; on a real CT series, a stroke on the 3D result reaches the NIfTI and the DICOM
-// SEG (semi-automatic, checked by the independent validators) and undo takes it back.
+// object against PyTorch's masks (decoder only); brush, eraser, fill holes and keep largest on a
+// real CT slice, each one undo step, kept over the model's labels when the model changes; on a
+// real CT series, a click off the object, then brush and eraser strokes on the 3D result that
+// reach the NIfTI and the DICOM SEG (semi-automatic, checked by the independent validators),
+// undo/redo, and the SEG opened again.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, readdirSync, mkdtempSync, writeFileSync } from 'node:fs';
@@ -256,7 +257,7 @@ test('brush, eraser, fill holes and keep largest on a CT slice: undo steps, kept
   await page.close();
 });
 
-test('a brush stroke on a CT series\' 3D result reaches the NIfTI and the DICOM SEG; undo takes it back', { timeout: TIMEOUT * 3 }, async () => {
+test('on a CT series: a click off the object, then a brush and an eraser stroke on the 3D result, undo/redo, NIfTI and DICOM SEG, the SEG reopened', { timeout: TIMEOUT * 4 }, async () => {
   const page = await context.newPage();
   const problems = watchProblems(page);
   await page.goto(`${origin}/`);
@@ -264,22 +265,51 @@ test('a brush stroke on a CT series\' 3D result reaches the NIfTI and the DICOM 
   await page.setInputFiles('#open-file', readdirSync(folder).map((name) => `${folder}/${name}`));
   await waitReady(page);
   const reference = JSON.parse(readFileSync(fixture('medical/reference.json'), 'utf8')).files.find((f) => f.name === 'ct_lung1_series');
-  const [x0, y0, z0, x1, y1] = reference.tumour_box3d;
-  // The box on one slice, segmented in 3D (one slice: the test is about the edits).
+  const [x0, y0, z0, x1, y1, z1] = reference.tumour_box3d;
+  // The box on the tumour's middle slice, segmented in 3D there (one slice: the test is about
+  // the edits).
+  const z = Math.round((z0 + z1) / 2);
   await page.locator('#slice').evaluate((input, z) => {
     input.value = z;
     input.dispatchEvent(new Event('input'));
-  }, z0);
-  await page.waitForFunction((z) => document.querySelector('#slice-label').textContent.startsWith(`${z} /`), z0);
-  await dragBox(page, [x0, y0, x1, y1], 512, 512);
+  }, z);
+  await page.waitForFunction((z) => document.querySelector('#slice-label').textContent.startsWith(`${z} /`), z);
+  // A loose box (15 px around the tumour): the mask leaks, and a click takes the leak away.
+  const loose = [x0 - 15, y0 - 15, x1 + 15, y1 + 15];
+  await dragBox(page, loose, 512, 512);
   await page.waitForFunction(() => document.querySelectorAll('#object-list li').length === 1);
   await waitReady(page);
-  await page.click('#segment-3d');
-  await page.waitForFunction(() => !document.querySelector('#export-nifti').disabled && document.querySelector('#object-list li')?.dataset.volumeMl, null, { timeout: TIMEOUT });
-  const modelMl = Number(await page.locator('#object-list li').getAttribute('data-volume-ml'));
+  const item = page.locator('#object-list li');
+  const px = async () => Number((await item.textContent()).match(/(\d+) px/)[1]);
+  const boxPx = await px();
+  const segment3d = async () => {
+    await page.click('#segment-3d');
+    await page.waitForFunction(() => !document.querySelector('#export-nifti').disabled && document.querySelector('#object-list li')?.dataset.volumeMl, null, { timeout: TIMEOUT });
+  };
+  await segment3d();
   const model = await exportMask(page);
-  assert.equal(await page.locator('#object-list li').getAttribute('data-algorithm'), 'automatic');
+  assert.equal(model.reduce((n, v) => n + (v > 0), 0), boxPx, 'one slice: the 3D result is the box\'s mask');
+  assert.equal(await item.getAttribute('data-algorithm'), 'automatic');
 
+  // A click off the object on the mask pixel farthest from the tumour's centre (the leak): the
+  // slice's mask shrinks, and only the decoder ran.
+  const [cx, cy] = [(x0 + x1) / 2, (y0 + y1) / 2];
+  let far = -1;
+  let farthest = -1;
+  model.forEach((v, p) => {
+    const d = Math.hypot((p % 512) - cx, Math.floor(p / 512) - cy);
+    if (v && d > farthest) [far, farthest] = [p, d];
+  });
+  await clickPixel(page, [far % 512, Math.floor(far / 512)], 512, 512, { alt: true });
+  await page.waitForFunction(() => document.querySelector('#object-list li')?.dataset.clicks === '1' && document.querySelector('#status').textContent === 'ready' && / px/.test(document.querySelector('#object-list li').textContent), null, { timeout: TIMEOUT });
+  assert.ok(await px() < boxPx, `the click off the object shrinks the slice's mask (${boxPx} -> ${await px()} px)`);
+  assert.equal(await page.locator('#timings').getAttribute('data-last-encoder-runs'), '0');
+  // Segment 3D propagates the box (clicks refine a slice); the same result as before.
+  await segment3d();
+  assert.deepEqual(await exportMask(page), model);
+  const modelMl = Number(await item.getAttribute('data-volume-ml'));
+
+  // A brush stroke in empty tissue, then an eraser stroke across the mask, on the 3D result.
   await page.click('#object-list li');
   await page.keyboard.press('b');
   await setBrush(page, 4);
@@ -288,11 +318,37 @@ test('a brush stroke on a CT series\' 3D result reaches the NIfTI and the DICOM 
   await dragPath(page, stroke, 512, 512);
   await waitEdits(page, 1);
   await page.waitForFunction((ml) => Number(document.querySelector('#object-list li')?.dataset.volumeMl) > ml, modelMl, { timeout: TIMEOUT });
-  const edited = await exportMask(page);
-  assertStroke(edited, model, 512, stroke, 1, 3, 5.5);
-  assert.equal(await page.locator('#object-list li').getAttribute('data-algorithm'), 'semiautomatic');
+  const painted = await exportMask(page);
+  assertStroke(painted, model, 512, stroke, 1, 3, 5.5);
+  assert.equal(await item.getAttribute('data-algorithm'), 'semiautomatic');
+  const row = Math.round(cy);
+  const xs = [];
+  model.forEach((v, p) => {
+    if (v && Math.floor(p / 512) === row) xs.push(p % 512);
+  });
+  const erase = [[Math.min(...xs) - 2, row], [Math.max(...xs) + 2, row]];
+  await page.keyboard.press('e');
+  await dragPath(page, erase, 512, 512);
+  await waitEdits(page, 2);
+  const erased = await exportMask(page);
+  assertStroke(erased, painted, 512, erase, 0, 3, 5.5);
 
-  // The NIfTI and the SEG hold the stroke, and the validators read the same labels in both.
+  // Undo and redo through the strokes (no model run), back to both.
+  await page.keyboard.press('Control+z');
+  await waitEdits(page, 1);
+  assert.deepEqual(await exportMask(page), painted);
+  await page.keyboard.press('Control+z');
+  await waitEdits(page, 0);
+  await page.waitForFunction((ml) => Number(document.querySelector('#object-list li')?.dataset.volumeMl) === ml, modelMl, { timeout: TIMEOUT });
+  assert.deepEqual(await exportMask(page), model);
+  assert.ok(!(await page.locator('#export-nifti').isDisabled()), 'the 3D result is still there');
+  await page.keyboard.press('Control+Shift+z');
+  await waitEdits(page, 1);
+  await page.keyboard.press('Control+Shift+z');
+  await waitEdits(page, 2);
+  assert.deepEqual(await exportMask(page), erased);
+
+  // The NIfTI and the SEG hold the edits, and the validators read the same labels in both.
   const downloads = mkdtempSync(join(tmpdir(), 'daftseg-edit-'));
   const [nifti] = await Promise.all([page.waitForEvent('download'), page.click('#export-nifti')]);
   await nifti.saveAs(join(downloads, 'edited.nii.gz'));
@@ -308,12 +364,13 @@ test('a brush stroke on a CT series\' 3D result reaches the NIfTI and the DICOM 
   ], { encoding: 'utf8' });
   assert.equal(algorithm.stdout.trim(), 'SEMIAUTOMATIC', algorithm.stderr);
 
-  // Undo: the model's 3D result again, without running it.
-  await page.keyboard.press('Control+z');
-  await waitEdits(page, 0);
-  await page.waitForFunction((ml) => Number(document.querySelector('#object-list li')?.dataset.volumeMl) === ml, modelMl, { timeout: TIMEOUT });
-  assert.deepEqual(await exportMask(page), model);
-  assert.ok(!(await page.locator('#export-nifti').isDisabled()), 'the 3D result is still there');
+  // The exported SEG opens over the series again: the same labels, the same name.
+  await page.setInputFiles('#open-labels', join(downloads, 'edited.dcm'));
+  await page.waitForFunction(() => /labels: 1 objects from edited\.dcm/.test(document.querySelector('#timings').textContent), null, { timeout: TIMEOUT });
+  await page.waitForFunction(() => !document.querySelector('#export-mask').disabled && document.querySelector('#status').textContent === 'ready', null, { timeout: TIMEOUT });
+  assert.deepEqual(await exportMask(page), erased);
+  assert.equal(await item.locator('input.name').inputValue(), 'CT structure 1');
+  assert.equal(await item.getAttribute('data-algorithm'), 'semiautomatic');
   assert.deepEqual(problems, []);
   await page.close();
 });
