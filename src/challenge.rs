@@ -1,7 +1,10 @@
 //! The CVPR24 "MedSAM on Laptop" challenge's NPZ format. 2D cases: `imgs` HxWx3 (or HxW) uint8
 //! and `boxes` Nx4 `[x_min, y_min, x_max, y_max]`; 3D cases: `imgs` DxHxW uint8, `boxes` Nx6
 //! `[x_min, y_min, z_min, x_max, y_max, z_max]` and `spacing`. The answer is `segs` of the image's
-//! shape (uint8, or uint16 when there are more than 255 boxes).
+//! shape (uint8, or uint16 when there are more than 255 boxes). A 2D case may carry `clicks`
+//! refining its boxes: a Kx4 number array, `[box (1-based), x, y, 1 on / 0 off the object]` per
+//! click, in the order made (the CVPR 2025 challenge stores clicks as pickled Python objects,
+//! which daftseg does not unpickle; this is the same information as numbers).
 
 use std::io::Cursor;
 
@@ -9,7 +12,7 @@ use ndarray::{ArrayD, IxDyn};
 use ndarray_npy::{NpzReader, NpzWriter};
 
 use crate::error::{Error, Result};
-use crate::prompt::{Box3d, BoxPrompt};
+use crate::prompt::{Box3d, BoxPrompt, Click};
 use crate::rgb::RgbImage;
 use crate::segment::GreyVolume;
 
@@ -19,6 +22,8 @@ pub struct Case2d {
     pub image: RgbImage,
     /// `boxes`, one per object (label i + 1).
     pub boxes: Vec<BoxPrompt>,
+    /// `clicks`: (0-based box index, click), in the order made.
+    pub clicks: Vec<(usize, Click)>,
 }
 
 /// A 3D case: a grey `DxHxW` volume and its 3D boxes.
@@ -97,7 +102,12 @@ pub fn read_case(bytes: &[u8]) -> Result<Case> {
             )))
         }
     };
-    Ok(Case::TwoD(Case2d { image, boxes }))
+    let clicks = clicks_in(&mut npz, boxes.len())?;
+    Ok(Case::TwoD(Case2d {
+        image,
+        boxes,
+        clicks,
+    }))
 }
 
 /// `segs` (row-major labels of the given shape) as compressed NPZ bytes: uint8, or uint16 when
@@ -284,6 +294,65 @@ pub fn read_labels(bytes: &[u8], name: &str) -> Result<(Vec<usize>, Vec<u32>)> {
 /// The `spacing` array of a 3D case, as stored.
 pub fn read_spacing(bytes: &[u8]) -> Result<Option<Vec<f64>>> {
     spacing_in(&mut open_npz(bytes)?)
+}
+
+/// The optional `clicks` of a 2D case (see the module's documentation).
+fn clicks_in(npz: &mut NpzReader<Cursor<&[u8]>>, boxes: usize) -> Result<Vec<(usize, Click)>> {
+    if !npz
+        .names()
+        .map_err(npz_error)?
+        .iter()
+        .any(|n| n == "clicks")
+    {
+        return Ok(Vec::new());
+    }
+    let values: ArrayD<f64> = if let Ok(a) = npz.by_name::<ndarray::OwnedRepr<i64>, IxDyn>("clicks")
+    {
+        a.mapv(|v| v as f64)
+    } else if let Ok(a) = npz.by_name::<ndarray::OwnedRepr<f32>, IxDyn>("clicks") {
+        a.mapv(|v| v as f64)
+    } else {
+        npz.by_name::<ndarray::OwnedRepr<f64>, IxDyn>("clicks").map_err(|_| {
+            npz_error(
+                "`clicks` must be a Kx4 number array [box (from 1), x, y, 1 on / 0 off the object]; \
+                 clicks stored as Python objects (the CVPR 2025 format) are not read",
+            )
+        })?
+    };
+    let [count, 4] = values.shape() else {
+        return Err(npz_error(format!(
+            "`clicks` has shape {:?}; expected Kx4 [box, x, y, 1 on / 0 off]",
+            values.shape()
+        )));
+    };
+    if *count > boxes.saturating_mul(crate::prompt::MAX_CLICKS) {
+        return Err(npz_error(format!(
+            "{count} clicks for {boxes} boxes; at most {} per box",
+            crate::prompt::MAX_CLICKS
+        )));
+    }
+    values
+        .as_standard_layout()
+        .as_slice()
+        .unwrap_or(&[])
+        .chunks_exact(4)
+        .map(|c| {
+            let k = c[0];
+            if k.fract() != 0.0 || k < 1.0 || k > boxes as f64 {
+                return Err(npz_error(format!(
+                    "a click refines box {k}, and the case has {boxes} (numbered from 1)"
+                )));
+            }
+            Ok((
+                k as usize - 1,
+                Click {
+                    x: c[1],
+                    y: c[2],
+                    positive: c[3] != 0.0,
+                },
+            ))
+        })
+        .collect()
 }
 
 fn spacing_in(npz: &mut NpzReader<Cursor<&[u8]>>) -> Result<Option<Vec<f64>>> {

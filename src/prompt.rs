@@ -9,7 +9,7 @@ pub type BoxPrompt = [i64; 4];
 
 /// A click on an image: `x`, `y` in image pixels (pixel centres at whole numbers) and whether
 /// it is on the object (a foreground click) or off it (background).
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
 pub struct Click {
     /// Column.
     pub x: f64,

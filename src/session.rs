@@ -114,6 +114,8 @@ pub struct StudyInfo {
     pub boxes: Vec<Box3d>,
     /// Whether the file is a challenge 2D case (its boxes are 2D boxes on slice 0).
     pub two_d_case: bool,
+    /// Clicks that came with a 2D challenge case: `[box index (from 0), { x, y, positive }]`.
+    pub clicks: Vec<(usize, crate::prompt::Click)>,
     /// The slice shown (and segmented in 2D).
     pub slice: usize,
 }
@@ -274,6 +276,7 @@ impl Session {
                 window: None,
                 boxes: Vec::new(),
                 two_d_case: false,
+                clicks: Vec::new(),
                 slice: 0,
             },
             Some((volume, view)) => StudyInfo {
@@ -291,6 +294,7 @@ impl Session {
                 boxes: volume.boxes.clone(),
                 // The challenge's 2D cases are HxWx3 colour; its 3D cases are grey.
                 two_d_case: volume.format == "NPZ" && volume.channels == 3,
+                clicks: volume.clicks.clone(),
                 slice: study.slice,
             },
         })

@@ -928,6 +928,50 @@ fn clicks_refine_a_box_from_the_command_line_as_pytorch_does() {
         "outside the 512x512 image",
     );
     assert!(with(&["--point", "2:30,30,bg"]).status.success());
+
+    // The same box and clicks as a challenge NPZ case: `clicks` Kx4 [box, x, y, fg 1 / bg 0].
+    let ct = image::open(&image).unwrap().into_luma8();
+    let imgs = Array3::from_shape_fn((512, 512, 3), |(y, x, _)| {
+        ct.get_pixel(x as u32, y as u32)[0]
+    });
+    let case = tmp("2DBox_CT_clicks.npz");
+    let case_clicks: Vec<f64> = clicks
+        .outer_iter()
+        .flat_map(|c| [1.0, c[0], c[1], c[2]])
+        .collect();
+    let write_with_clicks = |clicks: Array2<f64>| {
+        let mut npz = NpzWriter::new(std::fs::File::create(&case).unwrap());
+        npz.add_array("imgs", &imgs).unwrap();
+        npz.add_array(
+            "boxes",
+            &Array2::from_shape_vec((1, 4), b.iter().copied().collect()).unwrap(),
+        )
+        .unwrap();
+        npz.add_array("clicks", &clicks).unwrap();
+        npz.finish().unwrap();
+    };
+    write_with_clicks(Array2::from_shape_vec((points.len(), 4), case_clicks).unwrap());
+    let (case_segs, _) = segment_npz(&case, "2DBox_CT_clicks_seg.npz");
+    let differ = case_segs
+        .iter()
+        .zip(expected.iter())
+        .filter(|(a, b)| (**a > 0) != (**b > 0))
+        .count();
+    assert_eq!(
+        differ, 0,
+        "the NPZ case's clicks: {differ} pixels differ from PyTorch"
+    );
+    write_with_clicks(Array2::from_shape_vec((1, 4), vec![2.0, 30.0, 30.0, 0.0]).unwrap());
+    let out_npz = tmp("2DBox_CT_clicks_bad.npz");
+    assert_clean_failure(
+        &daftseg(&[
+            "segment",
+            case.to_str().unwrap(),
+            "--out",
+            out_npz.to_str().unwrap(),
+        ]),
+        "refines box 2, and the case has 1",
+    );
     assert_clean_failure(
         &daftseg(&[
             "segment",

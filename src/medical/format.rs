@@ -125,6 +125,7 @@ fn npz_volume(bytes: &[u8]) -> Result<MedicalVolume> {
                 .iter()
                 .map(|b| [b[0], b[1], 0, b[2], b[3], 0])
                 .collect();
+            volume.clicks = case.clicks;
             Ok(volume)
         }
         Case::ThreeD(case) => {

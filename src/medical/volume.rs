@@ -46,6 +46,8 @@ pub struct MedicalVolume {
     pub inverted: bool,
     /// Boxes that came with the file (a challenge NPZ case), `[x0, y0, z0, x1, y1, z1]`.
     pub boxes: Vec<crate::prompt::Box3d>,
+    /// Clicks that came with a 2D challenge case: (0-based box index, click).
+    pub clicks: Vec<(usize, crate::prompt::Click)>,
     /// How to put labels back into the source's voxel order.
     pub orientation: Reorientation,
     /// For a volume read from DICOM: what a DICOM SEG over it repeats and references.
@@ -124,6 +126,7 @@ impl MedicalVolume {
             notes,
             inverted: false,
             boxes: Vec::new(),
+            clicks: Vec::new(),
             orientation: Reorientation {
                 axes: [0, 1, 2],
                 flips: [false; 3],

@@ -388,12 +388,19 @@ fn segment_case(
     let (h, w, d) = (info.height, info.width, info.depth);
     let boxes = info.boxes.len();
     if info.two_d_case {
-        let boxes_2d: Vec<BoxPrompt> = info
+        // Each box with the case's clicks on it, in the order given.
+        let mut prompts: Vec<ObjectPrompt> = info
             .boxes
             .iter()
-            .map(|b| [b[0], b[1], b[3], b[4]])
+            .map(|b| ObjectPrompt {
+                bbox: [b[0], b[1], b[3], b[4]],
+                clicks: Vec::new(),
+            })
             .collect();
-        let result = session.segment_boxes(&model_id, &boxes_2d, &|| context.now_ms())?;
+        for &(k, click) in &info.clicks {
+            prompts[k].clicks.push(click);
+        }
+        let result = session.segment_prompts(&model_id, &prompts, &|| context.now_ms())?;
         let t = &result.timings;
         return Ok(CaseRun {
             npz: daftseg::challenge::write_segs(&[h, w], &result.labels.labels)?,
