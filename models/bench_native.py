@@ -64,6 +64,8 @@ def main() -> None:
     box = [w // 4, h // 4, w * 3 // 4, h * 3 // 4]
     _, tensor = ref.preprocess(image)
     box256 = ref.resize_box_to_256(np.array(box), (h, w))[None, :].astype(np.float32)
+    # The decoder takes prompt points: a box is its two corners (labels 2 and 3).
+    box_points = {"points": box256.reshape(1, 2, 2), "labels": np.array([[2.0, 3.0]], dtype=np.float32)}
     feed = {"image": tensor.numpy()}
     models = ROOT / "models" / "litemedsam"
     counts = [1, args.threads]
@@ -76,7 +78,7 @@ def main() -> None:
         encoder = ort.InferenceSession(str(models / "encoder.onnx"), options, providers=["CPUExecutionProvider"])
         decoder = ort.InferenceSession(str(models / "decoder.onnx"), options, providers=["CPUExecutionProvider"])
         embedding = encoder.run(None, feed)[0]  # warm-up
-        decoder.run(None, {"embedding": embedding, "box": box256})
+        decoder.run(None, {"embedding": embedding, **box_points})
         sessions[n] = (encoder, decoder)
 
     times = {(engine, n, stage): [] for engine in ("tract", "ort") for n in counts for stage in ("enc", "dec")}
@@ -87,7 +89,7 @@ def main() -> None:
                 t0 = time.perf_counter()
                 embedding = encoder.run(None, feed)[0]
                 t1 = time.perf_counter()
-                decoder.run(None, {"embedding": embedding, "box": box256})
+                decoder.run(None, {"embedding": embedding, **box_points})
                 t2 = time.perf_counter()
                 times[("ort", n, "enc")].append((t1 - t0) * 1000)
                 times[("ort", n, "dec")].append((t2 - t1) * 1000)

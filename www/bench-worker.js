@@ -91,14 +91,16 @@ const setups = {
     const decoder = await ort.InferenceSession.create(files.decoder, options);
     const startupMs = performance.now() - t0;
     const image256 = new ort.Tensor('float32', input, [1, 3, 256, 256]);
-    const boxTensor = new ort.Tensor('float32', box, [1, 4]);
+    // The decoder takes prompt points: a box is its two corners (labels 2 and 3).
+    const points = new ort.Tensor('float32', box, [1, 2, 2]);
+    const labels = new ort.Tensor('float32', Float32Array.from([2, 3]), [1, 2]);
     return {
       startupMs,
       async step() {
         const t0 = performance.now();
         const { embedding } = await encoder.run({ image: image256 });
         const t1 = performance.now();
-        await decoder.run({ embedding, box: boxTensor });
+        await decoder.run({ embedding, points, labels });
         return { encodeMs: t1 - t0, decodeMs: performance.now() - t1 };
       },
     };
