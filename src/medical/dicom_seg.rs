@@ -13,6 +13,7 @@ use dicom_object::{FileMetaTableBuilder, InMemDicomObject};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use super::dicom::{floats, int, text};
 use super::volume::Affine;
 use super::MedicalVolume;
 use crate::error::{Error, Result};
@@ -202,41 +203,34 @@ pub fn write_seg(
     let labels = volume.labels_in_source_order(labels)?;
     let plane = width * height;
 
-    // Which labels each source slice holds; the segments, in order, with their slices.
-    let mut present = std::collections::BTreeSet::new();
+    // The slices each label holds, in order: one pass, constant work per voxel.
+    let mut slices_of: Vec<Vec<usize>> = vec![Vec::new(); u16::MAX as usize + 1];
     for (z, slice) in labels.chunks_exact(plane).enumerate() {
         for &l in slice {
-            if l != 0 {
-                present.insert((l, z));
+            let slices = &mut slices_of[l as usize];
+            if l != 0 && slices.last() != Some(&z) {
+                slices.push(z);
             }
         }
     }
-    let mut described: Vec<SegmentInfo> = Vec::new();
+    // The segments, in order (labels `segments` leave out follow), each with its slices.
+    let mut described = vec![false; u16::MAX as usize + 1];
+    let mut written: Vec<(SegmentInfo, Vec<usize>)> = Vec::new();
     for s in segments {
-        if described.iter().any(|d| d.label == s.label) {
+        if std::mem::replace(&mut described[s.label as usize], true) {
             return Err(Error::invalid(format!(
                 "label {} is described twice",
                 s.label
             )));
         }
-        described.push(s.clone());
+        written.push((s.clone(), std::mem::take(&mut slices_of[s.label as usize])));
     }
-    for &(l, _) in &present {
-        if !described.iter().any(|d| d.label == l) {
-            described.push(default_segment(volume, l));
+    for (l, slices) in slices_of.into_iter().enumerate().skip(1) {
+        if !described[l] && !slices.is_empty() {
+            written.push((default_segment(volume, l as u16), slices));
         }
     }
-    let written: Vec<(SegmentInfo, Vec<usize>)> = described
-        .into_iter()
-        .map(|s| {
-            let slices: Vec<usize> = present
-                .range((s.label, 0)..=(s.label, usize::MAX))
-                .map(|&(_, z)| z)
-                .collect();
-            (s, slices)
-        })
-        .filter(|(_, slices)| !slices.is_empty())
-        .collect();
+    written.retain(|(_, slices)| !slices.is_empty());
     if written.is_empty() {
         return Err(Error::invalid(
             "nothing is segmented yet: a DICOM SEG needs at least one object",
@@ -826,12 +820,7 @@ fn frame_slice(item: &InMemDicomObject, source: &DicomSource) -> Option<usize> {
         });
     referenced.or_else(|| {
         let position = first_item(item, tags::PLANE_POSITION_SEQUENCE)
-            .and_then(|p| {
-                p.element_opt(tags::IMAGE_POSITION_PATIENT)
-                    .ok()??
-                    .to_multi_float64()
-                    .ok()
-            })
+            .and_then(|p| floats(p, tags::IMAGE_POSITION_PATIENT))
             .filter(|p| p.len() == 3)?;
         // Within a hundredth of a millimetre: the same point written with DS's 16 characters.
         source
@@ -851,16 +840,6 @@ fn items(obj: &InMemDicomObject, tag: Tag) -> &[InMemDicomObject] {
 
 fn first_item(obj: &InMemDicomObject, tag: Tag) -> Option<&InMemDicomObject> {
     items(obj, tag).first()
-}
-
-fn text(obj: &InMemDicomObject, tag: Tag) -> Option<String> {
-    let value = obj.element_opt(tag).ok()??.to_str().ok()?;
-    let value = value.trim_matches(|c: char| c == '\0' || c.is_whitespace());
-    (!value.is_empty()).then(|| value.to_string())
-}
-
-fn int(obj: &InMemDicomObject, tag: Tag) -> Option<i64> {
-    obj.element_opt(tag).ok()??.to_int::<i64>().ok()
 }
 
 fn put_str(obj: &mut InMemDicomObject, tag: Tag, vr: VR, value: &str) {

@@ -70,13 +70,7 @@ impl MedicalVolume {
     /// A label volume in the displayed grid (`depth * height * width`) back in the source's
     /// voxel order (x fastest), for export with the source's affine.
     pub fn labels_in_source_order<T: Copy + Default>(&self, labels: &[T]) -> Result<Vec<T>> {
-        if labels.len() != self.width * self.height * self.depth {
-            return Err(Error::invalid(format!(
-                "the label volume has {} voxels, the image {}",
-                labels.len(),
-                self.width * self.height * self.depth
-            )));
-        }
+        self.check_label_count(labels.len())?;
         let o = &self.orientation;
         let mut out = vec![T::default(); labels.len()];
         for (&label, at) in
@@ -89,17 +83,21 @@ impl MedicalVolume {
         Ok(out)
     }
 
+    fn check_label_count(&self, count: usize) -> Result<()> {
+        let voxels = self.width * self.height * self.depth;
+        if count != voxels {
+            return Err(Error::invalid(format!(
+                "the label volume has {count} voxels, the image {voxels}"
+            )));
+        }
+        Ok(())
+    }
+
     /// A label volume in the source's voxel order (x fastest) in the displayed grid: the inverse
     /// of [`MedicalVolume::labels_in_source_order`], for labels read from a file made in the
     /// source's grid (a DICOM SEG).
     pub fn labels_from_source_order<T: Copy>(&self, labels: &[T]) -> Result<Vec<T>> {
-        if labels.len() != self.width * self.height * self.depth {
-            return Err(Error::invalid(format!(
-                "the label volume has {} voxels, the image {}",
-                labels.len(),
-                self.width * self.height * self.depth
-            )));
-        }
+        self.check_label_count(labels.len())?;
         let o = &self.orientation;
         Ok(source_indices(o.axes, o.flips, self.size(), o.source_size)
             .map(|at| labels[at])

@@ -56,8 +56,6 @@ async function exportMask(page) {
 /** Wait until the first object has `n` manual edits and the page is ready again. */
 async function waitEdits(page, n) {
   await page.waitForFunction((n) => document.querySelector('#object-list li')?.dataset.edits === String(n) && document.querySelector('#status').textContent === 'ready', n, { timeout: TIMEOUT });
-  // The edited labels arrive in a request of their own after the state changes.
-  await page.waitForFunction(() => document.querySelector('#status').textContent === 'ready', null, { timeout: TIMEOUT });
 }
 
 const distanceToSegment = ([px, py], [ax, ay], [bx, by]) => {

@@ -259,17 +259,37 @@ pub fn compare_with_reference(
     problems
 }
 
+/// The files of a DICOM series among the medical fixtures, (path, bytes) each.
+pub fn series_files(series: &str) -> Vec<(String, Vec<u8>)> {
+    std::fs::read_dir(fixture(&format!("medical/{series}")))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .map(|p| (p.display().to_string(), std::fs::read(&p).unwrap()))
+        .collect()
+}
+
+/// Pixels labelled in one mask and not in the other (any label counts as foreground).
+pub fn foreground_differences<A, B>(
+    a: impl IntoIterator<Item = A>,
+    b: impl IntoIterator<Item = B>,
+) -> usize
+where
+    A: Into<u32>,
+    B: Into<u32>,
+{
+    a.into_iter()
+        .zip(b)
+        .map(|(a, b)| (a.into(), b.into()))
+        .filter(|&(a, b): &(u32, u32)| (a > 0) != (b > 0))
+        .count()
+}
+
 /// A session with the CT series open, and two objects on it: PyTorch's tumour segmentation
 /// (`ct_lung1_series_reference.npz` segs) painted `tumour`, the ground truth outside it `outside`.
 pub fn ct_series_with_two_objects(tumour: u16, outside: u16) -> (daftseg::Session, Vec<u16>) {
     let (manifest, _) = daftseg::native::load_manifest(&manifest()).unwrap();
     let mut session = daftseg::Session::new(manifest);
-    let series: Vec<(String, Vec<u8>)> = std::fs::read_dir(fixture("medical/ct_lung1_series"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .map(|p| (p.display().to_string(), std::fs::read(&p).unwrap()))
-        .collect();
-    session.open(series).unwrap();
+    session.open(series_files("ct_lung1_series")).unwrap();
     let npz = fixture("medical/ct_lung1_series_reference.npz");
     let segs = golden::<u8>(&npz, "segs");
     let gts = golden::<u8>(&npz, "gts");
