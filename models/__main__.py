@@ -40,6 +40,7 @@ TOOLS = [
     ("clicks", "clicks", "docs/EVALUATION.md's click-refinement table: the CVPR 2025 click protocol in PyTorch"),
     ("eval-baseline", "eval_baseline", "the PyTorch baseline's scores on the evaluation set"),
     ("bench-native", "bench_native", "docs/BENCHMARKS.md: tract vs onnxruntime, 1 and N threads"),
+    ("profile-ort", "profile_ort", "docs/BENCHMARKS.md: onnxruntime's per-operator profile of the encoder"),
     ("peak-rate", "peak_rate", "this CPU's peak matrix-product rate"),
     ("fast-encoders", "fast_encoders", "the faster-encoder quality gate"),
     ("route-content", "route_content", "the content router by hand: route-content set | train | fixtures"),

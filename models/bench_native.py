@@ -57,7 +57,17 @@ def main() -> None:
     parser.add_argument("--volume-rounds", type=int, default=2)
     parser.add_argument("--daftseg", default=str(Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target")) / "release" / "daftseg"))
     parser.add_argument("--image", default=str(ROOT / "tests/fixtures/images/ct_lung.png"))
+    parser.add_argument("--variant", action="append", default=[], metavar="LABEL=[BINARY] FLAGS",
+                        help="another tract configuration timed in the same rounds: a daftseg binary (default: "
+                             "--daftseg) and global flags, e.g. 'tract ops only=--without fused-ops' or "
+                             "'glibc=/tmp/daftseg-glibc' (repeatable)")
     args = parser.parse_args()
+    variants = []
+    for spec in args.variant:
+        label, _, rest = spec.partition("=")
+        words = rest.split()
+        binary = words.pop(0) if words and not words[0].startswith("-") else args.daftseg
+        variants.append((label, binary, words))
 
     image = np.asarray(Image.open(args.image).convert("RGB"))
     h, w = image.shape[:2]
@@ -81,7 +91,14 @@ def main() -> None:
         decoder.run(None, {"embedding": embedding, **box_points})
         sessions[n] = (encoder, decoder)
 
-    times = {(engine, n, stage): [] for engine in ("tract", "ort") for n in counts for stage in ("enc", "dec")}
+    engines = ["tract", "ort"] + [label for label, _, _ in variants]
+    times = {(engine, n, stage): [] for engine in engines for n in counts for stage in ("enc", "dec")}
+
+    def tract_bench(binary, flags, n):
+        out = subprocess.run(
+            [binary, *flags, "--threads", str(n), "bench", "--json", "--iterations", str(args.iterations),
+             "--image", args.image, "--box", ",".join(map(str, box))], check=True, capture_output=True, text=True, cwd=ROOT).stdout
+        return json.loads(out)
     for round_index in range(args.rounds):
         for n in counts:
             encoder, decoder = sessions[n]
@@ -93,14 +110,16 @@ def main() -> None:
                 t2 = time.perf_counter()
                 times[("ort", n, "enc")].append((t1 - t0) * 1000)
                 times[("ort", n, "dec")].append((t2 - t1) * 1000)
-            out = subprocess.run(
-                [args.daftseg, "--threads", str(n), "bench", "--json", "--iterations", str(args.iterations),
-                 "--image", args.image, "--box", ",".join(map(str, box))], check=True, capture_output=True, text=True, cwd=ROOT).stdout
-            result = json.loads(out)
+            result = tract_bench(args.daftseg, [], n)
             times[("tract", n, "enc")] += result["encode_ms"]
             times[("tract", n, "dec")] += result["decode_ms"]
             recent = [round(v, 1) for v in times[("ort", n, "enc")][-args.iterations:]]
             print(f"round {round_index + 1}, {n} threads: onnxruntime enc {recent}, tract enc {result['encode_ms']}", file=sys.stderr)
+            for label, binary, flags in variants:
+                other = tract_bench(binary, flags, n)
+                times[(label, n, "enc")] += other["encode_ms"]
+                times[(label, n, "dec")] += other["decode_ms"]
+                print(f"round {round_index + 1}, {n} threads: {label} enc {other['encode_ms']}", file=sys.stderr)
 
     def fmt(values):
         return f"{statistics.median(values):.0f} (min {min(values):.0f}, max {max(values):.0f})"
@@ -113,7 +132,8 @@ def main() -> None:
           f"{args.rounds} rounds x {args.iterations} runs per configuration, interleaved; image {Path(args.image).name} ({w}x{h}).\n")
     print("| configuration | encoder ms | decoder ms |")
     print("|---|---|---|")
-    for engine, label in (("tract", "tract (daftseg)"), ("ort", "onnxruntime")):
+    labels = [("tract", "tract (daftseg)"), ("ort", "onnxruntime")] + [(v, f"tract: {v}") for v, _, _ in variants]
+    for engine, label in labels:
         for k in counts:
             print(f"| {label}, {k} thread{'s' if k > 1 else ''} | {fmt(times[(engine, k, 'enc')])} | {fmt(times[(engine, k, 'dec')])} |")
     print("\n| ratio | encoder | decoder |")
@@ -122,6 +142,11 @@ def main() -> None:
         print(f"| {label} {n} threads / 1 thread | {med(engine, n, 'enc') / med(engine, 1, 'enc'):.2f} | {med(engine, n, 'dec') / med(engine, 1, 'dec'):.2f} |")
     for k in counts:
         print(f"| tract / onnxruntime, {k} thread{'s' if k > 1 else ''} | {med('tract', k, 'enc') / med('ort', k, 'enc'):.2f} | {med('tract', k, 'dec') / med('ort', k, 'dec'):.2f} |")
+    for label, _, _ in variants:
+        for k in counts:
+            print(f"| tract / tract: {label}, {k} thread{'s' if k > 1 else ''} | {med('tract', k, 'enc') / med(label, k, 'enc'):.2f} | {med('tract', k, 'dec') / med(label, k, 'dec'):.2f} |")
+    if args.volume_rounds == 0:
+        return
 
     # 3D propagation through the CLI, model loading included (as a user runs it).
     with tempfile.TemporaryDirectory() as tmp:

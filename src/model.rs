@@ -10,8 +10,11 @@ use tract_onnx::prelude::*;
 
 use crate::error::{Error, Result};
 use crate::manifest::ModelEntry;
+use crate::ops;
 use crate::patch;
 use crate::preprocess::MODEL_SIZE;
+use crate::profile::{run_timed, NodeTime};
+use crate::threads::in_pool;
 
 /// Side of the embedding grid and its channel count.
 pub const EMBEDDING_SIZE: usize = 64;
@@ -43,6 +46,8 @@ pub struct SamModel {
     pub id: String,
     /// sha256 of the encoder file: two models with the same encoder share embeddings.
     pub encoder_sha256: String,
+    /// How many subgraphs of the encoder daftseg's fused operators replaced.
+    pub fused_ops: ops::Rewrites,
     encoder: Arc<TypedRunnableModel>,
     decoder: Arc<TypedRunnableModel>,
 }
@@ -63,18 +68,29 @@ fn load_graph(
     what: &str,
     mut model: InferenceModel,
     inputs: &[&[usize]],
-) -> Result<Arc<TypedRunnableModel>> {
+    fused_ops: bool,
+) -> Result<(Arc<TypedRunnableModel>, ops::Rewrites)> {
     let context = |e: TractError| Error::model(id, format!("{what}: {e:#}"));
     for (i, shape) in inputs.iter().enumerate() {
         model = model
             .with_input_fact(i, f32::fact(*shape).into())
             .map_err(context)?;
     }
-    model
+    let mut typed = model
+        .into_typed()
+        .and_then(|m| m.into_decluttered())
+        .map_err(context)?;
+    let rewrites = if fused_ops {
+        ops::rewrite(&mut typed).map_err(context)?
+    } else {
+        ops::Rewrites::default()
+    };
+    let plan = typed
         .into_optimized()
         .map_err(context)?
         .into_runnable()
-        .map_err(context)
+        .map_err(context)?;
+    Ok((plan, rewrites))
 }
 
 /// The decoder with a symbolic number of points `N`: one plan for a box alone and for a box
@@ -117,8 +133,19 @@ pub fn f32_values(id: &str, tensor: &Tensor) -> Result<Vec<f32>> {
 
 impl SamModel {
     /// Build from the ONNX files' bytes, after checking each against the manifest; a decoder
-    /// patch is applied over the decoder.
+    /// patch is applied over the decoder. The encoder gets daftseg's fused operators unless
+    /// [`ops::set_enabled`] turned them off.
     pub fn from_bytes(entry: &ModelEntry, files: ModelBytes) -> Result<Self> {
+        Self::from_bytes_with_ops(entry, files, ops::enabled())
+    }
+
+    /// [`SamModel::from_bytes`], saying whether the encoder gets daftseg's fused operators
+    /// (tests compare the two).
+    pub fn from_bytes_with_ops(
+        entry: &ModelEntry,
+        files: ModelBytes,
+        fused_ops: bool,
+    ) -> Result<Self> {
         let id = &entry.id;
         entry.encoder.verify(id, files.encoder)?;
         entry.decoder.verify(id, files.decoder)?;
@@ -143,27 +170,44 @@ impl SamModel {
         };
         let encoder = patch::parse(id, "encoder", files.encoder)?;
         let s = MODEL_SIZE;
+        let (encoder, fused) = load_graph(
+            id,
+            "encoder",
+            patch::graph(id, "encoder", &encoder)?,
+            &[&[1, 3, s, s]],
+            fused_ops,
+        )?;
         Ok(SamModel {
             id: id.clone(),
             encoder_sha256: entry.encoder.sha256.clone(),
-            encoder: load_graph(
-                id,
-                "encoder",
-                patch::graph(id, "encoder", &encoder)?,
-                &[&[1, 3, s, s]],
-            )?,
+            fused_ops: fused,
+            encoder,
             decoder: load_decoder(id, patch::graph(id, "decoder", &decoder)?)?,
         })
     }
 
+    fn encoder_input(&self, input: &[f32]) -> Result<Tensor> {
+        let s = MODEL_SIZE;
+        Tensor::from_shape(&[1, 3, s, s], input).map_err(|e| Error::tract(&self.id, e))
+    }
+
+    /// The encoder run once on `input` with each node of its plan timed by `now`
+    /// (milliseconds): `daftseg bench --profile` and the bench page.
+    pub fn profile_encode(
+        &self,
+        input: &[f32],
+        now: &(dyn Fn() -> f64 + Sync),
+    ) -> Result<Vec<NodeTime>> {
+        let image = self.encoder_input(input)?;
+        let (_, times) = in_pool(|| run_timed(&self.encoder, tvec!(image.into_tvalue()), now))
+            .map_err(|e| Error::tract(&self.id, e))?;
+        Ok(times)
+    }
+
     /// `input`: the `1x3x256x256` normalised image from [`crate::preprocess::prepare`].
     pub fn encode(&self, input: &[f32]) -> Result<Embedding> {
-        let s = MODEL_SIZE;
-        let image =
-            Tensor::from_shape(&[1, 3, s, s], input).map_err(|e| Error::tract(&self.id, e))?;
-        let mut outputs = self
-            .encoder
-            .run(tvec!(image.into_tvalue()))
+        let image = self.encoder_input(input)?;
+        let mut outputs = in_pool(|| self.encoder.run(tvec!(image.into_tvalue())))
             .map_err(|e| Error::tract(&self.id, e))?;
         let embedding = outputs.remove(0).into_tensor();
         let expected = [1, EMBEDDING_CHANNELS, EMBEDDING_SIZE, EMBEDDING_SIZE];
@@ -211,14 +255,13 @@ impl SamModel {
         let points =
             Tensor::from_shape(&[1, n, 2], &points).map_err(|e| Error::tract(&self.id, e))?;
         let labels = Tensor::from_shape(&[1, n], &labels).map_err(|e| Error::tract(&self.id, e))?;
-        let outputs = self
-            .decoder
-            .run(tvec!(
-                TValue::from_const(embedding.clone()),
-                points.into_tvalue(),
-                labels.into_tvalue()
-            ))
-            .map_err(|e| Error::tract(&self.id, e))?;
+        let inputs = tvec!(
+            TValue::from_const(embedding.clone()),
+            points.into_tvalue(),
+            labels.into_tvalue()
+        );
+        let outputs =
+            in_pool(|| self.decoder.run(inputs)).map_err(|e| Error::tract(&self.id, e))?;
         let logits = f32_values(&self.id, &outputs[0])?;
         if logits.len() != MODEL_SIZE * MODEL_SIZE {
             return Err(Error::model(

@@ -384,19 +384,51 @@ impl Session {
         model_id: &str,
         ranges: &[SliceRange],
     ) -> Result<Option<usize>> {
+        Ok(self
+            .next_slices_to_encode(model_id, ranges, 1)?
+            .first()
+            .copied())
+    }
+
+    /// The next `count` slices idle time should encode, in [`Session::next_to_encode`]'s order
+    /// and as many as the embedding cache has room for: one per worker, for
+    /// [`Session::encode_slices`].
+    pub fn next_slices_to_encode(
+        &mut self,
+        model_id: &str,
+        ranges: &[SliceRange],
+        count: usize,
+    ) -> Result<Vec<usize>> {
         let model = self.models.get(model_id)?;
+        let count = count.min(self.segmenter.room());
         let Some(study) = self.study.as_mut() else {
-            return Ok(None);
+            return Ok(Vec::new());
         };
         let Some((volume, _)) = &study.volume else {
-            return Ok(None);
+            return Ok(Vec::new());
         };
+        let mut next = Vec::with_capacity(count);
         for z in encoding_order(volume.depth, study.slice, ranges) {
+            if next.len() == count {
+                break;
+            }
             if !self.segmenter.is_cached(model, study.slice_key(z)?) {
-                return Ok(self.segmenter.has_room().then_some(z));
+                next.push(z);
             }
         }
-        Ok(None)
+        Ok(next)
+    }
+
+    /// Encode slices `zs` of the open volume (those not cached), several at once: one per
+    /// worker of the thread pool ([`crate::threads::map_on_workers`]).
+    pub fn encode_slices(&mut self, model_id: &str, zs: &[usize]) -> Result<()> {
+        let model = self.models.get(model_id)?;
+        let study = self.study()?;
+        let images = zs
+            .iter()
+            .map(|&z| study.slice_image(z))
+            .collect::<Result<Vec<_>>>()?;
+        self.segmenter.encode_ahead(model, &images)
     }
 
     /// Which slices of the open volume are in the embedding cache under `model_id`'s encoder

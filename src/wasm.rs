@@ -70,6 +70,29 @@ pub fn use_thread_pool() -> JsResult<()> {
     Err(Error::invalid("this is the single-thread module: it has no thread pool").into())
 }
 
+/// Benchmarks: the Markdown table of `daftseg bench --profile` for `benchProfile` results,
+/// `columns` being `[[name, nodes], ...]` (the first one the reference).
+#[wasm_bindgen(js_name = profileTable)]
+pub fn profile_table(columns: JsValue) -> JsResult<String> {
+    let columns: Vec<(String, Vec<crate::profile::NodeTime>)> =
+        serde_wasm_bindgen::from_value(columns).map_err(|e| js_error(Error::invalid(e)))?;
+    Ok(crate::profile::markdown_table(&columns))
+}
+
+/// `performance.now()` of the worker this runs on (looked up on each call: a model run may be
+/// on a pool worker, which has its own global scope). 0 where there is none.
+fn performance_now() -> f64 {
+    let global = js_sys::global();
+    js_sys::Reflect::get(&global, &"performance".into())
+        .ok()
+        .and_then(|performance| {
+            let now = js_sys::Reflect::get(&performance, &"now".into()).ok()?;
+            let now: js_sys::Function = now.dyn_into().ok()?;
+            now.call0(&performance).ok()?.as_f64()
+        })
+        .unwrap_or(0.0)
+}
+
 /// Entries waiting to be written to the browser's storage after one request, at most: 16
 /// embeddings (64 MiB). Idle time encodes one slice per request, so only a large Segment 3D over
 /// slices not encoded before reaches it; past it, embeddings are used and not kept.
@@ -191,17 +214,33 @@ impl Engine {
     /// flat, 2 numbers each); `undefined` when there is nothing more to do.
     #[wasm_bindgen(js_name = nextToEncode)]
     pub fn next_to_encode(&mut self, model_id: &str, ranges: &[u32]) -> JsResult<Option<u32>> {
-        if !ranges.len().is_multiple_of(2) {
-            return Err(Error::invalid("slice ranges are 2 numbers each").into());
-        }
-        let ranges: Vec<(usize, usize)> = ranges
-            .chunks_exact(2)
-            .map(|r| (r[0] as usize, r[1] as usize))
-            .collect();
+        let ranges = slice_ranges(ranges)?;
         Ok(self
             .session
             .next_to_encode(model_id, &ranges)?
             .map(|z| z as u32))
+    }
+
+    /// The next slices idle time encodes together, one per worker of the thread pool (one in
+    /// the single-thread module), given the drawn boxes' slice ranges as `nextToEncode` does;
+    /// empty when there is nothing more to do.
+    #[wasm_bindgen(js_name = nextSlicesToEncode)]
+    pub fn next_slices_to_encode(&mut self, model_id: &str, ranges: &[u32]) -> JsResult<Vec<u32>> {
+        let ranges = slice_ranges(ranges)?;
+        let count = crate::threads::workers();
+        Ok(self
+            .session
+            .next_slices_to_encode(model_id, &ranges, count)?
+            .into_iter()
+            .map(|z| z as u32)
+            .collect())
+    }
+
+    /// Encode slices `zs` of the open volume (those not cached), one per worker at once.
+    #[wasm_bindgen(js_name = encodeSlices)]
+    pub fn encode_slices(&mut self, model_id: &str, zs: &[u32]) -> JsResult<()> {
+        let zs: Vec<usize> = zs.iter().map(|&z| z as usize).collect();
+        Ok(self.session.encode_slices(model_id, &zs)?)
     }
 
     /// One byte per slice of the open volume: 1 where it is encoded (the slider's bar).
@@ -481,6 +520,59 @@ impl Engine {
         Ok(())
     }
 
+    /// Benchmarks: the encoder on the shown image `runs` times (after one warm-up run), every
+    /// node of its plan timed with `performance.now()`: each node's median,
+    /// `[{ node, name, kind, ms, info }]` in plan order (`profileTable` makes the table).
+    #[wasm_bindgen(js_name = benchProfile)]
+    pub fn bench_profile(&mut self, model_id: &str, runs: usize) -> JsResult<JsValue> {
+        let input = self.session.prepared_input()?;
+        let sam = self.session.models().get(model_id)?;
+        let runs = (0..=runs.clamp(1, 100))
+            .map(|_| sam.profile_encode(&input, &performance_now))
+            .collect::<crate::Result<Vec<_>>>()?;
+        to_js(&crate::profile::median_per_node(&runs[1..]))
+    }
+
+    /// Benchmarks: the speed levers (results do not change). `fusedOps`: whether models loaded
+    /// from now on get daftseg's fused operators (tract's own only when false). `oneThread`
+    /// (threaded module): run models on this worker alone, as the single-thread module does.
+    /// `pool`, `spin` (threaded module): model runs moved into the pool, its other workers
+    /// spinning during a run.
+    #[wasm_bindgen(js_name = benchSettings)]
+    pub fn bench_settings(
+        &mut self,
+        fused_ops: bool,
+        one_thread: bool,
+        pool: bool,
+        spin: bool,
+    ) -> JsResult<()> {
+        crate::ops::set_enabled(fused_ops);
+        crate::threads::set_pool_levers(pool, spin);
+        if one_thread {
+            crate::threads::use_one_thread();
+        }
+        Ok(())
+    }
+
+    /// Benchmarks and tests: the last `benchEncode` embedding's values (`1x256x64x64`), and how
+    /// many subgraphs of model `id`'s encoder daftseg's fused operators replaced.
+    #[wasm_bindgen(js_name = benchEmbedding)]
+    pub fn bench_embedding(&self, model_id: &str) -> JsResult<JsValue> {
+        let embedding = self
+            .bench_embedding
+            .as_ref()
+            .ok_or_else(|| Error::invalid("run benchEncode first"))?;
+        let fused = self.session.models().get(model_id)?.fused_ops;
+        let values = crate::model::f32_values(model_id, embedding)?;
+        let result = js_sys::Object::new();
+        let set = |key: &str, value: JsValue| js_sys::Reflect::set(&result, &key.into(), &value);
+        set("values", js_sys::Float32Array::from(&values[..]).into())?;
+        set("attention", fused.attention.into())?;
+        set("depthwise", fused.depthwise.into())?;
+        set("layerNorm", fused.layer_norm.into())?;
+        Ok(result.into())
+    }
+
     /// Benchmarks: run the decoder once on the last `benchEncode` embedding (a box in the 256
     /// frame).
     #[wasm_bindgen(js_name = benchDecode)]
@@ -532,6 +624,17 @@ struct MeasureJs {
 struct EncodeJs {
     cache_hit: bool,
     cached_embeddings: usize,
+}
+
+/// Slice ranges given as `[z_min, z_max]` pairs, flat.
+fn slice_ranges(ranges: &[u32]) -> Result<Vec<(usize, usize)>, Error> {
+    if !ranges.len().is_multiple_of(2) {
+        return Err(Error::invalid("slice ranges are 2 numbers each"));
+    }
+    Ok(ranges
+        .chunks_exact(2)
+        .map(|r| (r[0] as usize, r[1] as usize))
+        .collect())
 }
 
 /// A JS progress callback as the core's: `false` from JS (or a throw) cancels.

@@ -6,7 +6,7 @@ mod common;
 
 use std::sync::OnceLock;
 
-use daftseg::model::SamModel;
+use daftseg::model::{ModelBytes, SamModel};
 use daftseg::native::{load_manifest, load_model};
 use daftseg::preprocess::{
     box_to_model_frame, click_to_model_frame, prepare, resized_size, MODEL_SIZE,
@@ -139,6 +139,54 @@ fn with_two_threads_logits_and_masks_still_equal_pytorch() {
         .fold(0f32, f32::max);
     eprintln!("ct_lung: max |logit diff| 1 vs 2 threads: {max_diff:e}");
     daftseg::threads::with_threads(2, logits_and_masks_equal_pytorch).unwrap();
+}
+
+/// daftseg's fused operators (window attention, depthwise convolution with its batch norm and
+/// GELUs, layer norm; src/ops/) repeat tract's arithmetic in tract's order: the encoder gives the
+/// embedding tract's own operators give, bit for bit, on one thread and on two (and so every
+/// golden result above is unchanged by them).
+#[test]
+fn the_fused_operators_give_tracts_embedding_bit_for_bit() {
+    let (manifest, base) = load_manifest(&manifest()).expect("manifest");
+    let entry = manifest.model("litemedsam").expect("litemedsam");
+    let read = |file: &str| std::fs::read(base.join(file)).expect("model file");
+    let (encoder, decoder) = (read(&entry.encoder.file), read(&entry.decoder.file));
+    let files = ModelBytes {
+        encoder: &encoder,
+        decoder: &decoder,
+        decoder_patch: None,
+    };
+    let tract_only = SamModel::from_bytes_with_ops(entry, files, false).expect("tract only");
+    // Every window attention, depthwise convolution and layer norm of TinyViT was replaced.
+    let fused = model().fused_ops;
+    assert_eq!(
+        (fused.attention, fused.depthwise, fused.layer_norm),
+        (10, 15, 20),
+        "{fused:?}"
+    );
+    assert_eq!(tract_only.fused_ops, daftseg::ops::Rewrites::default());
+    let image = read_image(&std::fs::read(fixture("images/ct_lung.png")).unwrap()).unwrap();
+    let input = prepare(&image).unwrap().input;
+    let values = |model: &SamModel, threads| {
+        daftseg::threads::with_threads(threads, || {
+            let embedding = model.encode(&input).unwrap();
+            daftseg::model::f32_values("test", &embedding).unwrap()
+        })
+        .unwrap()
+    };
+    let expected = values(&tract_only, 1);
+    for threads in [1, 2] {
+        let got = values(model(), threads);
+        let differing = expected
+            .iter()
+            .zip(&got)
+            .filter(|(a, b)| a.to_bits() != b.to_bits())
+            .count();
+        assert_eq!(
+            differing, 0,
+            "{threads} thread(s): values differ from tract's"
+        );
+    }
 }
 
 fn logits_and_masks_equal_pytorch() {

@@ -2,21 +2,30 @@
 // runs it. tract-wasm with 1 thread is the single-thread module (pkg/), with N > 1 threads the
 // threaded module (pkg-threads/) on a pool of N; onnxruntime-web with N threads. The page drives
 // several of these workers in turn, so every configuration sees the same browser state.
-//   { type: 'setup', engine: 'tract' | 'ort', threads, image } -> { startupMs }
+//   { type: 'setup', engine: 'tract' | 'ort', threads, image, module, oneThread, fusedOps,
+//     pool, spin } -> { startupMs }. tract only: `module` 'threads' takes the threaded module
+//     even for one thread; `oneThread` runs it on this worker alone (the threaded build's own
+//     cost); `fusedOps: false` runs tract's own operators only (daftseg's fused ones off);
+//     `pool: false` / `spin: false` turn off moving runs into the pool / its workers spinning.
 //   { type: 'step' } -> { encodeMs, decodeMs }: one encoder run and one decoder run
-//   { type: 'volume', names, buffers, window, boxes } -> { ms }: 3D propagation (tract) of a
-//     volume file (or DICOM series) opened as the app opens it, through a window
-//   { type: 'volume', depth, height, width, voxels, boxes } -> { ms }: the same on raw voxels
+//   { type: 'profile', runs } -> per-node medians of the encoder's plan (Engine.benchProfile)
+//   { type: 'embedding' } -> { values, attention, depthwise, layerNorm }: one encoder run's
+//     output, and how many subgraphs daftseg's fused operators replaced
+//   { type: 'volume', names, buffers, window, boxes } -> { ms, stepsMs }: 3D propagation
+//     (tract) of a volume file (or DICOM series) opened as the app opens it, through a window;
+//     stepsMs: the time of each propagation step (one slice: encode and decode)
+//   { type: 'volume', depth, height, width, voxels, boxes } -> the same on raw voxels
 //   { type: 'segment', image, boxes } -> { labels }: an image file's label map, box i = label i
 //     (tract; tests/browser/threads.test.mjs compares thread counts on the golden cases)
 let bench = null;
 
-async function tract(threads) {
+async function tract(threads, module) {
   const t0 = performance.now();
-  const pkg = await import(threads > 1 ? './pkg-threads/daftseg.js' : './pkg/daftseg.js');
+  const threaded = threads > 1 || module === 'threads';
+  const pkg = await import(threaded ? './pkg-threads/daftseg.js' : './pkg/daftseg.js');
   await pkg.default();
-  if (threads > 1) {
-    await pkg.initThreadPool(threads);
+  if (threaded) {
+    await pkg.initThreadPool(Math.max(threads, 1));
     pkg.useThreadPool();
   }
   return { pkg, startupMs: performance.now() - t0 };
@@ -38,10 +47,11 @@ function prepare(engine, image) {
 }
 
 const setups = {
-  async tract({ threads, image }) {
-    const { pkg, startupMs } = await tract(threads);
+  async tract({ threads, image, module, oneThread = false, fusedOps = true, pool = true, spin = true }) {
+    const { pkg, startupMs } = await tract(threads, module);
     const files = await modelFiles();
     const engine = new pkg.Engine(files.manifestText);
+    engine.benchSettings(fusedOps, oneThread, pool, spin);
     engine.loadModel(files.model.id, files.encoder, files.decoder);
     const { box } = prepare(engine, image);
     const id = files.model.id;
@@ -54,6 +64,13 @@ const setups = {
         engine.benchDecode(id, box);
         return { encodeMs: t1 - t0, decodeMs: performance.now() - t1 };
       },
+      profile({ runs }) {
+        return engine.benchProfile(id, runs);
+      },
+      embedding() {
+        engine.benchEncode(id);
+        return engine.benchEmbedding(id);
+      },
       segment({ image: file, boxes }) {
         // The app's own path: the engine paints the labels.
         engine.open(['case image'], [new Uint8Array(file)]);
@@ -61,16 +78,25 @@ const setups = {
       },
       volume({ names, buffers, window, depth, height, width, voxels, boxes }) {
         engine.clearCache();
+        // The time of each step of the one long call, from its progress callbacks.
+        const marks = [];
+        const progress = () => {
+          marks.push(performance.now());
+          return true;
+        };
+        let t0;
         if (names) {
           engine.open(names, buffers.map((b) => new Uint8Array(b)));
           if (window) engine.setWindow(window);
-          const t0 = performance.now();
-          engine.segment3d(id, Float64Array.from(boxes));
-          return { ms: performance.now() - t0 };
+          t0 = performance.now();
+          engine.segment3d(id, Float64Array.from(boxes), progress);
+        } else {
+          t0 = performance.now();
+          engine.segmentGreyVolume(id, [depth, height, width], new Uint8Array(voxels), Float64Array.from(boxes), progress);
         }
-        const t0 = performance.now();
-        engine.segmentGreyVolume(id, [depth, height, width], new Uint8Array(voxels), Float64Array.from(boxes));
-        return { ms: performance.now() - t0 };
+        const ms = performance.now() - t0;
+        const stepsMs = marks.map((mark, i) => mark - (i ? marks[i - 1] : t0));
+        return { ms, stepsMs };
       },
     };
   },
@@ -113,6 +139,8 @@ const handlers = {
     return { startupMs: bench.startupMs };
   },
   step: () => bench.step(),
+  profile: (data) => bench.profile(data),
+  embedding: () => bench.embedding(),
   volume: (data) => bench.volume(data),
   segment: (data) => bench.segment(data),
 };

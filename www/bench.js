@@ -2,7 +2,7 @@
 // ONNX files on the same preprocessed image, with 1 and N threads, each in its own web worker as
 // the app runs it, interleaved step by step so that all see the same browser state. Also the
 // page-side helpers of the browser evaluation (scripts/eval-browser.mjs). Not part of the app.
-import init, { Engine } from './pkg/daftseg.js';
+import init, { Engine, profileTable as profileTableOf } from './pkg/daftseg.js';
 
 const out = document.getElementById('bench-output');
 const log = (line) => {
@@ -44,19 +44,30 @@ function benchWorker() {
 }
 window.benchWorker = benchWorker; // tests/browser/threads.test.mjs drives it too
 
-/** tract-wasm and onnxruntime-web, each with 1 and `threads` threads, each in its own worker,
- * interleaved step by step (one warm-up step each first); then 3D propagation of each volume by
- * tract-wasm with 1 and `threads` threads, interleaved round by round. Milliseconds. */
-window.runThreadBench = async ({ image, iterations = 5, threads = 2, volumes = [], volumeRounds = 2, engines = ['tract', 'ort'] }) => {
-  const configs = [];
-  for (const engine of engines) {
-    for (const n of [1, threads]) configs.push({ engine, threads: n, encode: [], decode: [] });
-  }
+/** The benchmark's configurations: tract-wasm and onnxruntime-web, each with 1 and `threads`
+ * threads, unless `configs` lists others ({ engine, threads, module, oneThread, fusedOps, name }). */
+function benchConfigs({ threads, engines, configs }) {
+  const list = configs ?? engines.flatMap((engine) => [1, threads].map((n) => ({ engine, threads: n })));
+  return list.map((c) => ({
+    name: c.name ?? `${c.engine === 'tract' ? 'tract-wasm' : 'onnxruntime-web'}, ${c.threads} thread${c.threads > 1 ? 's' : ''}`,
+    ...c,
+    encode: [],
+    decode: [],
+  }));
+}
+
+/** Each configuration in its own worker (one warm-up step each first), interleaved step by
+ * step; then, for tract configurations, `profileRuns` profiled encodes each (per-node medians),
+ * and 3D propagation of each volume with every tract configuration marked `volume` (all of
+ * them by default), interleaved round by round. Milliseconds. */
+window.runThreadBench = async ({ image, iterations = 5, threads = 2, volumes = [], volumeRounds = 2, engines = ['tract', 'ort'], configs: explicit, profileRuns = 0 }) => {
+  const configs = benchConfigs({ threads, engines, configs: explicit });
   for (const config of configs) {
     config.worker = benchWorker();
-    config.startupMs = (await config.worker.call({ type: 'setup', engine: config.engine, threads: config.threads, image })).startupMs;
-    await config.worker.call({ type: 'step' });
-    log(`${config.engine} ${config.threads}: ready (start-up ${config.startupMs.toFixed(0)} ms)`);
+    const { worker, encode, decode, name, ...setup } = config;
+    config.startupMs = (await worker.call({ type: 'setup', image, ...setup })).startupMs;
+    await worker.call({ type: 'step' });
+    log(`${config.name}: ready (start-up ${config.startupMs.toFixed(0)} ms)`);
   }
   for (let i = 0; i < iterations; i++) {
     for (const config of configs) {
@@ -64,17 +75,25 @@ window.runThreadBench = async ({ image, iterations = 5, threads = 2, volumes = [
       config.encode.push(step.encodeMs);
       config.decode.push(step.decodeMs);
     }
-    log(`iteration ${i + 1}: ${configs.map((c) => `${c.engine} ${c.threads}: ${c.encode.at(-1).toFixed(0)}/${c.decode.at(-1).toFixed(0)}`).join(', ')} ms`);
+    log(`iteration ${i + 1}: ${configs.map((c) => `${c.name}: ${c.encode.at(-1).toFixed(0)}/${c.decode.at(-1).toFixed(0)}`).join(', ')} ms`);
   }
   const tract = configs.filter((c) => c.engine === 'tract');
   for (const config of configs) if (config.engine !== 'tract') config.worker.terminate();
-  const volumeResults = volumes.map((volume) => ({ name: volume.name, ms: Object.fromEntries(tract.map((c) => [c.threads, []])) }));
+  if (profileRuns > 0) {
+    for (const config of tract) {
+      config.profile = await config.worker.call({ type: 'profile', runs: profileRuns });
+      log(`profiled ${config.name}`);
+    }
+  }
+  const profileTable = profileRuns > 0 ? await window.profileTable(tract.map((c) => [c.name, c.profile])) : null;
+  const volumeConfigs = tract.filter((c) => c.volume !== false);
+  const volumeResults = volumes.map((volume) => ({ name: volume.name, runs: Object.fromEntries(volumeConfigs.map((c) => [c.name, []])) }));
   for (let round = 0; round < volumeRounds; round++) {
     for (const [v, volume] of volumes.entries()) {
-      for (const config of tract) {
-        const { ms } = await config.worker.call({ type: 'volume', ...volume });
-        volumeResults[v].ms[config.threads].push(ms);
-        log(`3D ${volume.name}, tract ${config.threads}: ${ms.toFixed(0)} ms`);
+      for (const config of volumeConfigs) {
+        const run = await config.worker.call({ type: 'volume', ...volume });
+        volumeResults[v].runs[config.name].push(run);
+        log(`3D ${volume.name}, ${config.name}: ${run.ms.toFixed(0)} ms`);
       }
     }
   }
@@ -82,9 +101,17 @@ window.runThreadBench = async ({ image, iterations = 5, threads = 2, volumes = [
   return {
     userAgent: navigator.userAgent,
     hardwareConcurrency: navigator.hardwareConcurrency,
-    configs: configs.map(({ worker, ...rest }) => rest),
+    configs: configs.map(({ worker, profile, ...rest }) => rest),
+    profileTable,
     volumes: volumeResults,
   };
+};
+
+/** `daftseg bench --profile`'s table for per-node medians, made by the core. */
+window.profileTable = async (columns) => {
+  ready ||= setup();
+  await ready;
+  return profileTableOf(columns);
 };
 
 /** A typed array's bytes as base64 (page.evaluate carries strings well, big arrays badly). */

@@ -7,9 +7,10 @@
 // (wasm threads: needs a cross-origin isolated page, SharedArrayBuffer and Atomics.wait), pkg/
 // on this worker alone. The threaded one is taken whenever it can run; `init` says which.
 //
-// Idle time encodes the open volume's slices (one per step, so a request waits for at most one
-// encoder run), and every embedding is also kept in a persistent store (embedding-store.js), so
-// that a reload, or another model with the same encoder, encodes nothing twice.
+// Idle time encodes the open volume's slices (per step, one slice per worker of the thread pool,
+// all at once, so a request waits for at most one encoder run), and every embedding is also kept
+// in a persistent store (embedding-store.js), so that a reload, or another model with the same
+// encoder, encodes nothing twice.
 import { serve, Transfer } from './protocol.js';
 import { openEmbeddingStore, DEFAULT_BUDGET } from './embedding-store.js';
 
@@ -194,15 +195,16 @@ function stats() {
 async function backgroundStep(emit) {
   const model = background.model;
   if (!engine || !background.enabled || !model || !session().hasModel(model)) return false;
-  // Undefined when every slice is encoded, the memory budget is reached, or no volume is open.
-  const z = session().nextToEncode(model, Uint32Array.from(background.ranges));
-  if (z === undefined) {
+  // One slice per worker of the thread pool, encoded together; none when every slice is
+  // encoded, the memory budget is reached, or no volume is open.
+  const slices = [...session().nextSlicesToEncode(model, Uint32Array.from(background.ranges))];
+  if (slices.length === 0) {
     // Finding nothing to do may have found slices already encoded (the same pixels as another
     // slice): the bar shows them too.
     emit('encoded', stats());
     return false;
   }
-  await withStore(model, [z], () => session().encodeSlice(model, z));
+  await withStore(model, slices, () => session().encodeSlices(model, Uint32Array.from(slices)));
   emit('encoded', stats());
   return true;
 }

@@ -10,10 +10,11 @@ use crate::cache::{image_key, CacheKey, EmbeddingCache};
 use crate::error::Result;
 use crate::model::{f32_values, Embedding, SamModel};
 use crate::postprocess::{mask_from_logits, LabelMap};
-use crate::preprocess::{box_to_model_frame, click_to_model_frame, prepare, Frame};
+use crate::preprocess::{box_to_model_frame, click_to_model_frame, prepare, Frame, Prepared};
 use crate::prompt::{validate_box, validate_clicks, BoxPrompt, Click, ObjectPrompt};
 use crate::rgb::RgbImage;
 use crate::store::{decode_entry, encode_entry, EmbeddingStore, StoreKey};
+use crate::threads::map_on_workers;
 
 /// Milliseconds since some fixed point.
 pub type Clock<'a> = &'a dyn Fn() -> f64;
@@ -54,6 +55,20 @@ pub struct EncodedImage {
     pub frame: Frame,
     /// The encoder's output.
     pub embedding: Embedding,
+}
+
+/// Where an image's embedding was found.
+enum Found {
+    Cached(EncodedImage),
+    Stored(EncodedImage),
+    Missing(EncodeJob),
+}
+
+/// An image to encode: its cache key, its encoder input, its store key when there is a store.
+struct EncodeJob {
+    key: CacheKey,
+    prepared: Prepared,
+    store_key: Option<StoreKey>,
 }
 
 /// Segments images through an embedding cache and, when one is set, a persistent store behind it.
@@ -105,7 +120,15 @@ impl Segmenter {
 
     /// Whether one more embedding fits in the cache without evicting one.
     pub fn has_room(&self) -> bool {
-        self.cache.has_room(EMBEDDING_BYTES)
+        self.room() > 0
+    }
+
+    /// How many more embeddings fit in the cache without evicting one.
+    pub fn room(&self) -> usize {
+        (1..)
+            .take_while(|&n| self.cache.has_room(n * EMBEDDING_BYTES))
+            .last()
+            .unwrap_or(0)
     }
 
     /// Forget every cached embedding.
@@ -116,43 +139,95 @@ impl Segmenter {
     /// The image's embedding under this model's encoder, from the cache when it is there.
     /// Returns it and whether it came from the cache.
     pub fn encode(&mut self, model: &SamModel, image: &RgbImage) -> Result<(EncodedImage, bool)> {
+        match self.look_up(model, image)? {
+            Found::Cached(encoded) => Ok((encoded, true)),
+            Found::Stored(encoded) => Ok((encoded, false)),
+            Found::Missing(job) => {
+                let embedding = model.encode(&job.prepared.input)?;
+                Ok((self.keep(model, job, embedding)?, false))
+            }
+        }
+    }
+
+    /// Brings the embeddings of `images` into the cache, encoding those neither cached nor
+    /// stored several at once, one per pool worker ([`map_on_workers`]): a volume's next
+    /// slices, before they are needed. The same embeddings as [`Segmenter::encode`] one by one.
+    pub fn encode_ahead(&mut self, model: &SamModel, images: &[RgbImage]) -> Result<()> {
+        let mut jobs: Vec<EncodeJob> = Vec::new();
+        for image in images {
+            if let Found::Missing(job) = self.look_up(model, image)? {
+                if !jobs.iter().any(|other| other.key == job.key) {
+                    jobs.push(job);
+                }
+            }
+        }
+        let embeddings = map_on_workers(&jobs, |job| model.encode(&job.prepared.input));
+        for (job, embedding) in jobs.into_iter().zip(embeddings) {
+            self.keep(model, job, embedding?)?;
+        }
+        Ok(())
+    }
+
+    /// The image's embedding from the cache or the store (then cached), or what encoding it
+    /// takes.
+    fn look_up(&mut self, model: &SamModel, image: &RgbImage) -> Result<Found> {
         let key = CacheKey {
             encoder_sha256: model.encoder_sha256.clone(),
             image: image_key(image.width, image.height, &image.data),
         };
         if let Some(encoded) = self.cache.get(&key) {
-            return Ok((encoded, true));
+            return Ok(Found::Cached(encoded));
         }
         let prepared = prepare(image)?;
-        let embedding = match self.store.as_mut() {
-            None => {
-                let embedding = model.encode(&prepared.input)?;
-                self.encoder_runs += 1;
-                embedding
-            }
+        let store_key = match self.store.as_mut() {
+            None => None,
             Some(store) => {
-                let key = StoreKey::new(&model.encoder_sha256, &prepared.input)?;
-                match store.load(&key).map(|bytes| decode_entry(&key, &bytes)) {
-                    Some(Ok(values)) => model.embedding_from(values)?,
-                    found => {
-                        if let Some(Err(why)) = found {
-                            store.damaged(&key, &why);
-                        }
-                        let embedding = model.encode(&prepared.input)?;
-                        self.encoder_runs += 1;
-                        let values = f32_values(&model.id, &embedding)?;
-                        store.save(&key, &encode_entry(&key, &values)?);
-                        embedding
+                let store_key = StoreKey::new(&model.encoder_sha256, &prepared.input)?;
+                match store
+                    .load(&store_key)
+                    .map(|bytes| decode_entry(&store_key, &bytes))
+                {
+                    Some(Ok(values)) => {
+                        let encoded = EncodedImage {
+                            embedding: model.embedding_from(values)?,
+                            frame: prepared.frame,
+                        };
+                        self.cache.insert(key, encoded.clone(), EMBEDDING_BYTES);
+                        return Ok(Found::Stored(encoded));
                     }
+                    Some(Err(why)) => {
+                        store.damaged(&store_key, &why);
+                        Some(store_key)
+                    }
+                    None => Some(store_key),
                 }
             }
         };
+        Ok(Found::Missing(EncodeJob {
+            key,
+            prepared,
+            store_key,
+        }))
+    }
+
+    /// A new embedding into the store (when there is one) and the cache.
+    fn keep(
+        &mut self,
+        model: &SamModel,
+        job: EncodeJob,
+        embedding: Embedding,
+    ) -> Result<EncodedImage> {
+        self.encoder_runs += 1;
+        if let (Some(store), Some(store_key)) = (self.store.as_mut(), &job.store_key) {
+            let values = f32_values(&model.id, &embedding)?;
+            store.save(store_key, &encode_entry(store_key, &values)?);
+        }
         let encoded = EncodedImage {
             embedding,
-            frame: prepared.frame,
+            frame: job.prepared.frame,
         };
-        self.cache.insert(key, encoded.clone(), EMBEDDING_BYTES);
-        Ok((encoded, false))
+        self.cache.insert(job.key, encoded.clone(), EMBEDDING_BYTES);
+        Ok(encoded)
     }
 
     /// All boxes on one image: label i for box i (from 1), later boxes overwrite earlier ones.

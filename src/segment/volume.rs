@@ -9,6 +9,7 @@
 //! encoded at most twice however many boxes cross it, and once while the embedding cache holds
 //! the volume's slices.
 
+use crate::cache::image_key;
 use crate::error::{Error, Result};
 use crate::model::SamModel;
 use crate::preprocess::{box_to_model_frame, resized_size, MODEL_SIZE};
@@ -153,8 +154,8 @@ impl Segmenter {
         let down_end = runs.iter().map(|r| r.z_min).min().unwrap_or(0);
         let upward = (up_start..=up_end).map(|z| (z, true));
         let downward = (down_end..down_start).rev().map(|z| (z, false));
-        for (z, up) in upward.chain(downward) {
-            let active: Vec<usize> = (0..runs.len())
+        let active = |runs: &[Run], z: usize, up: bool| -> Vec<usize> {
+            (0..runs.len())
                 .filter(|&i| {
                     let r = &runs[i];
                     if up {
@@ -163,11 +164,32 @@ impl Segmenter {
                         r.z_min <= z && z < r.z_mid
                     }
                 })
-                .collect();
-            if active.is_empty() {
-                continue;
-            }
+                .collect()
+        };
+        // The slices the sweeps visit, in order: which ones does not depend on the masks, so
+        // with several workers the next ones are encoded together, one per worker.
+        let order: Vec<(usize, bool)> = upward
+            .chain(downward)
+            .filter(|&(z, up)| !active(&runs, z, up).is_empty())
+            .collect();
+        let ahead = crate::threads::workers();
+        for (step, &(z, up)) in order.iter().enumerate() {
+            let active = active(&runs, z, up);
             let slice = RgbImage::from_grey(w, h, volume.slice(z))?;
+            if ahead > 1 && !self.is_cached(model, image_key(w, h, &slice.data)) {
+                // This slice and the next ones not cached, up to one per worker.
+                let mut next = Vec::with_capacity(ahead);
+                for &(z, _) in order[step..].iter().take(4 * ahead) {
+                    let image = RgbImage::from_grey(w, h, volume.slice(z))?;
+                    if !self.is_cached(model, image_key(w, h, &image.data)) {
+                        next.push(image);
+                        if next.len() == ahead {
+                            break;
+                        }
+                    }
+                }
+                self.encode_ahead(model, &next)?;
+            }
             let (encoded, _) = self.encode(model, &slice)?;
             for i in active {
                 let label = i + 1;

@@ -133,3 +133,43 @@ test('every golden case: the threaded module with 2 threads gives the single-thr
   }
   await context.close();
 });
+
+test('daftseg\'s fused operators give tract\'s own embedding, bit for bit, in both modules', { timeout: TIMEOUT * 2 }, async (t) => {
+  if (!threadedModuleBuilt()) {
+    t.skip('www/pkg-threads was not built (build.sh says why)');
+    return;
+  }
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await page.goto(`${await serve(true)}/bench.html`);
+  await page.waitForFunction(() => typeof window.benchWorker === 'function');
+  const image = [...readFileSync(fixture('images/ct_lung.png'))];
+  const results = await page.evaluate(async (bytes) => {
+    const out = [];
+    // 1 thread: the single-thread module; 2: the threaded one on a pool of 2.
+    for (const threads of [1, 2]) {
+      const embeddings = {};
+      for (const fusedOps of [false, true]) {
+        const { call, terminate } = window.benchWorker();
+        await call({ type: 'setup', engine: 'tract', threads, fusedOps, image: new Uint8Array(bytes).buffer });
+        embeddings[fusedOps] = await call({ type: 'embedding' });
+        terminate();
+      }
+      const plain = new Uint32Array(embeddings.false.values.buffer);
+      const fused = new Uint32Array(embeddings.true.values.buffer);
+      let differing = plain.length === fused.length && plain.length > 0 ? 0 : Infinity;
+      for (let i = 0; i < plain.length; i++) differing += plain[i] !== fused[i];
+      const { attention, depthwise, layerNorm } = embeddings.true;
+      const replacedWithout = embeddings.false.attention + embeddings.false.depthwise + embeddings.false.layerNorm;
+      out.push({ threads, differing, fused: [attention, depthwise, layerNorm], replacedWithout });
+    }
+    return out;
+  }, image);
+  for (const { threads, differing, fused, replacedWithout } of results) {
+    // Every window attention, depthwise convolution and layer norm of TinyViT was replaced.
+    assert.deepEqual(fused, [10, 15, 20], `${threads} thread(s): subgraphs replaced`);
+    assert.equal(replacedWithout, 0);
+    assert.equal(differing, 0, `${threads} thread(s): ${differing} values differ from tract's own operators'`);
+  }
+  await context.close();
+});

@@ -4,11 +4,14 @@
 use std::path::{Path, PathBuf};
 
 use daftseg::error::Result;
+use daftseg::model::SamModel;
 use daftseg::native::{ensure_loaded, read};
 use daftseg::preprocess::box_to_model_frame;
+use daftseg::profile::{markdown_table, median_per_node, NodeTime};
 use daftseg::prompt::{parse_box, validate_box, BoxPrompt};
+use daftseg::threads::with_threads;
 
-use crate::{file_name, Context};
+use crate::{file_name, write, Context};
 
 #[derive(clap::Args)]
 pub(crate) struct BenchArgs {
@@ -25,6 +28,14 @@ pub(crate) struct BenchArgs {
     /// One JSON object on stdout instead of text.
     #[arg(long)]
     json: bool,
+    /// Time every operator of the encoder's plan instead: `--iterations` profiled runs on one
+    /// thread, then on `--threads` threads, and a Markdown table per operator kind (share of
+    /// the encode, and the ratio of the threaded time to one thread's).
+    #[arg(long)]
+    profile: bool,
+    /// With --profile: also write every node's median milliseconds to this TSV file.
+    #[arg(long, value_name = "FILE", requires = "profile")]
+    profile_nodes: Option<PathBuf>,
 }
 
 /// Peak resident memory of this process (Linux: VmHWM), in MiB.
@@ -37,7 +48,7 @@ fn peak_memory_mib() -> Option<f64> {
 
 pub(crate) fn run(args: BenchArgs, context: &Context) -> Result<()> {
     let (mut session, base) = context.session()?;
-    let path = args.image.unwrap_or_else(|| {
+    let path = args.image.clone().unwrap_or_else(|| {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/images/ct_lung.png")
     });
     let info = session.open(vec![(file_name(&path), read(&path)?)])?;
@@ -53,6 +64,9 @@ pub(crate) fn run(args: BenchArgs, context: &Context) -> Result<()> {
     let input = session.prepared_input()?;
     let sam = session.models().get(model_id)?;
     let box_256 = box_to_model_frame(prompt, info.height, info.width);
+    if args.profile {
+        return profile(&args, context, sam, &input);
+    }
     let mut encode_ms = Vec::new();
     let mut decode_ms = Vec::new();
     for i in 0..=args.iterations {
@@ -91,6 +105,48 @@ pub(crate) fn run(args: BenchArgs, context: &Context) -> Result<()> {
         println!("encode ms: {}", list(&encode_ms));
         println!("decode ms: {}", list(&decode_ms));
         println!("peak memory (resident): {peak} MiB");
+    }
+    Ok(())
+}
+
+/// `bench --profile`: the encoder's plan timed node by node, on one thread and on the context's
+/// thread count, one warm-up run each, medians per node over `iterations` runs.
+fn profile(args: &BenchArgs, context: &Context, sam: &SamModel, input: &[f32]) -> Result<()> {
+    let now = || context.now_ms();
+    let mut thread_counts = vec![1];
+    if context.threads > 1 {
+        thread_counts.push(context.threads);
+    }
+    let mut columns: Vec<(String, Vec<NodeTime>)> = Vec::new();
+    for &threads in &thread_counts {
+        let runs = with_threads(threads, || {
+            (0..=args.iterations.max(1))
+                .map(|_| sam.profile_encode(input, &now))
+                .collect::<Result<Vec<_>>>()
+        })??;
+        let name = format!("{threads} thread{}", if threads > 1 { "s" } else { "" });
+        columns.push((name, median_per_node(&runs[1..])));
+    }
+    println!(
+        "encoder of {}, {} profiled runs per configuration (medians per node):\n",
+        args.model,
+        args.iterations.max(1)
+    );
+    print!("{}", markdown_table(&columns));
+    if let Some(path) = &args.profile_nodes {
+        let mut tsv = String::from("node\tkind\tname\tinfo");
+        for (name, _) in &columns {
+            tsv += &format!("\t{name} ms");
+        }
+        tsv += "\n";
+        for (i, node) in columns[0].1.iter().enumerate() {
+            tsv += &format!("{}\t{}\t{}\t{}", node.node, node.kind, node.name, node.info);
+            for (_, nodes) in &columns {
+                tsv += &format!("\t{:.3}", nodes[i].ms);
+            }
+            tsv += "\n";
+        }
+        write(path, tsv.as_bytes())?;
     }
     Ok(())
 }

@@ -18,6 +18,12 @@ use daftseg::error::{Error, Result};
 use daftseg::native::load_manifest;
 use daftseg::Session;
 
+/// Keeps freed memory for the next model run instead of handing large blocks back to the
+/// system after each one (docs/BENCHMARKS.md: page faults before and after).
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "daftseg",
@@ -51,6 +57,20 @@ struct Global {
     /// twice. A damaged entry is recomputed, never trusted.
     #[arg(long, global = true, value_name = "DIR")]
     cache_dir: Option<PathBuf>,
+    /// For benchmarks: turn speed levers off (same results, slower): `fused-ops` (daftseg's
+    /// own operators: window attention, depthwise convolution, layer norm; tract's alone
+    /// then), `pool` (model runs moved into the thread pool), `spin` (the pool's other
+    /// workers spinning during a run). Comma-separated.
+    #[arg(long, global = true, value_delimiter = ',', value_name = "LEVERS")]
+    without: Vec<Lever>,
+}
+
+/// A speed lever `--without` turns off.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Lever {
+    FusedOps,
+    Pool,
+    Spin,
 }
 
 #[derive(Subcommand)]
@@ -172,6 +192,9 @@ fn run(cli: Cli) -> Result<()> {
         .threads
         .map_or_else(daftseg::threads::available, |n| n as usize);
     daftseg::threads::use_threads(threads)?;
+    let without = |lever| cli.global.without.contains(&lever);
+    daftseg::ops::set_enabled(!without(Lever::FusedOps));
+    daftseg::threads::set_pool_levers(!without(Lever::Pool), !without(Lever::Spin));
     let context = Context {
         manifest_file: manifest_path(cli.global.manifest),
         cache_dir: cli.global.cache_dir,
