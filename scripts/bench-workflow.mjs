@@ -6,7 +6,7 @@
 // CT once idle time has filled the memory budget. Prints Markdown for docs/BENCHMARKS.md.
 //   node scripts/bench-workflow.mjs [--rounds 2] [--volume FILE] [--box x0,y0,z0,x1,y1,z1] [--skip-memory]
 // --rounds 0: the memory measurements alone.
-// The default volume is pyradiomics' lung1 CT (512x512x48), which `python -m models sources`
+// The default volume is pyradiomics' lung1 CT (512x512x48), which models/sources.py's `get`
 // unpacks; the box surrounds its tumour (label voxels x 206-229, y 347-372, z 32-34) over z 28-37.
 import { execSync } from 'node:child_process';
 import { existsSync, readdirSync, writeFileSync, mkdtempSync } from 'node:fs';
@@ -26,7 +26,7 @@ const { values } = parseArgs({
   },
 });
 if (!existsSync(values.volume)) {
-  console.error(`${values.volume} is missing: run \`bash models/setup.sh && models/.venv/bin/python -m models sources\`, or pass --volume`);
+  console.error(`${values.volume} is missing: run \`bash models/setup.sh && models/.venv/bin/python -c "from models import sources; sources.get('pyradiomics==3.1.0', 'pyradiomics-3.1.0/data/lung1_image.nrrd')"\` (it unpacks the package), or pass --volume`);
   process.exit(1);
 }
 const [bx0, by0, bz0, bx1, by1, bz1] = values.box.split(',').map(Number);
