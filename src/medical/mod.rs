@@ -9,14 +9,12 @@
 //! how to put a result back into the source's voxel order, so an exported label volume carries
 //! the source's own affine.
 //!
-//! One job per file: [`volume`] (the type), [`orientation`] (display orientation and back),
-//! [`format`] (which reader, opening files), `samples` (raw sample decoding), and the readers
-//! [`dicom`], [`nifti`], [`nrrd`]; [`window`] turns intensities into what the model sees;
-//! [`dicom_seg`] writes and reads DICOM SEG over a study opened from DICOM.
+//! One job per file (per folder for DICOM): [`volume`] (the type), [`orientation`] (display
+//! orientation and back), [`format`] (which reader, opening files), `samples` (raw sample
+//! decoding), and the readers [`dicom`], [`nifti`], [`nrrd`]; [`window`] turns intensities into
+//! what the model sees; [`dicom::seg`] writes and reads DICOM SEG over a study opened from DICOM.
 
 pub mod dicom;
-mod dicom_lengths;
-pub mod dicom_seg;
 pub mod format;
 pub mod nifti;
 pub mod nrrd;
@@ -30,3 +28,6 @@ pub use format::{open_files, read_volume, sniff, VolumeFormat};
 pub use orientation::Reorientation;
 pub(crate) use samples::SampleType;
 pub use volume::{diagonal_affine, spacing_of, Affine, MedicalVolume, MAX_VOXELS};
+
+/// The SEG code's path before it moved into [`dicom::seg`], for callers that still name it.
+pub use dicom::seg as dicom_seg;

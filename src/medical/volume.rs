@@ -51,7 +51,7 @@ pub struct MedicalVolume {
     /// How to put labels back into the source's voxel order.
     pub orientation: Reorientation,
     /// For a volume read from DICOM: what a DICOM SEG over it repeats and references.
-    pub dicom: Option<Box<super::dicom_seg::DicomSource>>,
+    pub dicom: Option<Box<super::dicom::source::DicomSource>>,
 }
 
 /// The most voxels a volume may have (the budget is in [`crate::limits`]).
