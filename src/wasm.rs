@@ -11,10 +11,11 @@ use std::rc::Rc;
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
 
+use crate::contract::Embedding;
 use crate::error::Error;
 use crate::manifest::Manifest;
 use crate::medical::window::Window;
-use crate::model::{Embedding, ModelBytes};
+use crate::model::ModelBytes;
 use crate::prompt::{boxes_from_numbers, clicks_from_numbers, ObjectPrompt};
 use crate::rgb::RgbImage;
 use crate::router::RouteRequest;
@@ -563,7 +564,7 @@ impl Engine {
             .as_ref()
             .ok_or_else(|| Error::invalid("run benchEncode first"))?;
         let fused = self.session.models().get(model_id)?.fused_ops;
-        let values = crate::model::f32_values(model_id, embedding)?;
+        let values = crate::contract::f32_values(model_id, embedding)?;
         let result = js_sys::Object::new();
         let set = |key: &str, value: JsValue| js_sys::Reflect::set(&result, &key.into(), &value);
         set("values", js_sys::Float32Array::from(&values[..]).into())?;
