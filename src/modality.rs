@@ -3,6 +3,8 @@
 
 use std::fmt;
 
+use serde::{Serialize, Serializer};
+
 /// The challenge's modalities, the router's vocabulary.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Modality {
@@ -115,6 +117,13 @@ impl Modality {
                 "pet" => Some(Modality::Pet),
                 _ => None,
             })
+    }
+}
+
+/// Serialised as its [`Modality::name`].
+impl Serialize for Modality {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.name())
     }
 }
 

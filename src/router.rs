@@ -4,6 +4,8 @@
 //! the image content ([`crate::content`], once the general model's encoder ran, when it is
 //! confident enough), else the general model.
 
+use serde::Serialize;
+
 use crate::content::ContentGuess;
 use crate::error::{Error, Result};
 use crate::manifest::{Manifest, ModelEntry};
@@ -24,8 +26,10 @@ pub struct RouteRequest<'a> {
     pub content: Option<ContentGuess>,
 }
 
-/// The router's answer.
-#[derive(Clone, Debug, PartialEq)]
+/// The router's answer (serialised as frontends show it: `{ modelId, modality, reason,
+/// needsContent }`).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Route {
     /// The chosen model.
     pub model_id: String,

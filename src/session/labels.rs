@@ -2,6 +2,7 @@
 //! opened over the study, measurements.
 
 use image::DynamicImage;
+use serde::Serialize;
 
 use crate::challenge::read_labels;
 use crate::error::{Error, Result};
@@ -14,6 +15,18 @@ use crate::medical::window::{grey_values, luma};
 use crate::postprocess::LabelMap;
 use crate::rgb::decode_image;
 use crate::session::state::Session;
+
+/// [`Session::measure`]'s rows and unit with their CSV: what a frontend's measurement panel
+/// shows.
+#[derive(Serialize)]
+pub struct MeasureReport {
+    /// Per object in 3D and per slice.
+    pub rows: Vec<Measurement>,
+    /// "HU" for CT from DICOM, else empty.
+    pub unit: &'static str,
+    /// The rows as [`measurements_csv`] writes them.
+    pub csv: String,
+}
 
 impl Session {
     /// Labels of the open study as a file, chosen by `file_name`'s ending. An image's labels
@@ -194,6 +207,16 @@ impl Session {
                 renumber(name, labels.data.iter().map(|&v| v as f64), size)
             }
         }
+    }
+
+    /// [`Session::measure`] with its CSV, as one [`MeasureReport`].
+    pub fn measure_report(&self, labels: &[u16]) -> Result<MeasureReport> {
+        let (rows, unit) = self.measure(labels)?;
+        Ok(MeasureReport {
+            csv: measurements_csv(&rows, unit),
+            rows,
+            unit,
+        })
     }
 
     /// [`Session::measure`] as CSV ([`measurements_csv`]).

@@ -10,8 +10,10 @@
 //! [`Session`] and what it holds are in `state`; its methods are grouped by what the user works
 //! on: `models` (loading, routing among the manifest's models), `study` (opening, routing the
 //! open study, its window and shown slice), `encoding` (the shown image, idle time, the caches),
-//! `segmenting` (2D prompts, 3D propagation) and `labels` (export, label files, measurements).
+//! `segmenting` (2D prompts, 3D propagation), `labels` (export, label files, measurements) and
+//! `bench` (the models timed on the shown image).
 
+mod bench;
 mod encoding;
 mod labels;
 mod models;
@@ -19,6 +21,8 @@ mod segmenting;
 mod state;
 mod study;
 
+pub use bench::EncoderBench;
+pub use labels::MeasureReport;
 pub use models::Models;
 pub use state::Session;
 pub use study::{StudyInfo, WindowInfo};

@@ -38,6 +38,22 @@ impl Models {
         route(&self.manifest, request)
     }
 
+    /// The router's choice for a file name and metadata modality, without opening anything;
+    /// `model` is the user's explicit choice (none when empty).
+    pub fn route_name(
+        &self,
+        file_name: &str,
+        modality: Option<&str>,
+        model: Option<&str>,
+    ) -> Result<Route> {
+        self.route(&RouteRequest {
+            model: model.filter(|m| !m.is_empty()),
+            metadata_modality: modality,
+            file_name: Some(file_name),
+            ..Default::default()
+        })
+    }
+
     /// Whether `id` is loaded.
     pub fn is_loaded(&self, id: &str) -> bool {
         self.loaded.contains_key(id)
