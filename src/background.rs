@@ -5,8 +5,21 @@
 //! visits it (middle up to the top, then down to the bottom), then the rest outward from the
 //! shown slice.
 
+use crate::error::{Error, Result};
+
 /// A box's slice range, `z_min..=z_max`.
 pub type SliceRange = (usize, usize);
+
+/// Slice ranges given as `[z_min, z_max]` pairs, flat.
+pub fn slice_ranges(ranges: &[u32]) -> Result<Vec<SliceRange>> {
+    if !ranges.len().is_multiple_of(2) {
+        return Err(Error::invalid("slice ranges are 2 numbers each"));
+    }
+    Ok(ranges
+        .chunks_exact(2)
+        .map(|r| (r[0] as usize, r[1] as usize))
+        .collect())
+}
 
 /// Every slice of a `depth`-slice volume once, in the order idle time encodes them (see the
 /// module's description). Ranges outside the volume are clipped; an empty volume has no order.

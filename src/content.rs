@@ -9,9 +9,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::contract::{f32_values, Embedding, EMBEDDING_CHANNELS, EMBEDDING_SIZE};
 use crate::error::{Error, Result};
-use crate::model::{f32_values, Embedding, EMBEDDING_CHANNELS, EMBEDDING_SIZE};
-use crate::router::Modality;
+use crate::modality::Modality;
 
 /// The pooled features' kind this code computes.
 pub const FEATURES: &str = "channel_mean_std";

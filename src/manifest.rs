@@ -3,9 +3,10 @@
 //! serves the CLI (files on disk) and the browser (bytes fetched by the worker).
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use crate::content::ContentRouter;
+use crate::contract::MODEL_SIZE;
+use crate::digest::sha256_hex;
 use crate::error::{Error, Result};
 
 /// The manifest: its format version and the models.
@@ -113,12 +114,10 @@ impl Manifest {
                     SUPPORTED_ARCHITECTURES.join(", ")
                 )));
             }
-            if model.input_size != crate::preprocess::MODEL_SIZE {
+            if model.input_size != MODEL_SIZE {
                 return Err(Error::Manifest(format!(
                     "model '{}' takes {} px input; only {} is supported",
-                    model.id,
-                    model.input_size,
-                    crate::preprocess::MODEL_SIZE
+                    model.id, model.input_size, MODEL_SIZE
                 )));
             }
         }
@@ -149,14 +148,6 @@ impl Manifest {
     pub fn ids(&self) -> Vec<&str> {
         self.models.iter().map(|m| m.id.as_str()).collect()
     }
-}
-
-/// A sha256 as lowercase hex.
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }
 
 impl ModelFile {

@@ -8,31 +8,15 @@ use std::sync::Arc;
 
 use tract_onnx::prelude::*;
 
+use crate::contract::{
+    f32_values, Click256, Embedding, EMBEDDING_CHANNELS, EMBEDDING_SIZE, MODEL_SIZE,
+};
 use crate::error::{Error, Result};
 use crate::manifest::ModelEntry;
 use crate::ops;
 use crate::patch;
-use crate::preprocess::MODEL_SIZE;
 use crate::profile::{run_timed, NodeTime};
 use crate::threads::in_pool;
-
-/// Side of the embedding grid and its channel count.
-pub const EMBEDDING_SIZE: usize = 64;
-/// Channels of an embedding.
-pub const EMBEDDING_CHANNELS: usize = 256;
-
-/// An image embedding: `1x256x64x64` f32, shared (not copied) between decoder runs.
-pub type Embedding = Arc<Tensor>;
-
-/// A click in the 256 frame: `[x, y]` (pixel centres at whole numbers, as boxes) and whether it
-/// is on the object.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Click256 {
-    /// `[x, y]`.
-    pub point: [f32; 2],
-    /// On the object (foreground) or off it (background).
-    pub positive: bool,
-}
 
 /// The decoder's point labels (SAM's prompt encoder).
 const LABEL_NEGATIVE: f32 = 0.0;
@@ -119,16 +103,6 @@ fn load_decoder(id: &str, mut model: InferenceModel) -> Result<Arc<TypedRunnable
         .map_err(context)?
         .into_runnable()
         .map_err(context)
-}
-
-/// A tensor's f32 values, copied out of tract (an embedding to store or classify, logits);
-/// errors name `id`, the model (or part) it came from.
-pub fn f32_values(id: &str, tensor: &Tensor) -> Result<Vec<f32>> {
-    let view = tensor.try_as_plain_ram().map_err(|e| Error::tract(id, e))?;
-    Ok(view
-        .as_slice::<f32>()
-        .map_err(|e| Error::tract(id, e))?
-        .to_vec())
 }
 
 impl SamModel {

@@ -12,8 +12,8 @@ use std::io::Cursor;
 use tract_onnx::pb::ModelProto;
 use tract_onnx::prelude::*;
 
+use crate::digest::sha256_hex;
 use crate::error::{Error, Result};
-use crate::manifest::sha256_hex;
 
 /// The metadata key holding the base decoder's sha256.
 pub const BASE_KEY: &str = "daftseg.patch.base_sha256";

@@ -2,8 +2,8 @@
 //! label map. As LiteMedSAM: crop the 256x256 logits to the resized extent, resize bilinearly
 //! (PyTorch `interpolate`, `align_corners=False`, no antialias) to HxW, foreground = logit > 0.
 
+use crate::contract::MODEL_SIZE;
 use crate::error::{Error, Result};
-use crate::preprocess::MODEL_SIZE;
 
 /// For each output index along one axis: the two source indices and their weights, computed in
 /// f32 as PyTorch's CPU kernel does.

@@ -5,14 +5,11 @@
 //! IoU 0.80, so the three code paths of OpenCV's uint8 area resize are reproduced (in
 //! [`crate::resize`]).
 
+use crate::contract::{Click256, MODEL_SIZE};
 use crate::error::{Error, Result};
-use crate::model::Click256;
 use crate::prompt::{BoxPrompt, Click};
 use crate::resize::resize_area_u8;
 use crate::rgb::RgbImage;
-
-/// The model's square input side.
-pub const MODEL_SIZE: usize = 256;
 
 /// Where an image sits in the model's 256 frame: what the decoder side needs to map back.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -153,6 +153,19 @@ pub fn clicks_from_numbers(values: &[f64], objects: usize) -> Result<Vec<Vec<Cli
     Ok(clicks)
 }
 
+/// Object prompts from flat lists of numbers (JavaScript's `Float64Array`s): boxes
+/// `[x_min, y_min, x_max, y_max]` as [`boxes_from_numbers`] reads them, each refined by its
+/// clicks from `clicks` as [`clicks_from_numbers`] reads them.
+pub fn prompts_from_numbers(boxes: &[f64], clicks: &[f64]) -> Result<Vec<ObjectPrompt>> {
+    let boxes = boxes_from_numbers::<4>(boxes)?;
+    let clicks = clicks_from_numbers(clicks, boxes.len())?;
+    Ok(boxes
+        .into_iter()
+        .zip(clicks)
+        .map(|(bbox, clicks)| ObjectPrompt { bbox, clicks })
+        .collect())
+}
+
 /// Check object `index`'s clicks against a `width x height` image: each inside it, at most
 /// [`MAX_CLICKS`].
 pub fn validate_clicks(index: usize, clicks: &[Click], height: usize, width: usize) -> Result<()> {

@@ -16,8 +16,8 @@ use std::rc::Rc;
 
 use sha2::{Digest, Sha256};
 
+use crate::contract::{EMBEDDING_CHANNELS, EMBEDDING_SIZE};
 use crate::error::{Error, Result};
-use crate::model::{EMBEDDING_CHANNELS, EMBEDDING_SIZE};
 
 const MAGIC: &[u8; 8] = b"DAFTEMB1";
 const VALUES: usize = EMBEDDING_CHANNELS * EMBEDDING_SIZE * EMBEDDING_SIZE;

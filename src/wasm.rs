@@ -11,15 +11,15 @@ use std::rc::Rc;
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
 
+use crate::background::slice_ranges;
 use crate::error::Error;
 use crate::manifest::Manifest;
 use crate::medical::window::Window;
-use crate::model::{Embedding, ModelBytes};
-use crate::prompt::{boxes_from_numbers, clicks_from_numbers, ObjectPrompt};
+use crate::model::ModelBytes;
+use crate::prompt::{boxes_from_numbers, prompts_from_numbers};
 use crate::rgb::RgbImage;
-use crate::router::RouteRequest;
 use crate::segment::GreyVolume;
-use crate::session::Session;
+use crate::session::{EncoderBench, Session};
 use crate::store::{StagedStore, ENTRY_BYTES};
 
 type JsResult<T> = Result<T, JsValue>;
@@ -105,7 +105,7 @@ pub struct Engine {
     session: Session,
     store: Rc<RefCell<StagedStore>>,
     /// The last `benchEncode` result, for `benchDecode`.
-    bench_embedding: Option<Embedding>,
+    bench: EncoderBench,
 }
 
 #[wasm_bindgen]
@@ -121,7 +121,7 @@ impl Engine {
         Ok(Engine {
             session,
             store,
-            bench_embedding: None,
+            bench: EncoderBench::default(),
         })
     }
 
@@ -191,16 +191,14 @@ impl Engine {
     /// The router's choice for the open study: `{ modelId, modality, reason }`. `model` is the
     /// user's explicit choice, if any.
     pub fn route(&self, model: Option<String>) -> JsResult<JsValue> {
-        to_js(&RouteJs::from(self.session.route(model.as_deref())?))
+        to_js(&self.session.route(model.as_deref())?)
     }
 
     /// The route once the image content is classified (when `route` said `needsContent`: its
     /// model, the general one, must be loaded; the shown image is encoded, and stays cached).
     #[wasm_bindgen(js_name = routeByContent)]
     pub fn route_by_content(&mut self, model: Option<String>) -> JsResult<JsValue> {
-        to_js(&RouteJs::from(
-            self.session.route_by_content(model.as_deref())?,
-        ))
+        to_js(&self.session.route_by_content(model.as_deref())?)
     }
 
     /// Encode slice `z` of the open volume without showing it (idle time's work): `true` when
@@ -323,13 +321,8 @@ impl Engine {
         modality: Option<String>,
         model: Option<String>,
     ) -> JsResult<JsValue> {
-        let chosen = self.session.models().route(&RouteRequest {
-            model: model.as_deref().filter(|m| !m.is_empty()),
-            metadata_modality: modality.as_deref(),
-            file_name: Some(file_name),
-            ..Default::default()
-        })?;
-        to_js(&RouteJs::from(chosen))
+        let models = self.session.models();
+        to_js(&models.route_name(file_name, modality.as_deref(), model.as_deref())?)
     }
 
     /// The shown image (the image, or the shown slice) as RGBA bytes, for an `ImageData`.
@@ -372,13 +365,7 @@ impl Engine {
         boxes: &[f64],
         clicks: Option<Vec<f64>>,
     ) -> JsResult<Vec<u16>> {
-        let boxes = boxes_from_numbers::<4>(boxes)?;
-        let clicks = clicks_from_numbers(clicks.as_deref().unwrap_or(&[]), boxes.len())?;
-        let prompts: Vec<ObjectPrompt> = boxes
-            .into_iter()
-            .zip(clicks)
-            .map(|(bbox, clicks)| ObjectPrompt { bbox, clicks })
-            .collect();
+        let prompts = prompts_from_numbers(boxes, clicks.as_deref().unwrap_or(&[]))?;
         // Timings are the page's to measure (performance.now()), not the core's.
         let result = self.session.segment_prompts(model_id, &prompts, &|| 0.0)?;
         Ok(result.labels.labels)
@@ -477,12 +464,7 @@ impl Engine {
     /// source intensities: `{ rows: [{ label, slice, voxels, areaMm2, volumeMl, mean, sd, min,
     /// max, bbox }], unit, csv }` (`slice` undefined: the whole volume; `unit` "HU" for DICOM CT).
     pub fn measure(&self, labels: &[u16]) -> JsResult<JsValue> {
-        let (rows, unit) = self.session.measure(labels)?;
-        to_js(&MeasureJs {
-            csv: crate::measure::measurements_csv(&rows, unit),
-            rows,
-            unit,
-        })
+        to_js(&self.session.measure_report(labels)?)
     }
 
     /// A label file over the open study: `{ labels: Uint16Array (the study's grid, renumbered
@@ -515,9 +497,7 @@ impl Engine {
     /// Benchmarks: run the encoder on the shown image, bypassing the cache.
     #[wasm_bindgen(js_name = benchEncode)]
     pub fn bench_encode(&mut self, model_id: &str) -> JsResult<()> {
-        let input = self.session.prepared_input()?;
-        self.bench_embedding = Some(self.session.models().get(model_id)?.encode(&input)?);
-        Ok(())
+        Ok(self.bench.encode(&self.session, model_id)?)
     }
 
     /// Benchmarks: the encoder on the shown image `runs` times (after one warm-up run), every
@@ -525,12 +505,8 @@ impl Engine {
     /// `[{ node, name, kind, ms, info }]` in plan order (`profileTable` makes the table).
     #[wasm_bindgen(js_name = benchProfile)]
     pub fn bench_profile(&mut self, model_id: &str, runs: usize) -> JsResult<JsValue> {
-        let input = self.session.prepared_input()?;
-        let sam = self.session.models().get(model_id)?;
-        let runs = (0..=runs.clamp(1, 100))
-            .map(|_| sam.profile_encode(&input, &performance_now))
-            .collect::<crate::Result<Vec<_>>>()?;
-        to_js(&crate::profile::median_per_node(&runs[1..]))
+        let nodes = EncoderBench::profile(&self.session, model_id, runs, &performance_now)?;
+        to_js(&nodes)
     }
 
     /// Benchmarks: the speed levers (results do not change). `fusedOps`: whether models loaded
@@ -558,12 +534,7 @@ impl Engine {
     /// many subgraphs of model `id`'s encoder daftseg's fused operators replaced.
     #[wasm_bindgen(js_name = benchEmbedding)]
     pub fn bench_embedding(&self, model_id: &str) -> JsResult<JsValue> {
-        let embedding = self
-            .bench_embedding
-            .as_ref()
-            .ok_or_else(|| Error::invalid("run benchEncode first"))?;
-        let fused = self.session.models().get(model_id)?.fused_ops;
-        let values = crate::model::f32_values(model_id, embedding)?;
+        let (values, fused) = self.bench.embedding(&self.session, model_id)?;
         let result = js_sys::Object::new();
         let set = |key: &str, value: JsValue| js_sys::Reflect::set(&result, &key.into(), &value);
         set("values", js_sys::Float32Array::from(&values[..]).into())?;
@@ -577,46 +548,8 @@ impl Engine {
     /// frame).
     #[wasm_bindgen(js_name = benchDecode)]
     pub fn bench_decode(&self, model_id: &str, box_256: Vec<f32>) -> JsResult<()> {
-        let embedding = self
-            .bench_embedding
-            .as_ref()
-            .ok_or_else(|| Error::invalid("run benchEncode first"))?;
-        let prompt: [f32; 4] = box_256
-            .try_into()
-            .map_err(|_| Error::invalid("a box has 4 values"))?;
-        self.session
-            .models()
-            .get(model_id)?
-            .decode(embedding, prompt, &[])?;
-        Ok(())
+        Ok(self.bench.decode(&self.session, model_id, box_256)?)
     }
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct RouteJs {
-    model_id: String,
-    modality: Option<String>,
-    reason: String,
-    needs_content: bool,
-}
-
-impl From<crate::router::Route> for RouteJs {
-    fn from(route: crate::router::Route) -> Self {
-        RouteJs {
-            model_id: route.model_id,
-            modality: route.modality.map(|m| m.name().to_string()),
-            reason: route.reason,
-            needs_content: route.needs_content,
-        }
-    }
-}
-
-#[derive(Serialize)]
-struct MeasureJs {
-    rows: Vec<crate::measure::Measurement>,
-    unit: &'static str,
-    csv: String,
 }
 
 #[derive(Serialize)]
@@ -624,17 +557,6 @@ struct MeasureJs {
 struct EncodeJs {
     cache_hit: bool,
     cached_embeddings: usize,
-}
-
-/// Slice ranges given as `[z_min, z_max]` pairs, flat.
-fn slice_ranges(ranges: &[u32]) -> Result<Vec<(usize, usize)>, Error> {
-    if !ranges.len().is_multiple_of(2) {
-        return Err(Error::invalid("slice ranges are 2 numbers each"));
-    }
-    Ok(ranges
-        .chunks_exact(2)
-        .map(|r| (r[0] as usize, r[1] as usize))
-        .collect())
 }
 
 /// A JS progress callback as the core's: `false` from JS (or a throw) cancels.

@@ -6,11 +6,10 @@ mod common;
 
 use std::sync::OnceLock;
 
+use daftseg::contract::MODEL_SIZE;
 use daftseg::model::{ModelBytes, SamModel};
 use daftseg::native::{load_manifest, load_model};
-use daftseg::preprocess::{
-    box_to_model_frame, click_to_model_frame, prepare, resized_size, MODEL_SIZE,
-};
+use daftseg::preprocess::{box_to_model_frame, click_to_model_frame, prepare, resized_size};
 use daftseg::prompt::{Click, ObjectPrompt};
 use daftseg::resize::resize_area_u8;
 use daftseg::rgb::read_image;
@@ -170,7 +169,7 @@ fn the_fused_operators_give_tracts_embedding_bit_for_bit() {
     let values = |model: &SamModel, threads| {
         daftseg::threads::with_threads(threads, || {
             let embedding = model.encode(&input).unwrap();
-            daftseg::model::f32_values("test", &embedding).unwrap()
+            daftseg::contract::f32_values("test", &embedding).unwrap()
         })
         .unwrap()
     };
@@ -471,7 +470,7 @@ fn the_content_router_gives_the_reference_probabilities() {
         let ours = router.probabilities(&encoded.embedding).unwrap();
         assert_eq!(ours.len(), router.classes.len());
         for (class, (modality, p)) in router.classes.iter().zip(ours) {
-            assert_eq!(modality, daftseg::router::Modality::parse(class).unwrap());
+            assert_eq!(modality, daftseg::modality::Modality::parse(class).unwrap());
             let want = expected[class].as_f64().unwrap();
             assert!((p - want).abs() < 2e-3, "{name} {class}: {p} vs {want}");
         }
@@ -572,7 +571,7 @@ fn fp16_embeddings_would_change_golden_masks_so_the_store_keeps_f32() {
         let image =
             read_image(&std::fs::read(fixture(case["image"].as_str().unwrap())).unwrap()).unwrap();
         let (encoded, _) = segmenter.encode(model, &image).unwrap();
-        let values = daftseg::model::f32_values("litemedsam", &encoded.embedding).unwrap();
+        let values = daftseg::contract::f32_values("litemedsam", &encoded.embedding).unwrap();
         let half: Vec<f32> = values.iter().map(|&v| f16::from_f32(v).to_f32()).collect();
         let rounded = daftseg::segment::EncodedImage {
             frame: encoded.frame,

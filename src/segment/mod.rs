@@ -7,8 +7,9 @@ pub mod volume;
 pub use volume::{GreyVolume, Progress};
 
 use crate::cache::{image_key, CacheKey, EmbeddingCache};
+use crate::contract::{f32_values, Click256, Embedding};
 use crate::error::Result;
-use crate::model::{f32_values, Embedding, SamModel};
+use crate::model::SamModel;
 use crate::postprocess::{mask_from_logits, LabelMap};
 use crate::preprocess::{box_to_model_frame, click_to_model_frame, prepare, Frame, Prepared};
 use crate::prompt::{validate_box, validate_clicks, BoxPrompt, Click, ObjectPrompt};
@@ -327,7 +328,7 @@ fn decode_in_frame_with(
     model: &SamModel,
     encoded: &EncodedImage,
     box_256: [f32; 4],
-    clicks: &[crate::model::Click256],
+    clicks: &[Click256],
 ) -> Result<(Vec<bool>, f32)> {
     let f = &encoded.frame;
     let (logits, iou) = model.decode(&encoded.embedding, box_256, clicks)?;

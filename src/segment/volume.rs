@@ -10,9 +10,10 @@
 //! the volume's slices.
 
 use crate::cache::image_key;
+use crate::contract::MODEL_SIZE;
 use crate::error::{Error, Result};
 use crate::model::SamModel;
-use crate::preprocess::{box_to_model_frame, resized_size, MODEL_SIZE};
+use crate::preprocess::{box_to_model_frame, resized_size};
 use crate::prompt::{validate_box_3d, Box3d};
 use crate::resize::resize_area_u8;
 use crate::rgb::RgbImage;

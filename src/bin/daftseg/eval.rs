@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use daftseg::challenge::{read_labels, read_spacing};
 use daftseg::error::{Error, Result};
 use daftseg::metrics::{score_case, LabelVolume};
+use daftseg::modality::Modality;
 use daftseg::native::read;
-use daftseg::router::Modality;
 
 use crate::{npz_files, parse_shard, write, Shard};
 
