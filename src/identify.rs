@@ -114,7 +114,7 @@ fn identify(name: &str, bytes: &[u8]) -> String {
 /// A gzip file whose content is not one we read (a `.nii.gz` or a gzipped DICOM is opened
 /// before this is asked).
 fn identify_gzip(name: &str, lower: &str, bytes: &[u8]) -> String {
-    let inner = crate::medical::gunzip_prefix(bytes, 64).unwrap_or_default();
+    let inner = crate::limits::gunzip_prefix(bytes, 64).unwrap_or_default();
     if lower.ends_with(".mgz") || inner.starts_with(&[0, 0, 0, 1]) && lower.ends_with(".gz") {
         return format!(
             "a FreeSurfer MGZ file, which daftseg does not read; convert it to NIfTI first, with FreeSurfer's mri_convert {name} image.nii.gz, or nibabel"

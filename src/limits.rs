@@ -127,6 +127,19 @@ pub fn read_to_end_capped(reader: impl Read, limit: u64, what: &str) -> Result<V
     Ok(out)
 }
 
+/// The first `limit` bytes of gzip data (fewer if it is shorter): a reader asks for what its
+/// header says it needs (a size checked against the budget), so a small file cannot inflate
+/// past that, and data after it is never inflated.
+pub(crate) fn gunzip_prefix(bytes: &[u8], limit: usize) -> Result<Vec<u8>> {
+    use std::io::Read;
+    let mut out = Vec::new();
+    flate2::read::MultiGzDecoder::new(bytes)
+        .take(limit as u64)
+        .read_to_end(&mut out)
+        .map_err(|e| Error::Decode(format!("corrupt gzip data: {e}")))?;
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

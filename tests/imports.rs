@@ -11,13 +11,18 @@
 //!   number of lines included), and `crate::`, `super::` and `self::` paths anywhere in code
 //!   (comments and string literals are skipped). `super` and `self` count from the module they
 //!   are written in, inline `mod tests { ... }` blocks included. B is the longest prefix of the
-//!   path that is a module file: `crate::medical::dicom::read` is src/medical/dicom.rs,
-//!   `crate::medical::Affine` is src/medical/mod.rs (a re-export is not followed to the child
-//!   that defines the item);
+//!   path that is a module file: `crate::medical::dicom::read` is src/medical/dicom.rs;
+//! - re-exports are followed: when the name after that prefix is one B's top-level `use`
+//!   brings in (`pub use volume::Affine;`, `pub(crate) use self::a::{b::X, Y}`, an alias
+//!   `pub use dicom::seg as dicom_seg;`, or a private `use` a child reaches through `super::`),
+//!   the path goes on from what that `use` names, and so on (8 times at most):
+//!   `crate::medical::Affine` is src/medical/volume.rs, where it is defined. A glob
+//!   `pub use child::*`, when it is B's only one, gives it every name B does not declare;
 //! - paths from another crate (`daftseg::` in a binary, std, tract...) and bare paths (a child
 //!   module's name, a name brought in by an earlier `use`) are not followed: a binary cannot be
 //!   imported back by the library, and a bare path starts at a child module, an item of the
-//!   file itself or a name an earlier `use` (which is counted) brought in;
+//!   file itself or a name an earlier `use` (which is counted) brought in (in a re-export, one
+//!   that starts at a child module is followed there);
 //! - a module's imports of its own descendants do not count: a parent declares its children
 //!   (`mod x;`) and re-exports their items, which is its structure, not a dependency. Imports
 //!   the other way do: a child using an item its parent's file defines depends on that file.
@@ -233,9 +238,12 @@ fn ident(tokens: &[Tok], i: usize) -> Option<&str> {
     }
 }
 
+/// A path a `use` names and the name it brings in (the alias after `as`, `*` for a glob).
+type Used = (Vec<String>, String);
+
 /// Parses the use tree starting at `i` under `prefix`; every path it names goes to `out`.
 /// Returns the index of the token after the tree.
-fn use_tree(tokens: &[Tok], mut i: usize, prefix: &[String], out: &mut Vec<Vec<String>>) -> usize {
+fn use_tree(tokens: &[Tok], mut i: usize, prefix: &[String], out: &mut Vec<Used>) -> usize {
     let mut path = prefix.to_vec();
     if tokens.get(i) == Some(&Tok::Sep) {
         path.push("::".to_string()); // ::extern_crate
@@ -250,15 +258,20 @@ fn use_tree(tokens: &[Tok], mut i: usize, prefix: &[String], out: &mut Vec<Vec<S
                     i += 1;
                     continue;
                 }
+                let mut name = match word.as_str() {
+                    "self" if path.len() > 1 => path[path.len() - 2].clone(),
+                    _ => word.clone(),
+                };
                 if ident(tokens, i) == Some("as") {
+                    name = ident(tokens, i + 1).unwrap_or("_").to_string();
                     i += 2;
                 }
-                out.push(path);
+                out.push((path, name));
                 return i;
             }
             Some(Tok::Punct('*')) => {
                 path.push("*".to_string());
-                out.push(path);
+                out.push((path, "*".to_string()));
                 return i + 1;
             }
             Some(Tok::Punct('{')) => {
@@ -314,7 +327,7 @@ fn rust_paths(source: &str) -> Vec<(Vec<String>, Vec<String>)> {
                 let mut paths = Vec::new();
                 let end = use_tree(&tokens, i + 1, &[], &mut paths);
                 let module = here();
-                found.extend(paths.into_iter().map(|p| (p, module.clone())));
+                found.extend(paths.into_iter().map(|(p, _)| (p, module.clone())));
                 i = end;
                 continue;
             }
@@ -366,6 +379,121 @@ fn rust_module(path: &str, dir: &str, root: &str) -> Vec<String> {
     module
 }
 
+/// A path written in module `here` made absolute (a crate's module path, `::` and `self`
+/// segments left out): `crate::`, `self::` and `super::` ones, and bare ones that start at a
+/// child module of `here`; None for another crate's, or an item's, path.
+fn absolute_path(
+    path: &[String],
+    here: &[String],
+    modules: &BTreeMap<Vec<String>, &str>,
+) -> Option<Vec<String>> {
+    let supers = path.iter().take_while(|s| *s == "super").count();
+    let child = [here, &path[..1]].concat();
+    let absolute: Vec<String> = match path[0].as_str() {
+        "crate" => path[1..].to_vec(),
+        "self" => here.iter().chain(&path[1..]).cloned().collect(),
+        "super" if supers <= here.len() => here[..here.len() - supers]
+            .iter()
+            .chain(&path[supers..])
+            .cloned()
+            .collect(),
+        "super" => return None,
+        _ if modules.contains_key(&child) => here.iter().chain(path).cloned().collect(),
+        _ => return None,
+    };
+    Some(absolute.into_iter().filter(|s| s != "self").collect())
+}
+
+/// What a file's top-level `use` declarations bring in, as absolute paths: its re-exports and
+/// the private imports its children may name through `super::`.
+#[derive(Default)]
+struct Uses {
+    /// name (an alias if there is one) -> the path it stands for.
+    named: BTreeMap<String, Vec<String>>,
+    /// The modules of its glob re-exports of its own descendants (`pub use child::*`).
+    globs: Vec<Vec<String>>,
+    /// The names it declares (`fn`, `struct`, ... at any depth): a glob does not supply them.
+    defined: BTreeSet<String>,
+}
+
+/// The [`Uses`] of the file of module `own`.
+fn rust_uses(source: &str, own: &[String], modules: &BTreeMap<Vec<String>, &str>) -> Uses {
+    const ITEMS: [&str; 9] = [
+        "fn", "struct", "enum", "union", "trait", "type", "const", "static", "mod",
+    ];
+    let tokens = rust_tokens(source);
+    let mut uses = Uses::default();
+    let mut depth = 0;
+    for (i, token) in tokens.iter().enumerate() {
+        let Tok::Ident(word) = token else {
+            depth += match token {
+                Tok::Punct('{') => 1,
+                Tok::Punct('}') => -1,
+                _ => 0,
+            };
+            continue;
+        };
+        if ITEMS.contains(&word.as_str()) {
+            uses.defined
+                .extend(ident(&tokens, i + 1).map(str::to_string));
+        }
+        if word != "use" || depth != 0 {
+            continue;
+        }
+        let public =
+            i > 0 && (ident(&tokens, i - 1) == Some("pub") || tokens[i - 1] == Tok::Punct(')'));
+        let mut paths = Vec::new();
+        use_tree(&tokens, i + 1, &[], &mut paths);
+        for (path, name) in paths {
+            match absolute_path(&path, own, modules) {
+                Some(mut absolute) if name == "*" && public && absolute.starts_with(own) => {
+                    absolute.pop();
+                    uses.globs.push(absolute);
+                }
+                Some(absolute) if name != "*" => {
+                    uses.named.insert(name, absolute);
+                }
+                _ => {}
+            }
+        }
+    }
+    uses
+}
+
+/// The module file an absolute path resolves into (the longest prefix of it that is one) and
+/// the rest of the path, the first name of the rest followed through that file's `use`s
+/// (re-exports) to the module that defines it, for at most 8 hops.
+fn resolve(
+    mut path: Vec<String>,
+    modules: &BTreeMap<Vec<String>, &str>,
+    uses: &BTreeMap<Vec<String>, Uses>,
+) -> Option<(Vec<String>, Vec<String>)> {
+    let mut hops = 0;
+    loop {
+        let length = (0..=path.len())
+            .rev()
+            .find(|&k| modules.contains_key(&path[..k]))?;
+        let file = &uses[&path[..length]];
+        let next = path
+            .get(length)
+            .and_then(|name| match file.named.get(name) {
+                Some(to) => Some(to.clone()),
+                None if name != "*" && file.globs.len() == 1 && !file.defined.contains(name) => {
+                    Some([&file.globs[0][..], &path[length..=length]].concat())
+                }
+                None => None,
+            });
+        match next {
+            Some(to) if hops < 8 => path = [&to[..], &path[length + 1..]].concat(),
+            _ => {
+                let rest = path.split_off(length);
+                return Some((path, rest));
+            }
+        }
+        hops += 1;
+    }
+}
+
 /// The import graph of one crate. `files` are (path, source); `root` is the crate root's path
 /// (src/lib.rs, src/bin/x/main.rs); every file in root's folder and below is a module of it
 /// but those under `skip` (the binaries, for the library).
@@ -380,42 +508,37 @@ fn rust_graph(files: &[(String, String)], root: &str, skip: Option<&str>) -> Gra
         .iter()
         .map(|(path, _)| (rust_module(path, dir, root), path.as_str()))
         .collect();
+    let uses: BTreeMap<Vec<String>, Uses> = crate_files
+        .iter()
+        .map(|(path, source)| {
+            let own = rust_module(path, dir, root);
+            let file_uses = rust_uses(source, &own, &modules);
+            (own, file_uses)
+        })
+        .collect();
     let mut graph = Graph::new();
     for (path, source) in crate_files {
         graph.entry(path.clone()).or_default();
         let own = rust_module(path, dir, root);
         for (named, inline) in rust_paths(source) {
             let here: Vec<String> = own.iter().chain(&inline).cloned().collect();
-            let supers = named.iter().take_while(|s| *s == "super").count();
-            let absolute: Vec<String> = match named[0].as_str() {
-                "crate" => named[1..].to_vec(),
-                "self" => here.iter().chain(&named[1..]).cloned().collect(),
-                "super" if supers <= here.len() => here[..here.len() - supers]
-                    .iter()
-                    .chain(&named[supers..])
-                    .cloned()
-                    .collect(),
-                _ => continue, // another crate, or a bare path
+            let Some(absolute) = absolute_path(&named, &here, &modules) else {
+                continue; // another crate, or a bare path
             };
-            let absolute: Vec<String> = absolute.into_iter().filter(|s| s != "self").collect();
-            let Some(length) = (0..=absolute.len())
-                .rev()
-                .find(|&k| modules.contains_key(&absolute[..k]))
-            else {
+            let Some((target, rest)) = resolve(absolute, &modules, &uses) else {
                 continue;
             };
-            let target = &absolute[..length];
             if target.starts_with(&own) {
                 continue; // the file itself, or one of its descendants
             }
-            let name = match &absolute[length..] {
+            let name = match &rest[..] {
                 [] => target
                     .last()
                     .cloned()
                     .unwrap_or_else(|| "crate".to_string()),
                 rest => rest.join("::"),
             };
-            add_edge(&mut graph, path, modules[target], name);
+            add_edge(&mut graph, path, modules[&target], name);
         }
     }
     graph
@@ -867,6 +990,79 @@ fn rust_child_parent_and_back_through_another_module_is_a_cycle() {
     ]);
     let found = cycles(&rust_graph(&files, "src/lib.rs", None));
     assert_eq!(found, [["src/m/child.rs", "src/m/mod.rs", "src/other.rs"]]);
+}
+
+#[test]
+fn rust_cycle_hidden_behind_a_parent_re_export_is_found() {
+    let files = sources(&[
+        (
+            "src/lib.rs",
+            "pub mod m;\npub mod other;\npub use m::Alias;\n",
+        ),
+        (
+            "src/m/mod.rs",
+            "pub mod format;\nmod globbed;\nmod inner;\npub(crate) use format::gunzip;\n\
+             pub use inner::Deep as Alias;\npub use self::inner::{self as renamed};\n\
+             pub use globbed::*;\npub struct Own;\n",
+        ),
+        (
+            "src/m/format.rs",
+            "pub fn gunzip() {}\nfn f() { crate::other::unreadable() }\n",
+        ),
+        ("src/m/globbed.rs", "pub struct G;\npub struct Own;\n"),
+        ("src/m/inner.rs", "pub struct Deep;\npub struct Thing;\n"),
+        (
+            "src/other.rs",
+            "pub fn unreadable() { crate::m::gunzip() }\n\
+             use crate::{Alias, m::{G, Own, renamed::Thing}};\n",
+        ),
+    ]);
+    let graph = rust_graph(&files, "src/lib.rs", None);
+    // `Alias` goes through lib.rs and m/mod.rs to m/inner.rs; m/mod.rs's own `Own` wins over
+    // the glob's.
+    assert_eq!(
+        edges(&graph),
+        [
+            "src/m/format.rs -> src/other.rs: unreadable",
+            "src/other.rs -> src/m/format.rs: gunzip",
+            "src/other.rs -> src/m/globbed.rs: G",
+            "src/other.rs -> src/m/inner.rs: Deep, Thing",
+            "src/other.rs -> src/m/mod.rs: Own",
+        ]
+    );
+    assert_eq!(cycles(&graph), [["src/m/format.rs", "src/other.rs"]]);
+}
+
+#[test]
+fn rust_parent_re_exporting_a_child_item_is_not_a_cycle() {
+    let files = sources(&[
+        ("src/lib.rs", "pub mod m;\npub mod other;\n"),
+        (
+            "src/m/mod.rs",
+            "mod a;\nmod b;\npub use a::A;\npub fn helper() { crate::other::f() }\n",
+        ),
+        ("src/m/a.rs", "pub struct A;\n"),
+        (
+            "src/m/b.rs",
+            "fn g() -> super::A { super::helper(); todo!() }\n",
+        ),
+        (
+            "src/other.rs",
+            "pub fn f() {}\nfn h() -> crate::m::A { todo!() }\n",
+        ),
+    ]);
+    let graph = rust_graph(&files, "src/lib.rs", None);
+    // Read as an import of m/mod.rs, other.rs's `crate::m::A` made m/mod.rs <-> other.rs.
+    assert_eq!(
+        edges(&graph),
+        [
+            "src/m/b.rs -> src/m/a.rs: A",
+            "src/m/b.rs -> src/m/mod.rs: helper",
+            "src/m/mod.rs -> src/other.rs: f",
+            "src/other.rs -> src/m/a.rs: A",
+        ]
+    );
+    assert!(cycles(&graph).is_empty());
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! Which reader a file needs, and opening files as one volume: the one-file / series rules.
 
 use crate::error::{Error, Result};
+use crate::limits::gunzip_prefix;
 
 use super::{diagonal_affine, dicom, nifti, nrrd, MedicalVolume};
 
@@ -146,17 +147,4 @@ fn npz_volume(bytes: &[u8]) -> Result<MedicalVolume> {
             Ok(volume)
         }
     }
-}
-
-/// The first `limit` bytes of gzip data (fewer if it is shorter): a reader asks for what its
-/// header says it needs (a size checked against the budget), so a small file cannot inflate
-/// past that, and data after it is never inflated.
-pub(crate) fn gunzip_prefix(bytes: &[u8], limit: usize) -> Result<Vec<u8>> {
-    use std::io::Read;
-    let mut out = Vec::new();
-    flate2::read::MultiGzDecoder::new(bytes)
-        .take(limit as u64)
-        .read_to_end(&mut out)
-        .map_err(|e| Error::Decode(format!("corrupt gzip data: {e}")))?;
-    Ok(out)
 }

@@ -9,7 +9,7 @@
 //! how to put a result back into the source's voxel order, so an exported label volume carries
 //! the source's own affine.
 //!
-//! One job per file (per folder for DICOM): [`volume`] (the type), [`orientation`] (display
+//! One job per file (per folder for DICOM): [`volume`] (the types), [`orientation`] (display
 //! orientation and back), [`format`] (which reader, opening files), `samples` (raw sample
 //! decoding), and the readers [`dicom`], [`nifti`], [`nrrd`]; [`window`] turns intensities into
 //! what the model sees; [`dicom::seg`] writes and reads DICOM SEG over a study opened from DICOM.
@@ -23,11 +23,9 @@ mod samples;
 pub mod volume;
 pub mod window;
 
-pub(crate) use format::gunzip_prefix;
 pub use format::{open_files, read_volume, sniff, VolumeFormat};
-pub use orientation::Reorientation;
 pub(crate) use samples::SampleType;
-pub use volume::{diagonal_affine, spacing_of, Affine, MedicalVolume, MAX_VOXELS};
+pub use volume::{diagonal_affine, spacing_of, Affine, MedicalVolume, Reorientation, MAX_VOXELS};
 
 /// The SEG code's path before it moved into [`dicom::seg`], for callers that still name it.
 pub use dicom::seg as dicom_seg;

@@ -2,8 +2,9 @@
 //! [`MedicalVolume`] (scl_slope/scl_inter applied; affine from the sform, else the qform, else
 //! the voxel sizes, as nibabel chooses), and label volumes written back with a source affine.
 
-use super::{gunzip_prefix, Affine, MedicalVolume, SampleType};
+use super::{Affine, MedicalVolume, SampleType};
 use crate::error::{Error, Result};
+use crate::limits::gunzip_prefix;
 
 fn decode_error(message: impl std::fmt::Display) -> Error {
     Error::Decode(format!("NIfTI: {message}"))

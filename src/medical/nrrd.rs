@@ -2,8 +2,9 @@
 //! [`MedicalVolume`] with the geometry of `space`, `space directions` and `space origin`
 //! (converted to RAS+ like NIfTI), as 3D Slicer and pyradiomics write them.
 
-use super::{gunzip_prefix, Affine, MedicalVolume, SampleType};
+use super::{Affine, MedicalVolume, SampleType};
 use crate::error::{Error, Result};
+use crate::limits::gunzip_prefix;
 
 fn decode_error(message: impl std::fmt::Display) -> Error {
     Error::Decode(format!("NRRD: {message}"))

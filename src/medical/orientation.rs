@@ -3,21 +3,7 @@
 
 use crate::error::{Error, Result};
 
-use super::{spacing_of, Affine, MedicalVolume};
-
-/// How the displayed grid relates to the source file's voxel order: output axis `a` (0 = x,
-/// 1 = y, 2 = z) is source axis `axes[a]`, reversed when `flips[a]`.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Reorientation {
-    /// Which source axis each displayed axis is.
-    pub axes: [usize; 3],
-    /// Whether each displayed axis runs against its source axis.
-    pub flips: [bool; 3],
-    /// The source's voxel counts (x, y, z) and affine, for export.
-    pub source_size: [usize; 3],
-    /// The source's voxel-to-RAS affine.
-    pub source_affine: Affine,
-}
+use super::{spacing_of, Affine, MedicalVolume, Reorientation};
 
 impl MedicalVolume {
     /// The same volume in the display orientation (see the module's documentation). Axes whose

@@ -2,8 +2,6 @@
 
 use crate::error::{Error, Result};
 
-use super::Reorientation;
-
 /// A 4x4 voxel-to-world matrix (RAS+ millimetres), row-major.
 pub type Affine = [[f64; 4]; 4];
 
@@ -52,6 +50,20 @@ pub struct MedicalVolume {
     pub orientation: Reorientation,
     /// For a volume read from DICOM: what a DICOM SEG over it repeats and references.
     pub dicom: Option<Box<super::dicom::source::DicomSource>>,
+}
+
+/// How the displayed grid relates to the source file's voxel order: output axis `a` (0 = x,
+/// 1 = y, 2 = z) is source axis `axes[a]`, reversed when `flips[a]`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Reorientation {
+    /// Which source axis each displayed axis is.
+    pub axes: [usize; 3],
+    /// Whether each displayed axis runs against its source axis.
+    pub flips: [bool; 3],
+    /// The source's voxel counts (x, y, z) and affine, for export.
+    pub source_size: [usize; 3],
+    /// The source's voxel-to-RAS affine.
+    pub source_affine: Affine,
 }
 
 /// The most voxels a volume may have (the budget is in [`crate::limits`]).
