@@ -202,6 +202,8 @@ test('a first visit: the model downloads before a file is chosen, and sample stu
   const problems = watchProblems(page);
   await page.goto(`${origin}/`);
   const samples = JSON.parse(readFileSync(new URL('../../www/samples.json', import.meta.url), 'utf8')).samples;
+  // The page fetches samples.json after it loads: wait for its last button, then count them all.
+  await page.locator('#samples button').nth(samples.length - 1).waitFor({ timeout: TIMEOUT });
   assert.equal(await page.locator('#samples button').count(), samples.length);
   // The general model's files are fetched while no file has been chosen.
   const manifest = JSON.parse(readFileSync(new URL('../../models/manifest.json', import.meta.url), 'utf8'));
