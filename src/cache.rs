@@ -79,9 +79,9 @@ impl<V: Clone> EmbeddingCache<V> {
         self.entries.iter().any(|(k, _, _)| k == key)
     }
 
-    /// Whether `bytes` more fit without evicting anything.
-    pub(crate) fn has_room(&self, bytes: usize) -> bool {
-        self.used_bytes + bytes <= self.max_bytes
+    /// How many bytes more fit without evicting anything.
+    pub(crate) fn free_bytes(&self) -> usize {
+        self.max_bytes.saturating_sub(self.used_bytes)
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -117,8 +117,8 @@ mod tests {
         cache.insert(key("a", &[1, 2, 3]), 7, 10);
         assert_eq!(cache.get(&key("a", &[1, 2, 3])), Some(7));
         assert!(cache.contains(&key("a", &[1, 2, 3])) && !cache.contains(&key("b", &[1, 2, 3])));
-        assert!(cache.has_room(90) && !cache.has_room(91));
-        // Another encoder never sees this embedding, another image neither.
+        assert_eq!(cache.free_bytes(), 90); // room for 90 bytes more, not 91
+                                            // Another encoder never sees this embedding, another image neither.
         assert_eq!(cache.get(&key("b", &[1, 2, 3])), None);
         assert_eq!(cache.get(&key("a", &[1, 2, 4])), None);
         assert_eq!((cache.hits, cache.misses), (1, 3));

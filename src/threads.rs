@@ -1,12 +1,14 @@
-//! How many threads tract's matrix products use. One core, three setups: one thread (the plain
-//! browser module, and `daftseg --threads 1`), a native pool of N threads (the CLI's default is
-//! every core), and the pool that wasm-bindgen-rayon starts in web workers (the threaded browser
-//! module, `Engine.useThreadPool`).
+//! Threads for model runs. One core, three setups: one thread (the plain browser module, and
+//! `daftseg --threads 1`), a native pool of N threads (the CLI's default is every core), and the
+//! pool that wasm-bindgen-rayon starts in web workers (the threaded browser module,
+//! `Engine.useThreadPool`). A run goes into the pool with its other workers spinning
+//! ([`in_pool`]); a volume's slices are encoded one per worker ([`map_on_workers`]).
 //!
-//! Results do not depend on the count: tract cuts a product into panels and one thread computes
-//! each panel whole, so every output is summed in the same order (tests/golden.rs checks it on
-//! every golden case). Only matrix products are split; what else runs on one thread is measured
-//! in docs/BENCHMARKS.md.
+//! Results do not depend on the count: tract and our operators cut their work on row, panel,
+//! channel or window boundaries and one thread computes each part whole, so every output is
+//! summed in the same order (tests/golden.rs checks it on every golden case). Which operators
+//! run threaded, and what stays on one thread, is measured in docs/BENCHMARKS.md
+//! (`daftseg bench --profile`).
 
 #[cfg(any(not(target_arch = "wasm32"), feature = "threads"))]
 use tract_linalg::multithread::{set_default_executor, Executor};

@@ -201,27 +201,9 @@ impl Engine {
         to_js(&self.session.route_by_content(model.as_deref())?)
     }
 
-    /// Encode slice `z` of the open volume without showing it (idle time's work): `true` when
-    /// it was cached already.
-    #[wasm_bindgen(js_name = encodeSlice)]
-    pub fn encode_slice(&mut self, model_id: &str, z: usize) -> JsResult<bool> {
-        Ok(self.session.encode_slice(model_id, z)?)
-    }
-
-    /// The slice idle time encodes next, given the drawn boxes' slice ranges (`[z_min, z_max]`
-    /// flat, 2 numbers each); `undefined` when there is nothing more to do.
-    #[wasm_bindgen(js_name = nextToEncode)]
-    pub fn next_to_encode(&mut self, model_id: &str, ranges: &[u32]) -> JsResult<Option<u32>> {
-        let ranges = slice_ranges(ranges)?;
-        Ok(self
-            .session
-            .next_to_encode(model_id, &ranges)?
-            .map(|z| z as u32))
-    }
-
     /// The next slices idle time encodes together, one per worker of the thread pool (one in
-    /// the single-thread module), given the drawn boxes' slice ranges as `nextToEncode` does;
-    /// empty when there is nothing more to do.
+    /// the single-thread module), given the drawn boxes' slice ranges (`[z_min, z_max]` flat,
+    /// 2 numbers each); empty when there is nothing more to do.
     #[wasm_bindgen(js_name = nextSlicesToEncode)]
     pub fn next_slices_to_encode(&mut self, model_id: &str, ranges: &[u32]) -> JsResult<Vec<u32>> {
         let ranges = slice_ranges(ranges)?;

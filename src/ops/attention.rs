@@ -460,6 +460,7 @@ pub(super) fn patch(
 mod tests {
     use super::*;
     use crate::ops::rewrite;
+    use crate::ops::testing::{differing_bits, run_optimized};
     use tract_onnx::tract_core::ops::nn::Softmax;
 
     /// tract's attention subgraph, as the decluttered encoder has it, over random values.
@@ -536,12 +537,6 @@ mod tests {
             .collect()
     }
 
-    fn run(model: TypedModel, input: &Tensor) -> Vec<f32> {
-        let plan = model.into_optimized().unwrap().into_runnable().unwrap();
-        let out = plan.run(tvec!(input.clone().into_tvalue())).unwrap();
-        f32s(&out[0]).unwrap().to_vec()
-    }
-
     /// The rewrite replaces the subgraph, and the result is tract's, bit for bit, at the three
     /// shapes of the LiteMedSAM encoder's stages (49 and 196 tokens, 4, 5 and 10 heads).
     #[test]
@@ -565,15 +560,11 @@ mod tests {
                 &random(windows * n * h * 3 * d, n as u64),
             )
             .unwrap();
-            let expected = run(original, &input);
-            let got = run(rewritten, &input);
-            let differing = expected
-                .iter()
-                .zip(&got)
-                .filter(|(a, b)| a.to_bits() != b.to_bits())
-                .count();
+            let expected = run_optimized(original, &input);
+            let got = run_optimized(rewritten, &input);
             assert_eq!(
-                differing, 0,
+                differing_bits(&expected, &got),
+                0,
                 "{n} tokens, {h} heads: values differ from tract's"
             );
         }

@@ -197,6 +197,7 @@ pub(super) fn patch(model: &TypedModel, node: &TypedNode) -> TractResult<Option<
 mod tests {
     use super::*;
     use crate::ops::rewrite;
+    use crate::ops::testing::{differing_bits, run_optimized};
     use tract_onnx::tract_core::ops::math;
 
     /// ONNX LayerNormalization over the last axis, as tract declutters it.
@@ -246,18 +247,9 @@ mod tests {
                 .map(|i| ((i * 7919 % 1013) as f32 - 500.0) / 97.0)
                 .collect();
             let input = Tensor::from_shape(&[2, rows, c], &values).unwrap();
-            let run = |model: TypedModel| -> Vec<f32> {
-                let plan = model.into_optimized().unwrap().into_runnable().unwrap();
-                let out = plan.run(tvec!(input.clone().into_tvalue())).unwrap();
-                f32s(&out[0]).unwrap().to_vec()
-            };
-            let (expected, got) = (run(original), run(rewritten));
-            let differing = expected
-                .iter()
-                .zip(&got)
-                .filter(|(a, b)| a.to_bits() != b.to_bits())
-                .count();
-            assert_eq!(differing, 0, "{rows} rows of {c}");
+            let expected = run_optimized(original, &input);
+            let got = run_optimized(rewritten, &input);
+            assert_eq!(differing_bits(&expected, &got), 0, "{rows} rows of {c}");
         }
     }
 }

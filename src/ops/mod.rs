@@ -23,6 +23,8 @@ mod depthwise;
 mod gelu;
 mod kernels;
 mod layer_norm;
+#[cfg(test)]
+mod testing;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 

@@ -126,10 +126,7 @@ impl Segmenter {
 
     /// How many more embeddings fit in the cache without evicting one.
     pub fn room(&self) -> usize {
-        (1..)
-            .take_while(|&n| self.cache.has_room(n * EMBEDDING_BYTES))
-            .last()
-            .unwrap_or(0)
+        self.cache.free_bytes() / EMBEDDING_BYTES
     }
 
     /// Forget every cached embedding.

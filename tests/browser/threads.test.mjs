@@ -87,15 +87,21 @@ test('isolated: threads; not isolated: single-thread; the same masks, equal to P
   await single.context.close();
 });
 
+/** The bench page (cross-origin isolated), ready to start engine workers (`window.benchWorker`). */
+async function benchPage() {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await page.goto(`${await serve(true)}/bench.html`);
+  await page.waitForFunction(() => typeof window.benchWorker === 'function');
+  return { context, page };
+}
+
 test('every golden case: the threaded module with 2 threads gives the single-thread module\'s masks, equal to PyTorch\'s', { timeout: TIMEOUT * 6 }, async (t) => {
   if (!threadedModuleBuilt()) {
     t.skip('www/pkg-threads was not built (build.sh says why)');
     return;
   }
-  const context = await browser.newContext();
-  const page = await context.newPage();
-  await page.goto(`${await serve(true)}/bench.html`);
-  await page.waitForFunction(() => typeof window.benchWorker === 'function');
+  const { context, page } = await benchPage();
   const golden = cases().map((c) => ({ name: c.name, boxes: c.boxes, image: [...readFileSync(fixture(c.image))] }));
   const results = await page.evaluate(async (goldenCases) => {
     const labels = {};
@@ -139,10 +145,7 @@ test('daftseg\'s fused operators give tract\'s own embedding, bit for bit, in bo
     t.skip('www/pkg-threads was not built (build.sh says why)');
     return;
   }
-  const context = await browser.newContext();
-  const page = await context.newPage();
-  await page.goto(`${await serve(true)}/bench.html`);
-  await page.waitForFunction(() => typeof window.benchWorker === 'function');
+  const { context, page } = await benchPage();
   const image = [...readFileSync(fixture('images/ct_lung.png'))];
   const results = await page.evaluate(async (bytes) => {
     const out = [];

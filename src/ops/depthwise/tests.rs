@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::ops::rewrite;
+use crate::ops::testing::{differing_bits, run_optimized};
 use tract_onnx::tract_core::ops::cnn::PoolSpec;
 use tract_onnx::tract_core::ops::math;
 use tract_onnx::tract_core::ops::nn::gelu_exact::gelu_exact;
@@ -95,12 +96,6 @@ fn block(
     model
 }
 
-fn run(model: TypedModel, input: &Tensor) -> Vec<f32> {
-    let plan = model.into_optimized().unwrap().into_runnable().unwrap();
-    let out = plan.run(tvec!(input.clone().into_tvalue())).unwrap();
-    f32s(&out[0]).unwrap().to_vec()
-}
-
 #[test]
 fn the_operator_gives_tracts_bits() {
     for (c, h, w, stride, gelus) in [
@@ -122,28 +117,22 @@ fn the_operator_gives_tracts_bits() {
 }
 
 fn one_case(layout: Layout, c: usize, h: usize, w: usize, stride: usize, gelus: (bool, bool)) {
-    {
-        let original = block(layout, c, h, w, stride, gelus);
-        let mut rewritten = original.clone();
-        assert_eq!(rewrite(&mut rewritten).unwrap().depthwise, 1);
-        assert!(rewritten
-            .nodes()
-            .iter()
-            .all(|n| n.op_as::<Conv>().is_none() && !is_gelu(n)));
-        let input = Tensor::from_shape(&shape(layout, c, h, w), &values(c * h * w, 4)).unwrap();
-        let expected = run(original, &input);
-        let got = run(rewritten, &input);
-        assert_eq!(expected.len(), got.len());
-        let differing = expected
-            .iter()
-            .zip(&got)
-            .filter(|(a, b)| a.to_bits() != b.to_bits())
-            .count();
-        assert_eq!(
-            differing, 0,
-            "{layout:?} {c}x{h}x{w} stride {stride} {gelus:?}"
-        );
-    }
+    let original = block(layout, c, h, w, stride, gelus);
+    let mut rewritten = original.clone();
+    assert_eq!(rewrite(&mut rewritten).unwrap().depthwise, 1);
+    assert!(rewritten
+        .nodes()
+        .iter()
+        .all(|n| n.op_as::<Conv>().is_none() && !is_gelu(n)));
+    let input = Tensor::from_shape(&shape(layout, c, h, w), &values(c * h * w, 4)).unwrap();
+    let expected = run_optimized(original, &input);
+    let got = run_optimized(rewritten, &input);
+    assert_eq!(expected.len(), got.len());
+    assert_eq!(
+        differing_bits(&expected, &got),
+        0,
+        "{layout:?} {c}x{h}x{w} stride {stride} {gelus:?}"
+    );
 }
 
 #[test]
