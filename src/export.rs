@@ -6,6 +6,7 @@ use std::io::Cursor;
 use image::{ImageBuffer, ImageFormat, Luma};
 
 use crate::error::{Error, Result};
+use crate::label_value::LabelValue;
 use crate::postprocess::LabelMap;
 
 /// The label map as a PNG: 8-bit grey, or 16-bit when a label exceeds 255.
@@ -67,9 +68,9 @@ impl VolumeExport {
 }
 
 /// The bytes of a label volume (`depth * height * width`, displayed order) of `volume`.
-pub fn export_volume_labels(
+pub fn export_volume_labels<L: LabelValue>(
     volume: &crate::medical::MedicalVolume,
-    labels: &[u16],
+    labels: &[L],
     format: VolumeExport,
 ) -> Result<Vec<u8>> {
     let plane = volume.width * volume.height;
@@ -91,7 +92,7 @@ pub fn export_volume_labels(
         ),
         VolumeExport::Npz => crate::challenge::write_segs_with_spacing(
             &[volume.depth, volume.height, volume.width],
-            labels,
+            &labels.iter().map(|&l| l.into()).collect::<Vec<u16>>(),
             Some(volume.spacing),
         ),
         VolumeExport::PngSlice { z } => {
@@ -104,7 +105,10 @@ pub fn export_volume_labels(
             label_png(&LabelMap {
                 width: volume.width,
                 height: volume.height,
-                labels: labels[z * plane..(z + 1) * plane].to_vec(),
+                labels: labels[z * plane..(z + 1) * plane]
+                    .iter()
+                    .map(|&l| l.into())
+                    .collect(),
             })
         }
     }

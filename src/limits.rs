@@ -1,8 +1,9 @@
 //! The memory budget every reader checks *before* it allocates or inflates: sizes come from
 //! headers (image, NPY, NIfTI, NRRD, DICOM), are multiplied with checked arithmetic and refused
-//! against these limits, so no input can make memory grow beyond them. The browser's limits are
-//! smaller: a wasm32 module has at most 4 GiB of memory in all, and a volume is held about three
-//! times while it opens (the file, its f32 voxels, their display orientation).
+//! against these limits, so no input can make memory grow beyond them. A volume is held once,
+//! in its stored type (an int16 CT is 2 bytes a voxel: see `medical::voxels`), and windowed a
+//! slice at a time; the browser's limits are smaller, because a wasm32 module has at most 4 GiB
+//! of memory in all and the page holds the file and the labels too.
 
 use std::io::Read;
 
@@ -11,19 +12,20 @@ use crate::error::{Error, Result};
 /// The most pixels an image may have: 64 megapixels of RGB is 192 MiB.
 pub const MAX_PIXELS: u64 = 64 * 1024 * 1024;
 
-/// The most voxels a volume may have. Natively 512 x 512 x 1024 (1 GiB of f32); in the browser
-/// 512 x 512 x 640 (640 MiB of f32), which still opens a 512 x 512 x 600 CT.
+/// The most voxels a volume may have. Natively 2^31 (4 GiB of int16: a 512 x 512 x 8192
+/// whole-body study); in the browser 512 x 512 x 2048 (1 GiB of int16), which opens a 2,000-slice
+/// thin-slice CT.
 pub const MAX_VOXELS: usize = if cfg!(target_arch = "wasm32") {
-    512 * 512 * 640
+    512 * 512 * 2048
 } else {
-    1 << 28
+    1 << 31
 };
 
 /// The most bytes one decoded stream may hold: an array in an NPZ file, a decompressed .nii.gz
-/// or NRRD, a DICOM data set after deflate, one element's value. Natively 4 GiB, in the
-/// browser 1 GiB.
+/// or NRRD, a DICOM data set after deflate, one element's value. Natively 4 GiB (2^31 int16
+/// voxels), in the browser 1.5 GiB (512 x 512 x 2048 int16, or 1,500 slices of float32).
 pub const MAX_DECODED_BYTES: u64 = if cfg!(target_arch = "wasm32") {
-    1 << 30
+    3 << 29
 } else {
     1 << 32
 };

@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::error::{Error, Result};
+use crate::label_value::LabelValue;
 
 /// One object's numbers, in 3D (`slice: None`) or on one slice.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -40,7 +41,7 @@ pub struct Measurement {
 /// slice-major, `depth x height x width`, with the voxel size in mm (x, y, z).
 pub struct Grid<'a> {
     /// The intensities.
-    pub values: &'a [f32],
+    pub values: Intensities<'a>,
     /// Columns.
     pub width: usize,
     /// Rows.
@@ -49,6 +50,34 @@ pub struct Grid<'a> {
     pub depth: usize,
     /// Voxel size in mm along x, y, z.
     pub spacing: [f64; 3],
+}
+
+/// Where a grid's intensities come from.
+pub enum Intensities<'a> {
+    /// All of them, slice-major.
+    Values(&'a [f32]),
+    /// A volume's grey values (an RGB volume's luma), read a slice at a time: a clinical-size
+    /// volume is never copied whole as f32 to be measured.
+    Volume(&'a crate::medical::MedicalVolume),
+}
+
+impl Intensities<'_> {
+    fn len(&self) -> usize {
+        match self {
+            Intensities::Values(v) => v.len(),
+            Intensities::Volume(v) => v.width * v.height * v.depth,
+        }
+    }
+
+    /// Slice `z` of `plane` values.
+    fn slice(&self, z: usize, plane: usize) -> std::borrow::Cow<'_, [f32]> {
+        match self {
+            Intensities::Values(v) => std::borrow::Cow::Borrowed(&v[z * plane..(z + 1) * plane]),
+            Intensities::Volume(v) => {
+                std::borrow::Cow::Owned(crate::medical::window::grey_slice_values(v, z))
+            }
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -89,7 +118,7 @@ pub const MAX_ROWS: usize = 1 << 18;
 
 /// Every labelled object's measurements: for each label in increasing order, its 3D row, then
 /// one row per slice it touches (images: the 3D row only, with the area filled in).
-pub fn measure(grid: &Grid, labels: &[u16]) -> Result<Vec<Measurement>> {
+pub fn measure<L: LabelValue>(grid: &Grid, labels: &[L]) -> Result<Vec<Measurement>> {
     let plane = grid.width * grid.height;
     let voxels = plane.checked_mul(grid.depth);
     if voxels != Some(labels.len()) || labels.len() != grid.values.len() {
@@ -118,15 +147,23 @@ pub fn measure(grid: &Grid, labels: &[u16]) -> Result<Vec<Measurement>> {
         bbox: s.bbox,
     };
     // Two passes each (sums, then squared deviations from the mean: exact where one pass loses
-    // digits on HU values in the thousands): over every slice on its own, then the whole.
+    // digits on HU values in the thousands): over every slice on its own, then the whole. The
+    // whole's sums run over the slices in order, the same additions as over the whole at once.
     let mut per_slice: BTreeMap<u16, Vec<Measurement>> = BTreeMap::new();
     let mut rows = 0;
-    if grid.depth > 1 {
-        for z in 0..grid.depth {
-            let range = z * plane..(z + 1) * plane;
-            let (labels, values) = (&labels[range.clone()], &grid.values[range]);
-            let sums = sums_by_label(labels, values, (grid.width, grid.height), z);
-            let deviations = deviations_by_label(labels, values, &sums);
+    let mut whole: BTreeMap<u16, Sums> = BTreeMap::new();
+    let in_slice = |z: usize| &labels[z * plane..(z + 1) * plane];
+    for z in 0..grid.depth {
+        let labels = in_slice(z);
+        if labels.iter().all(|&l| l.into() == 0) {
+            continue;
+        }
+        let values = grid.values.slice(z, plane);
+        add_by_label(&mut whole, labels, &values, (grid.width, grid.height), z);
+        if grid.depth > 1 {
+            let mut sums = BTreeMap::new();
+            add_by_label(&mut sums, labels, &values, (grid.width, grid.height), z);
+            let deviations = deviations_by_label(labels, &values, &sums);
             for (label, s) in sums {
                 rows += 1;
                 if rows > MAX_ROWS {
@@ -141,10 +178,17 @@ pub fn measure(grid: &Grid, labels: &[u16]) -> Result<Vec<Measurement>> {
             }
         }
     }
-    let whole = sums_by_label(labels, grid.values, (grid.width, grid.height), 0);
-    let deviations = deviations_by_label(labels, grid.values, &whole);
     if rows + whole.len() > MAX_ROWS {
         return Err(too_many_rows());
+    }
+    let mut deviations: BTreeMap<u16, f64> = whole.keys().map(|&l| (l, 0.0)).collect();
+    for z in 0..grid.depth {
+        let labels = in_slice(z);
+        if labels.iter().all(|&l| l.into() == 0) {
+            continue;
+        }
+        let values = grid.values.slice(z, plane);
+        add_deviations(&mut deviations, labels, &values, &whole);
     }
     let mut out = Vec::with_capacity(rows + whole.len());
     for (label, s) in &whole {
@@ -160,43 +204,55 @@ fn too_many_rows() -> Error {
     ))
 }
 
-/// Sums per label over `labels`, slices of `width x height` starting at slice `z0` (one slice,
-/// or the whole volume from 0).
-fn sums_by_label(
-    labels: &[u16],
+/// Adds each labelled voxel of slice `z` (`labels`, `values`: `width x height`) to its label's
+/// sums.
+fn add_by_label<L: LabelValue>(
+    sums: &mut BTreeMap<u16, Sums>,
+    labels: &[L],
     values: &[f32],
-    (width, height): (usize, usize),
-    z0: usize,
-) -> BTreeMap<u16, Sums> {
-    let mut sums: BTreeMap<u16, Sums> = BTreeMap::new();
+    (width, _height): (usize, usize),
+    z: usize,
+) {
     for (i, (&label, &value)) in labels.iter().zip(values).enumerate() {
+        let label: u16 = label.into();
         if label != 0 {
-            let (x, y, z) = (i % width, (i / width) % height, z0 + i / (width * height));
+            let (x, y) = (i % width, i / width);
             sums.entry(label)
                 .or_insert_with(Sums::new)
                 .add(value as f64, x, y, z);
         }
     }
-    sums
 }
 
-fn deviations_by_label(
-    labels: &[u16],
+fn deviations_by_label<L: LabelValue>(
+    labels: &[L],
     values: &[f32],
     sums: &BTreeMap<u16, Sums>,
 ) -> BTreeMap<u16, f64> {
+    let mut deviations: BTreeMap<u16, f64> = sums.keys().map(|&l| (l, 0.0)).collect();
+    add_deviations(&mut deviations, labels, values, sums);
+    deviations
+}
+
+/// Adds each labelled voxel's squared deviation from its label's mean to `deviations` (which
+/// holds every label of `sums`), in voxel order.
+fn add_deviations<L: LabelValue>(
+    deviations: &mut BTreeMap<u16, f64>,
+    labels: &[L],
+    values: &[f32],
+    sums: &BTreeMap<u16, Sums>,
+) {
     let means: BTreeMap<u16, f64> = sums
         .iter()
         .map(|(&l, s)| (l, s.sum / s.voxels as f64))
         .collect();
-    let mut deviations: BTreeMap<u16, f64> = means.keys().map(|&l| (l, 0.0)).collect();
     for (&label, &value) in labels.iter().zip(values) {
+        let label: u16 = label.into();
         if label != 0 {
             *deviations.get_mut(&label).expect("every label was summed") +=
                 (value as f64 - means[&label]).powi(2);
         }
     }
-    deviations
 }
 
 /// The measurements as CSV, one row each; `unit` names the intensities' unit (`HU`), or is
@@ -244,13 +300,13 @@ mod tests {
         ];
         let labels = [1, 1, 0, 0, 3, 0, 0, 0, 0, 1, 0, 0];
         let grid = Grid {
-            values: &values,
+            values: Intensities::Values(&values),
             width: 3,
             height: 2,
             depth: 2,
             spacing: [0.5, 2.0, 4.0],
         };
-        let rows = measure(&grid, &labels).unwrap();
+        let rows = measure::<u16>(&grid, &labels).unwrap();
         assert_eq!(
             rows.iter().map(|r| (r.label, r.slice)).collect::<Vec<_>>(),
             [
@@ -278,21 +334,21 @@ mod tests {
         let csv = measurements_csv(&rows, "HU");
         assert_eq!(csv.lines().count(), 6);
         assert!(csv.lines().nth(1).unwrap().starts_with("1,all,3,,0.012,"));
-        assert!(measure(&grid, &labels[..11]).is_err());
+        assert!(measure::<u16>(&grid, &labels[..11]).is_err());
     }
 
     #[test]
     fn an_image_has_one_row_per_object_with_its_area() {
         let grid = Grid {
-            values: &[9.0, 9.0, 9.0, 9.0],
+            values: Intensities::Values(&[9.0, 9.0, 9.0, 9.0]),
             width: 2,
             height: 2,
             depth: 1,
             spacing: [1.0, 1.0, 1.0],
         };
-        let rows = measure(&grid, &[0, 2, 2, 0]).unwrap();
+        let rows = measure::<u16>(&grid, &[0, 2, 2, 0]).unwrap();
         assert_eq!(rows.len(), 1);
         assert_eq!((rows[0].area_mm2, rows[0].sd), (Some(2.0), 0.0));
-        assert!(measure(&grid, &[0, 0, 0, 0]).unwrap().is_empty());
+        assert!(measure::<u16>(&grid, &[0, 0, 0, 0]).unwrap().is_empty());
     }
 }

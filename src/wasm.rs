@@ -46,6 +46,49 @@ fn to_js<T: Serialize>(value: &T) -> JsResult<JsValue> {
         .map_err(|e| js_error(Error::invalid(e)))
 }
 
+/// A label volume from the page, as small as its values allow.
+enum Labels {
+    Bytes(Vec<u8>),
+    Wide(Vec<u16>),
+}
+
+/// Values copied out of (or into) JS memory a chunk at a time, so a volume's labels are never
+/// held here twice.
+const LABEL_CHUNK: u32 = 1 << 20;
+
+/// The page's 16-bit labels, copied in as bytes where every label is at most 255.
+fn labels_from_js(array: &js_sys::Uint16Array) -> Labels {
+    let length = array.length();
+    let mut chunk = Vec::new();
+    let mut bytes: Vec<u8> = Vec::with_capacity(length as usize);
+    let mut start = 0;
+    while start < length {
+        let end = (start + LABEL_CHUNK).min(length);
+        chunk.resize((end - start) as usize, 0u16);
+        array.subarray(start, end).copy_to(&mut chunk);
+        if chunk.iter().any(|&l| l > u8::MAX as u16) {
+            return Labels::Wide(array.to_vec());
+        }
+        bytes.extend(chunk.iter().map(|&l| l as u8));
+        start = end;
+    }
+    Labels::Bytes(bytes)
+}
+
+/// Labels as the page's Uint16Array, written a chunk at a time.
+fn labels_to_js<L: crate::label_value::LabelValue>(labels: &[L]) -> js_sys::Uint16Array {
+    let out = js_sys::Uint16Array::new_with_length(labels.len() as u32);
+    let mut chunk: Vec<u16> = Vec::new();
+    for (i, part) in labels.chunks(LABEL_CHUNK as usize).enumerate() {
+        chunk.clear();
+        chunk.extend(part.iter().map(|&l| l.into()));
+        let start = i as u32 * LABEL_CHUNK;
+        out.subarray(start, start + part.len() as u32)
+            .copy_from(&chunk);
+    }
+    out
+}
+
 /// Runs when the module is instantiated: panics (bugs) are logged with their message.
 #[wasm_bindgen(start)]
 pub fn start() {
@@ -156,7 +199,14 @@ impl Engine {
 
     /// Open files as the study (`names[i]` names `files[i]`, a `Uint8Array`): one image, one
     /// DICOM / NIfTI / NRRD / NPZ file, or the DICOM files of a series. Returns its `StudyInfo`.
-    pub fn open(&mut self, names: Vec<String>, files: js_sys::Array) -> JsResult<JsValue> {
+    /// `progress(done, total)` as a volume is read; returning `false` cancels (an Error named
+    /// `Cancelled`; the study open before stays open).
+    pub fn open(
+        &mut self,
+        names: Vec<String>,
+        files: js_sys::Array,
+        progress: Option<js_sys::Function>,
+    ) -> JsResult<JsValue> {
         if names.len() != files.length() as usize {
             return Err(Error::invalid("give one name per file").into());
         }
@@ -168,7 +218,11 @@ impl Engine {
             }
             inputs.push((name, js_sys::Uint8Array::from(value).to_vec()));
         }
-        to_js(&self.session.open(inputs)?)
+        to_js(
+            &self
+                .session
+                .open_with_progress(inputs, &mut js_progress(progress))?,
+        )
     }
 
     /// Raw 8-bit RGB pixels (`width * height * 3`, row-major) as the study: for arrays that are
@@ -362,11 +416,21 @@ impl Engine {
         model_id: &str,
         boxes: &[f64],
         progress: Option<js_sys::Function>,
-    ) -> JsResult<Vec<u16>> {
+    ) -> JsResult<js_sys::Uint16Array> {
         let boxes = boxes_from_numbers::<6>(boxes)?;
-        Ok(self
-            .session
-            .segment_3d(model_id, &boxes, &mut js_progress(progress))?)
+        let mut progress = js_progress(progress);
+        // Up to 255 boxes the labels take a byte a voxel here; the page gets 16-bit labels.
+        Ok(if boxes.len() <= u8::MAX as usize {
+            let labels: Vec<u8> =
+                self.session
+                    .segment_3d_labels(model_id, &boxes, &mut progress)?;
+            labels_to_js(&labels)
+        } else {
+            let labels: Vec<u16> =
+                self.session
+                    .segment_3d_labels(model_id, &boxes, &mut progress)?;
+            labels_to_js(&labels)
+        })
     }
 
     /// 3D propagation over grey voxels given here, not the open study (a challenge case's
@@ -398,11 +462,14 @@ impl Engine {
     #[wasm_bindgen(js_name = exportLabels)]
     pub fn export_labels(
         &self,
-        labels: Vec<u16>,
+        labels: js_sys::Uint16Array,
         file_name: &str,
         slice: Option<usize>,
     ) -> JsResult<Vec<u8>> {
-        Ok(self.session.export(labels, file_name, slice)?)
+        Ok(match labels_from_js(&labels) {
+            Labels::Bytes(labels) => self.session.export(labels, file_name, slice)?,
+            Labels::Wide(labels) => self.session.export(labels, file_name, slice)?,
+        })
     }
 
     /// The labels of a study opened from DICOM as a DICOM SEG: `segments` `[{ label, name,
@@ -445,8 +512,11 @@ impl Engine {
     /// Measurements of every object in `labels` (the open study's label map or volume) over the
     /// source intensities: `{ rows: [{ label, slice, voxels, areaMm2, volumeMl, mean, sd, min,
     /// max, bbox }], unit, csv }` (`slice` undefined: the whole volume; `unit` "HU" for DICOM CT).
-    pub fn measure(&self, labels: &[u16]) -> JsResult<JsValue> {
-        to_js(&self.session.measure_report(labels)?)
+    pub fn measure(&self, labels: js_sys::Uint16Array) -> JsResult<JsValue> {
+        match labels_from_js(&labels) {
+            Labels::Bytes(labels) => to_js(&self.session.measure_report(&labels)?),
+            Labels::Wide(labels) => to_js(&self.session.measure_report(&labels)?),
+        }
     }
 
     /// A label file over the open study: `{ labels: Uint16Array (the study's grid, renumbered

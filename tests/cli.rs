@@ -407,7 +407,7 @@ fn dicom_ct_series_segments_in_3d_like_pytorch_and_exports_nifti_with_its_geomet
             .unwrap();
     let expected: Array3<u8> = npz.by_name("segs").unwrap();
     let (mut both, mut ours, mut theirs) = (0usize, 0usize, 0usize);
-    for (&a, &b) in seg.data.iter().zip(expected.iter()) {
+    for (&a, &b) in seg.data.to_f32().iter().zip(expected.iter()) {
         let (a, b) = (a > 0.0, b > 0);
         both += (a && b) as usize;
         ours += a as usize;

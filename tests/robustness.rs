@@ -127,7 +127,7 @@ fn fuzz_findings_are_refused_not_panics() {
     for (file, expected) in findings {
         let bytes = std::fs::read(fixture(&format!("fuzz/{file}"))).unwrap();
         let result = catch_unwind(AssertUnwindSafe(|| {
-            daftseg::medical::open_files(&[(file.to_string(), bytes)])
+            daftseg::medical::open_files(vec![(file.to_string(), bytes)])
         }));
         match result {
             Ok(Err(error)) => assert!(

@@ -223,8 +223,40 @@ async function openFiles(list) {
   const files = [...list].filter((f) => f.size > 0 && !f.name.startsWith('.') && f.name !== 'DICOMDIR');
   if (files.length === 0) return;
   await started; // a file chosen while the engine starts waits for it
-  const buffers = await Promise.all(files.map((f) => f.arrayBuffer()));
-  const { info, rgba } = await call('open', { names: files.map((f) => f.name), buffers }, buffers);
+  // A clinical-size study is hundreds of MiB in thousands of files: the bar shows the reading,
+  // and Cancel stops it (while the files are read, and while the engine decodes them when the
+  // page is isolated) with the study open before still open.
+  const cancel = self.crossOriginIsolated ? new Int32Array(new SharedArrayBuffer(4)) : null;
+  let cancelled = false;
+  $('cancel-open').hidden = false;
+  $('cancel-open').onclick = () => {
+    cancelled = true;
+    if (cancel) Atomics.store(cancel, 0, 1);
+  };
+  let opened;
+  try {
+    const total = files.reduce((sum, f) => sum + f.size, 0);
+    const buffers = [];
+    let read = 0;
+    for (const file of files) {
+      if (cancelled) throw Object.assign(new Error('opening cancelled'), { name: 'Cancelled' });
+      buffers.push(await file.arrayBuffer());
+      read += file.size;
+      $('progress').hidden = false;
+      $('progress').value = read / total;
+      setStatus(`reading ${files.length > 1 ? `${buffers.length} of ${files.length} files, ` : ''}${Math.round(read / 2 ** 20)} of ${Math.round(total / 2 ** 20)} MiB`, 'busy');
+    }
+    opened = await call('open', { names: files.map((f) => f.name), buffers, cancel: cancel?.buffer }, buffers);
+  } catch (error) {
+    if (error.name !== 'Cancelled') throw error;
+    $('progress').hidden = true;
+    $('timings').textContent = 'opening cancelled';
+    refreshStatus();
+    return;
+  } finally {
+    $('cancel-open').hidden = true;
+  }
+  const { info, rgba } = opened;
   const name = files.length > 1 ? `${files.length} DICOM files` : files[0].name;
   const image = { name: name.replace(/\.nii\.gz$/i, '.nii'), width: info.width, height: info.height, bitmap: await bitmapOf(rgba, info.width, info.height) };
   openStudy(state, info, image);

@@ -6,7 +6,8 @@
 //
 // Requests (args -> result):
 //   init          { threads }              -> { threads, singleThreadReason, manifest }
-//   open          { names, buffers }       -> { info: StudyInfo, rgba }
+//   open          { names, buffers, cancel? } -> { info: StudyInfo, rgba }  (progress events while a
+//                   volume is read; `cancel`, shared memory, set to 1 stops it: Error `Cancelled`)
 //   encode        { model }                -> { route, modelLoad, encodeMs, cacheHit }
 //                   (route the open study, `model` being the user's choice or '', load the
 //                   model if needed, encode the shown image; when neither metadata nor name

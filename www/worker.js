@@ -230,9 +230,22 @@ const served = serve(self, {
     }
   },
   // An image, one volume file, or the DICOM files of a series: the engine tells which.
-  async open({ names, buffers }) {
+  // `cancel` (shared memory, when the page is isolated): 1 stops the reading.
+  async open({ names, buffers, cancel }, emit) {
+    const flag = new Int32Array(cancel ?? new ArrayBuffer(4));
+    const mib = Math.round(buffers.reduce((sum, b) => sum + b.byteLength, 0) / 2 ** 20);
+    const stage = `opening ${names.length > 1 ? `${names.length} files, ` : ''}${mib} MiB`;
+    let shown = -1;
+    const info = session().open(names, buffers.map((b) => new Uint8Array(b)), (done, total) => {
+      // A volume reports every chunk: the page hears of each percent.
+      const percent = Math.floor((100 * done) / Math.max(1, total));
+      if (percent !== shown) {
+        shown = percent;
+        emit('progress', { stage, fraction: done / Math.max(1, total) });
+      }
+      return Atomics.load(flag, 0) === 0;
+    });
     background.model = null; // until the new study is routed
-    const info = session().open(names, buffers.map((b) => new Uint8Array(b)));
     return rgbaReply({ info }, session().imageRgba());
   },
   async encode({ model }, emit) {

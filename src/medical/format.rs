@@ -2,6 +2,7 @@
 
 use crate::error::{Error, Result};
 use crate::limits::gunzip_prefix;
+use crate::progress::{unobserved, Progress};
 
 use super::{diagonal_affine, dicom, nifti, nrrd, MedicalVolume};
 
@@ -66,10 +67,20 @@ fn nifti_header_size(bytes: &[u8]) -> bool {
 /// Opens what a user gave as one volume, in the display orientation: one DICOM, NIfTI, NRRD or
 /// challenge NPZ file, or the DICOM files of one series (`(name, bytes)` each). Every frontend
 /// opens volumes here, so the one-file / series rules live in one place.
-pub fn open_files(files: &[(String, Vec<u8>)]) -> Result<MedicalVolume> {
-    match files {
+pub fn open_files(files: Vec<(String, Vec<u8>)>) -> Result<MedicalVolume> {
+    open_files_with(files, &mut unobserved)
+}
+
+/// [`open_files`], telling `progress(done, total)` how far the reading has got (bytes of
+/// voxels, or files and slices of a DICOM series); `false` cancels with [`Error::Cancelled`].
+pub fn open_files_with(files: Vec<(String, Vec<u8>)>, progress: Progress) -> Result<MedicalVolume> {
+    match &files[..] {
         [] => Err(Error::invalid("no file to open")),
-        [(name, bytes)] => read_volume(name, bytes),
+        // A DICOM file given away is dropped once parsed, not copied.
+        [(name, bytes)] if sniff(name, bytes) == Some(VolumeFormat::Dicom) => {
+            Ok(dicom::read_series_with(files, progress)?.reoriented())
+        }
+        [(name, bytes)] => read_volume_with(name, bytes, progress),
         _ => {
             if let Some((name, _)) = files.iter().find(|(n, b)| {
                 matches!(
@@ -81,17 +92,24 @@ pub fn open_files(files: &[(String, Vec<u8>)]) -> Result<MedicalVolume> {
                     "{name}: several files open as one DICOM series; open NIfTI, NRRD and NPZ files one at a time"
                 )));
             }
-            Ok(dicom::read_series(files)?.reoriented())
+            Ok(dicom::read_series_with(files, progress)?.reoriented())
         }
     }
 }
 
 /// Reads one file (a DICOM series is several: see [`open_files`]) into a displayed volume.
 pub fn read_volume(name: &str, bytes: &[u8]) -> Result<MedicalVolume> {
+    read_volume_with(name, bytes, &mut unobserved)
+}
+
+/// [`read_volume`] with `progress` (see [`open_files_with`]).
+pub fn read_volume_with(name: &str, bytes: &[u8], progress: Progress) -> Result<MedicalVolume> {
     let volume = match sniff(name, bytes) {
-        Some(VolumeFormat::Dicom) => dicom::read_series(&[(name.to_string(), bytes.to_vec())])?,
-        Some(VolumeFormat::Nifti) => nifti::read(bytes)?,
-        Some(VolumeFormat::Nrrd) => nrrd::read(bytes)?,
+        Some(VolumeFormat::Dicom) => {
+            dicom::read_series_with(vec![(name.to_string(), bytes.to_vec())], progress)?
+        }
+        Some(VolumeFormat::Nifti) => nifti::read_with(bytes, progress)?,
+        Some(VolumeFormat::Nrrd) => nrrd::read_with(bytes, progress)?,
         Some(VolumeFormat::Npz) => return npz_volume(bytes),
         Some(VolumeFormat::GzipDicom) => {
             let inflated = crate::limits::read_to_end_capped(
@@ -99,7 +117,7 @@ pub fn read_volume(name: &str, bytes: &[u8]) -> Result<MedicalVolume> {
                 crate::limits::MAX_DECODED_BYTES,
                 name,
             )?;
-            dicom::read_series(&[(name.to_string(), inflated)])?
+            dicom::read_series_with(vec![(name.to_string(), inflated)], progress)?
         }
         None => return Err(crate::identify::unreadable(name, bytes)),
     };
@@ -112,11 +130,10 @@ fn npz_volume(bytes: &[u8]) -> Result<MedicalVolume> {
     match read_case(bytes)? {
         Case::TwoD(case) => {
             let image = case.image;
-            let data = image.data.iter().map(|&v| v as f32).collect();
             let mut volume = MedicalVolume::new(
                 [image.width, image.height, 1],
                 3,
-                data,
+                image.data,
                 diagonal_affine([1.0; 3]),
                 None,
                 "NPZ",
@@ -138,7 +155,7 @@ fn npz_volume(bytes: &[u8]) -> Result<MedicalVolume> {
             let mut volume = MedicalVolume::new(
                 [v.width, v.height, v.depth],
                 1,
-                v.data.iter().map(|&x| x as f32).collect(),
+                v.data,
                 diagonal_affine(spacing),
                 None,
                 "NPZ",

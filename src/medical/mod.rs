@@ -21,11 +21,14 @@ pub mod nrrd;
 pub mod orientation;
 mod samples;
 pub mod volume;
+pub mod voxels;
 pub mod window;
 
-pub use format::{open_files, read_volume, sniff, VolumeFormat};
+pub use format::{open_files, open_files_with, read_volume, read_volume_with, sniff, VolumeFormat};
 pub(crate) use samples::SampleType;
-pub use volume::{diagonal_affine, spacing_of, Affine, MedicalVolume, Reorientation, MAX_VOXELS};
+pub use volume::{
+    diagonal_affine, spacing_of, Affine, MedicalVolume, Reorientation, Samples, Voxels, MAX_VOXELS,
+};
 
 /// The SEG code's path before it moved into [`dicom::seg`], for callers that still name it.
 pub use dicom::seg as dicom_seg;

@@ -4,7 +4,9 @@
 
 use super::{Affine, MedicalVolume, SampleType};
 use crate::error::{Error, Result};
+use crate::label_value::LabelValue;
 use crate::limits::gunzip_prefix;
+use crate::progress::{unobserved, Progress};
 
 fn decode_error(message: impl std::fmt::Display) -> Error {
     Error::Decode(format!("NIfTI: {message}"))
@@ -178,14 +180,48 @@ fn affine_of(h: &Header) -> Affine {
 
 /// A NIfTI-1 or NIfTI-2 file (optionally gzipped) as a volume in its own voxel order.
 pub fn read(file: &[u8]) -> Result<MedicalVolume> {
+    read_with(file, &mut unobserved)
+}
+
+/// [`read`], telling `progress` (bytes of voxels read, of all) as it goes; `false` cancels.
+pub fn read_with(file: &[u8], progress: Progress) -> Result<MedicalVolume> {
     if !file.starts_with(&[0x1f, 0x8b]) {
-        return read_plain(file);
+        let layout = Layout::of(file)?;
+        if layout.offset > file.len() {
+            return Err(decode_error(format!(
+                "voxel data offset {} lies outside the file",
+                layout.offset
+            )));
+        }
+        let needed = layout.data_end()? - layout.offset;
+        let present = file.len() - layout.offset;
+        if present < needed {
+            return Err(Error::Decode(format!(
+                "the file is truncated: {needed} bytes of voxel data expected, {present} present"
+            )));
+        }
+        let offset = layout.offset;
+        return layout.volume(&file[offset..], progress);
     }
-    // Gzipped: the header first, then only the bytes it says the first volume needs, so a
-    // small .nii.gz cannot inflate past what its header declares (which the budget bounds).
+    // Gzipped: the header first, then the voxels inflated in a stream straight into the
+    // volume's storage, only as many as the header says the first volume has (which the budget
+    // bounds): a small .nii.gz cannot inflate past that, and no inflated copy is held.
     let head = gunzip_prefix(file, 540)?;
     let layout = Layout::of(&head)?;
-    read_plain(&gunzip_prefix(file, layout.data_end()?)?)
+    layout.data_end()?;
+    let mut stream = flate2::read::MultiGzDecoder::new(file);
+    let skipped = std::io::copy(
+        &mut std::io::Read::take(&mut stream, layout.offset as u64),
+        &mut std::io::sink(),
+    )
+    .map_err(|e| Error::Decode(format!("corrupt gzip data: {e}")))?;
+    if skipped < layout.offset as u64 {
+        return Err(decode_error(format!(
+            "voxel data offset {} lies outside the file",
+            layout.offset
+        )));
+    }
+    layout.volume(stream, progress)
 }
 
 /// What the header says about the voxel data: where it is, its type and size.
@@ -304,55 +340,51 @@ impl Layout {
     }
 }
 
-/// An uncompressed NIfTI file.
-fn read_plain(bytes: &[u8]) -> Result<MedicalVolume> {
-    let Layout {
-        header: h,
-        big_endian,
-        size,
-        frames,
-        sample,
-        channels,
-        offset,
-        count,
-    } = Layout::of(bytes)?;
-    if offset > bytes.len() {
-        return Err(decode_error(format!(
-            "voxel data offset {offset} lies outside the file"
-        )));
-    }
-    let mut data = sample.decode(&bytes[offset..], count, big_endian)?;
-    if h.scl_slope.is_finite() && h.scl_slope != 0.0 && (h.scl_slope != 1.0 || h.scl_inter != 0.0) {
+impl Layout {
+    /// The volume, its voxels read from `data` (positioned at the voxel offset).
+    fn volume(self, data: impl std::io::Read, progress: Progress) -> Result<MedicalVolume> {
+        let Layout {
+            header: h,
+            big_endian,
+            size,
+            frames,
+            sample,
+            channels,
+            count,
+            ..
+        } = self;
+        let scaled = h.scl_slope.is_finite()
+            && h.scl_slope != 0.0
+            && (h.scl_slope != 1.0 || h.scl_inter != 0.0);
         let inter = if h.scl_inter.is_finite() {
             h.scl_inter
         } else {
             0.0
         };
-        for v in &mut data {
-            *v = (*v as f64 * h.scl_slope + inter) as f32;
+        let rescale = scaled.then_some((h.scl_slope, inter));
+        let data = sample.read_voxels(data, count, big_endian, rescale, progress)?;
+        let mut volume = MedicalVolume::new(
+            size,
+            channels,
+            data,
+            affine_of(&h),
+            None,
+            if h.version == 2 { "NIfTI-2" } else { "NIfTI-1" },
+        )?;
+        if frames > 1 {
+            volume.notes.push(format!(
+                "{frames} volumes in the file (4D): the first one is shown"
+            ));
         }
+        Ok(volume)
     }
-    let mut volume = MedicalVolume::new(
-        size,
-        channels,
-        data,
-        affine_of(&h),
-        None,
-        if h.version == 2 { "NIfTI-2" } else { "NIfTI-1" },
-    )?;
-    if frames > 1 {
-        volume.notes.push(format!(
-            "{frames} volumes in the file (4D): the first one is shown"
-        ));
-    }
-    Ok(volume)
 }
 
 /// A NIfTI-1 label volume (`.nii`, gzip-compressed when `gzip`): uint8, or uint16 beyond 255
 /// labels; `labels` in x-fastest order of size `size`; the affine stored as sform and qform
 /// code 0, so readers (nibabel) take it as written.
-pub fn write_labels(
-    labels: &[u16],
+pub fn write_labels<L: LabelValue>(
+    labels: &[L],
     size: [usize; 3],
     affine: &Affine,
     gzip: bool,
@@ -363,7 +395,7 @@ pub fn write_labels(
     if size.iter().any(|&n| n > i16::MAX as usize) {
         return Err(Error::invalid("NIfTI-1 dimensions are limited to 32767"));
     }
-    let wide = labels.iter().any(|&l| l > 255);
+    let wide = labels.iter().any(|&l| l.into() > 255);
     let mut h = vec![0u8; 352];
     h[0..4].copy_from_slice(&348i32.to_le_bytes());
     let put_i16 =
@@ -398,9 +430,9 @@ pub fn write_labels(
     h[148..148 + 21].copy_from_slice(b"daftseg segmentation\0");
     h[344..348].copy_from_slice(b"n+1\0");
     if wide {
-        h.extend(labels.iter().flat_map(|l| l.to_le_bytes()));
+        h.extend(labels.iter().flat_map(|&l| l.into().to_le_bytes()));
     } else {
-        h.extend(labels.iter().map(|&l| l as u8));
+        h.extend(labels.iter().map(|&l| l.into() as u8));
     }
     if !gzip {
         return Ok(h);
@@ -431,14 +463,17 @@ mod tests {
             let v = read(&bytes).unwrap();
             assert_eq!((v.width, v.height, v.depth), (4, 3, 2));
             assert_eq!(v.affine, affine);
-            assert_eq!(v.data, labels.iter().map(|&l| l as f32).collect::<Vec<_>>());
+            assert_eq!(
+                v.data.to_f32(),
+                labels.iter().map(|&l| l as f32).collect::<Vec<_>>()
+            );
         }
     }
 
     #[test]
     fn truncated_and_foreign_files_are_errors() {
         let bytes = write_labels(
-            &[1; 8],
+            &[1u16; 8],
             [2, 2, 2],
             &super::super::diagonal_affine([1.0; 3]),
             false,

@@ -19,11 +19,11 @@ impl MedicalVolume {
         }
         let source = self.size();
         let size = [source[axes[0]], source[axes[1]], source[axes[2]]];
-        let c = self.channels;
-        let mut data = Vec::with_capacity(self.data.len());
-        for at in source_indices(axes, flips, size, source) {
-            data.extend_from_slice(&self.data[at * c..(at + 1) * c]);
-        }
+        // In place: a clinical CT is not held twice to turn it.
+        let mut data = self.data;
+        data.permute(self.channels, |d| {
+            source_index(axes, flips, size, source, d)
+        });
         // New voxel v maps to source voxel s with s[axes[a]] = flip ? n-1-v[a] : v[a].
         let mut voxel_to_source = [[0.0; 4]; 4];
         voxel_to_source[3][3] = 1.0;
@@ -100,17 +100,27 @@ fn source_indices(
     size: [usize; 3],
     source: [usize; 3],
 ) -> impl Iterator<Item = usize> {
-    (0..size[2]).flat_map(move |z| {
-        (0..size[1]).flat_map(move |y| {
-            (0..size[0]).map(move |x| {
-                let mut index = [0usize; 3];
-                for (a, v) in [x, y, z].into_iter().enumerate() {
-                    index[axes[a]] = if flips[a] { size[a] - 1 - v } else { v };
-                }
-                (index[2] * source[1] + index[1]) * source[0] + index[0]
-            })
-        })
-    })
+    (0..size[0] * size[1] * size[2]).map(move |d| source_index(axes, flips, size, source, d))
+}
+
+/// Displayed voxel `d`'s index in the source's grid (see [`source_indices`]).
+fn source_index(
+    axes: [usize; 3],
+    flips: [bool; 3],
+    size: [usize; 3],
+    source: [usize; 3],
+    d: usize,
+) -> usize {
+    let (x, y, z) = (
+        d % size[0],
+        (d / size[0]) % size[1],
+        d / (size[0] * size[1]),
+    );
+    let mut index = [0usize; 3];
+    for (a, v) in [x, y, z].into_iter().enumerate() {
+        index[axes[a]] = if flips[a] { size[a] - 1 - v } else { v };
+    }
+    (index[2] * source[1] + index[1]) * source[0] + index[0]
 }
 
 fn multiply(a: &Affine, b: &Affine) -> Affine {
@@ -182,13 +192,13 @@ mod tests {
         .reoriented();
         assert_eq!(v.size(), [4, 3, 2]);
         // Display voxel (0,0,0) is source voxel (3,2,0).
-        assert_eq!(v.data[0], (2 * 4 + 3) as f32);
+        assert_eq!(v.data.get(0), (2 * 4 + 3) as f32);
         // The new affine sends display voxel (0,0,0) where the source sends (3,2,0).
         assert_eq!(v.affine[0][3], 6.0);
         assert_eq!(v.affine[1][3], 6.0);
         assert_eq!(v.affine[0][0], -2.0);
         assert_eq!(v.spacing, [2.0, 3.0, 4.0]);
-        let labels: Vec<u8> = v.data.iter().map(|&x| x as u8).collect();
+        let labels: Vec<u8> = v.data.to_f32().iter().map(|&x| x as u8).collect();
         let back = v.labels_in_source_order(&labels).unwrap();
         assert_eq!(
             back,
@@ -210,7 +220,7 @@ mod tests {
             .unwrap()
             .reoriented();
         assert_eq!(v.size(), [5, 6, 1]);
-        assert_eq!(v.data, numbered(size));
+        assert_eq!(v.data.to_f32(), numbered(size));
     }
 
     #[test]
@@ -226,7 +236,7 @@ mod tests {
             .unwrap()
             .reoriented();
         assert_eq!(v.size(), [7, 5, 6]);
-        let labels: Vec<u32> = v.data.iter().map(|&x| x as u32).collect();
+        let labels: Vec<u32> = v.data.to_f32().iter().map(|&x| x as u32).collect();
         let back = v.labels_in_source_order(&labels).unwrap();
         assert_eq!(
             back,

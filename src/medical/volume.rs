@@ -2,6 +2,8 @@
 
 use crate::error::{Error, Result};
 
+pub use super::voxels::{Samples, Voxels};
+
 /// A 4x4 voxel-to-world matrix (RAS+ millimetres), row-major.
 pub type Affine = [[f64; 4]; 4];
 
@@ -26,8 +28,8 @@ pub struct MedicalVolume {
     pub depth: usize,
     /// 1 (grey) or 3 (RGB, e.g. colour ultrasound).
     pub channels: usize,
-    /// `depth * height * width * channels` values, slice-major.
-    pub data: Vec<f32>,
+    /// `depth * height * width * channels` samples, slice-major, in the file's own type.
+    pub data: Voxels,
     /// Voxel size in mm along x (columns), y (rows), z (slices).
     pub spacing: [f64; 3],
     /// Voxel (x, y, z) -> RAS+ mm, in the displayed grid.
@@ -76,11 +78,12 @@ impl MedicalVolume {
     pub fn new(
         size: [usize; 3],
         channels: usize,
-        data: Vec<f32>,
+        data: impl Into<Voxels>,
         affine: Affine,
         modality: Option<String>,
         format: &str,
     ) -> Result<Self> {
+        let data = data.into();
         let [width, height, depth] = size;
         if width == 0 || height == 0 || depth == 0 {
             return Err(Error::invalid(format!(
@@ -154,10 +157,10 @@ impl MedicalVolume {
         [self.width, self.height, self.depth]
     }
 
-    /// Slice `z` (`height * width * channels` values).
-    pub fn slice(&self, z: usize) -> &[f32] {
+    /// The values of slice `z` (`height * width * channels`).
+    pub fn slice_values(&self, z: usize) -> Vec<f32> {
         let plane = self.height * self.width * self.channels;
-        &self.data[z * plane..(z + 1) * plane]
+        self.data.values(z * plane..(z + 1) * plane)
     }
 }
 

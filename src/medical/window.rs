@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::MedicalVolume;
 use crate::error::{Error, Result};
 use crate::rgb::RgbImage;
-use crate::segment::GreyVolume;
+use crate::segment::GreySlices;
 
 /// How intensities become the 0..255 the model sees.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -149,8 +149,9 @@ impl Window {
         }
     }
 
-    /// (level, width) over `values`: the percentiles are computed here, once per window.
-    fn resolve(&self, values: &[f32]) -> Result<(f64, f64)> {
+    /// (level, width) over `volume`'s grey values: the percentiles are computed here, once per
+    /// window.
+    fn resolve(&self, volume: &MedicalVolume) -> Result<(f64, f64)> {
         self.check()?;
         Ok(match *self {
             Window::Preset { name } => {
@@ -162,7 +163,16 @@ impl Window {
             }
             Window::Manual { level, width } => (level, width),
             Window::Percentile { low, high } => {
-                let (lo, hi) = percentiles(values, low, high);
+                let (lo, hi) = if volume.channels == 3 {
+                    let plane = volume.width * volume.height;
+                    let mut luma = Vec::with_capacity(plane * volume.depth);
+                    for z in 0..volume.depth {
+                        luma.extend(grey_slice_values(volume, z));
+                    }
+                    percentiles(&luma, low, high)
+                } else {
+                    volume.data.percentiles(low, high)
+                };
                 ((lo + hi) / 2.0, (hi - lo).max(1e-6))
             }
         })
@@ -190,28 +200,7 @@ pub fn preset_name(p: CtPreset) -> &'static str {
     }
 }
 
-/// numpy's default (linear) percentiles of all values. Selection, not a sort: a volume can have
-/// hundreds of millions of voxels.
-pub fn percentiles(values: &[f32], low: f64, high: f64) -> (f64, f64) {
-    let mut finite: Vec<f32> = values.iter().copied().filter(|v| v.is_finite()).collect();
-    if finite.is_empty() {
-        return (0.0, 0.0);
-    }
-    let last = finite.len() - 1;
-    let mut at = |q: f64| {
-        let position = q / 100.0 * last as f64;
-        let below = position.floor() as usize;
-        let a = *finite.select_nth_unstable_by(below, f32::total_cmp).1 as f64;
-        // The next value up is the smallest of the part above `below`.
-        let b = finite[below + 1..]
-            .iter()
-            .copied()
-            .min_by(f32::total_cmp)
-            .map_or(a, |v| v as f64);
-        a + (b - a) * (position - below as f64)
-    };
-    (at(low), at(high))
-}
+pub use super::voxels::percentiles;
 
 /// `round((v - (level - width/2)) / width * 255)` clipped to 0..255.
 pub fn apply(values: &[f32], level: f64, width: f64) -> Vec<u8> {
@@ -225,8 +214,9 @@ pub fn apply(values: &[f32], level: f64, width: f64) -> Vec<u8> {
         .collect()
 }
 
-/// A window resolved for one volume: the uint8 grey volume the model sees, and the level and
-/// width it was made with (so slices and labels never recompute the percentiles).
+/// A window resolved for one volume: the level and width it was made with (so slices and labels
+/// never recompute the percentiles). Slices are windowed when they are shown or encoded, one at
+/// a time: a volume is never held a second time as what the model sees.
 #[derive(Clone, Debug)]
 pub struct Windowed {
     /// The window as asked.
@@ -235,8 +225,6 @@ pub struct Windowed {
     pub level: f64,
     /// Its width, resolved for this volume.
     pub width: f64,
-    /// The volume as the model sees it.
-    pub grey: GreyVolume,
 }
 
 impl Windowed {
@@ -245,24 +233,58 @@ impl Windowed {
         self.window.describe(self.level, self.width)
     }
 
+    /// Slice `z` as 3D propagation sees it: the grey values (an RGB volume's luma) through
+    /// the window, inverted for MONOCHROME1.
+    pub fn grey_slice(&self, volume: &MedicalVolume, z: usize) -> Result<Vec<u8>> {
+        check_slice(volume, z)?;
+        let mut grey = apply(&grey_slice_values(volume, z), self.level, self.width);
+        if volume.inverted {
+            grey.iter_mut().for_each(|v| *v = 255 - *v);
+        }
+        Ok(grey)
+    }
+
     /// Slice `z` as the model sees it in 2D: colour volumes stay in colour (each channel through
     /// the same window), grey ones are the windowed grey slice.
     pub fn slice_image(&self, volume: &MedicalVolume, z: usize) -> Result<RgbImage> {
-        if z >= self.grey.depth {
-            return Err(Error::invalid(format!(
-                "slice {z} is outside the volume's {} slices",
-                self.grey.depth
-            )));
-        }
+        check_slice(volume, z)?;
         if volume.channels == 3 {
             RgbImage::new(
                 volume.width,
                 volume.height,
-                apply(volume.slice(z), self.level, self.width),
+                apply(&volume.slice_values(z), self.level, self.width),
             )
         } else {
-            RgbImage::from_grey(self.grey.width, self.grey.height, self.grey.slice(z))
+            RgbImage::from_grey(volume.width, volume.height, &self.grey_slice(volume, z)?)
         }
+    }
+}
+
+fn check_slice(volume: &MedicalVolume, z: usize) -> Result<()> {
+    if z >= volume.depth {
+        return Err(Error::invalid(format!(
+            "slice {z} is outside the volume's {} slices",
+            volume.depth
+        )));
+    }
+    Ok(())
+}
+
+/// A volume seen through its window, slice by slice, as 3D propagation reads it.
+pub struct WindowedVolume<'a> {
+    /// The voxels.
+    pub volume: &'a MedicalVolume,
+    /// The window.
+    pub view: &'a Windowed,
+}
+
+impl GreySlices for WindowedVolume<'_> {
+    fn grey_size(&self) -> [usize; 3] {
+        self.volume.size()
+    }
+
+    fn grey_slice(&self, z: usize) -> Result<Cow<'_, [u8]>> {
+        self.view.grey_slice(self.volume, z).map(Cow::Owned)
     }
 }
 
@@ -271,35 +293,27 @@ pub fn luma([r, g, b]: [f32; 3]) -> f32 {
     0.299 * r + 0.587 * g + 0.114 * b
 }
 
-/// One grey value per voxel: the volume's own, or an RGB volume's [`luma`].
-pub fn grey_values(volume: &MedicalVolume) -> Cow<'_, [f32]> {
+/// One grey value per voxel of slice `z`: the volume's own, or an RGB volume's [`luma`].
+pub fn grey_slice_values(volume: &MedicalVolume, z: usize) -> Vec<f32> {
+    let values = volume.slice_values(z);
     if volume.channels == 3 {
-        Cow::Owned(
-            volume
-                .data
-                .chunks_exact(3)
-                .map(|p| luma([p[0], p[1], p[2]]))
-                .collect(),
-        )
+        values
+            .chunks_exact(3)
+            .map(|p| luma([p[0], p[1], p[2]]))
+            .collect()
     } else {
-        Cow::Borrowed(&volume.data)
+        values
     }
 }
 
 /// The volume through `window`. RGB volumes (colour ultrasound) are windowed on their ITU-R
 /// BT.601 luma, because 3D propagation works on one channel.
 pub fn windowed(volume: &MedicalVolume, window: &Window) -> Result<Windowed> {
-    let values = grey_values(volume);
-    let (level, width) = window.resolve(&values)?;
-    let mut grey = apply(&values, level, width);
-    if volume.inverted {
-        grey.iter_mut().for_each(|v| *v = 255 - *v);
-    }
+    let (level, width) = window.resolve(volume)?;
     Ok(Windowed {
         window: *window,
         level,
         width,
-        grey: GreyVolume::new(volume.depth, volume.height, volume.width, grey)?,
     })
 }
 
@@ -341,7 +355,8 @@ mod tests {
         )
         .unwrap();
         v.inverted = true;
-        assert_eq!(windowed(&v, &Window::IDENTITY).unwrap().grey.data, [255, 0]);
+        let view = windowed(&v, &Window::IDENTITY).unwrap();
+        assert_eq!(view.grey_slice(&v, 0).unwrap(), [255, 0]);
     }
 
     #[test]

@@ -4,7 +4,7 @@
 
 pub mod volume;
 
-pub use volume::{GreyVolume, Progress};
+pub use volume::{GreySlices, GreyVolume, LabelValue, Progress};
 
 use crate::cache::{image_key, CacheKey, EmbeddingCache};
 use crate::contract::{f32_values, Click256, Embedding};

@@ -9,9 +9,12 @@
 //! encoded at most twice however many boxes cross it, and once while the embedding cache holds
 //! the volume's slices.
 
+use std::borrow::Cow;
+
 use crate::cache::image_key;
 use crate::contract::MODEL_SIZE;
 use crate::error::{Error, Result};
+pub use crate::label_value::LabelValue;
 use crate::model::SamModel;
 use crate::preprocess::{box_to_model_frame, resized_size};
 use crate::prompt::{validate_box_3d, Box3d};
@@ -32,8 +35,27 @@ pub struct GreyVolume {
     pub data: Vec<u8>,
 }
 
+/// What 3D propagation reads: 8-bit grey slices, one at a time (a windowed medical volume
+/// windows each slice as it is asked for; a [`GreyVolume`] holds them all).
+pub trait GreySlices {
+    /// `[width, height, depth]`.
+    fn grey_size(&self) -> [usize; 3];
+    /// Slice `z`, `height * width` values.
+    fn grey_slice(&self, z: usize) -> Result<Cow<'_, [u8]>>;
+}
+
+impl GreySlices for GreyVolume {
+    fn grey_size(&self) -> [usize; 3] {
+        [self.width, self.height, self.depth]
+    }
+
+    fn grey_slice(&self, z: usize) -> Result<Cow<'_, [u8]>> {
+        Ok(Cow::Borrowed(self.slice(z)))
+    }
+}
+
 /// How far a 3D segmentation has got; return `false` to cancel.
-pub type Progress<'a> = &'a mut dyn FnMut(usize, usize) -> bool;
+pub use crate::progress::Progress;
 
 impl GreyVolume {
     /// A volume from its voxels; sizes whose product overflows, or that do not match the data, are refused.
@@ -112,26 +134,39 @@ impl Segmenter {
     pub fn segment_3d(
         &mut self,
         model: &SamModel,
-        volume: &GreyVolume,
+        volume: &dyn GreySlices,
         boxes: &[Box3d],
         progress: Progress,
     ) -> Result<Vec<u16>> {
+        self.segment_3d_labels(model, volume, boxes, progress)
+    }
+
+    /// [`Segmenter::segment_3d`] into labels of type `L`: u8 (a byte a voxel) for up to 255
+    /// boxes.
+    pub fn segment_3d_labels<L: LabelValue>(
+        &mut self,
+        model: &SamModel,
+        volume: &dyn GreySlices,
+        boxes: &[Box3d],
+        progress: Progress,
+    ) -> Result<Vec<L>> {
+        let [w, h, depth] = volume.grey_size();
         let boxes = boxes
             .iter()
             .enumerate()
-            .map(|(i, &b)| validate_box_3d(i, b, [volume.width, volume.height, volume.depth]))
+            .map(|(i, &b)| validate_box_3d(i, b, [w, h, depth]))
             .collect::<Result<Vec<_>>>()?;
-        if boxes.len() > u16::MAX as usize {
+        if boxes.len() > L::MAX {
             return Err(Error::invalid(format!(
                 "at most {} boxes per volume are supported",
-                u16::MAX
+                L::MAX
             )));
         }
-        let (h, w) = (volume.height, volume.width);
         let plane = h * w;
         let total: usize = boxes.iter().map(|b| (b[5] - b[2] + 1) as usize).sum();
         let mut done = 0;
-        let mut labels = vec![0u16; volume.data.len()];
+        let voxels = crate::limits::checked_voxels(&[w, h, depth])?;
+        let mut labels = vec![L::default(); voxels];
         if boxes.is_empty() {
             return Ok(labels);
         }
@@ -176,12 +211,12 @@ impl Segmenter {
         let ahead = crate::threads::workers();
         for (step, &(z, up)) in order.iter().enumerate() {
             let active = active(&runs, z, up);
-            let slice = RgbImage::from_grey(w, h, volume.slice(z))?;
+            let slice = RgbImage::from_grey(w, h, &volume.grey_slice(z)?)?;
             if ahead > 1 && !self.is_cached(model, image_key(w, h, &slice.data)) {
                 // This slice and the next ones not cached, up to one per worker.
                 let mut next = Vec::with_capacity(ahead);
                 for &(z, _) in order[step..].iter().take(4 * ahead) {
-                    let image = RgbImage::from_grey(w, h, volume.slice(z))?;
+                    let image = RgbImage::from_grey(w, h, &volume.grey_slice(z)?)?;
                     if !self.is_cached(model, image_key(w, h, &image.data)) {
                         next.push(image);
                         if next.len() == ahead {
@@ -212,9 +247,10 @@ impl Segmenter {
                 let mask = decode_in_frame(model, &encoded, prompt)?.0;
                 // Later boxes overwrite earlier ones: the highest label wins, whatever the order
                 // in which the sweeps reach a voxel.
+                let label = L::from_label(label);
                 for (l, &m) in labels[z * plane..(z + 1) * plane].iter_mut().zip(&mask) {
-                    if m && *l < label as u16 {
-                        *l = label as u16;
+                    if m && *l < label {
+                        *l = label;
                     }
                 }
                 if z == run.z_mid {

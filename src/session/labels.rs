@@ -7,11 +7,12 @@ use serde::Serialize;
 use crate::challenge::read_labels;
 use crate::error::{Error, Result};
 use crate::export::{export_volume_labels, label_png, VolumeExport};
+use crate::label_value::LabelValue;
 use crate::labels::{check_geometry, renumber, OpenedLabels};
-use crate::measure::{measure, measurements_csv, Grid, Measurement};
+use crate::measure::{measure, measurements_csv, Grid, Intensities, Measurement};
 use crate::medical::dicom_seg::{write_seg, SegmentInfo};
 use crate::medical::read_volume;
-use crate::medical::window::{grey_values, luma};
+use crate::medical::window::luma;
 use crate::postprocess::LabelMap;
 use crate::rgb::decode_image;
 use crate::session::state::Session;
@@ -32,9 +33,9 @@ impl Session {
     /// Labels of the open study as a file, chosen by `file_name`'s ending. An image's labels
     /// (`width * height`) become a `.png`; a volume's (`depth * height * width`) a `.nii.gz` /
     /// `.nii` in the source's geometry, a challenge `.npz`, or one slice as `.png`.
-    pub fn export(
+    pub fn export<L: LabelValue>(
         &self,
-        labels: Vec<u16>,
+        labels: Vec<L>,
         file_name: &str,
         slice: Option<usize>,
     ) -> Result<Vec<u8>> {
@@ -60,7 +61,7 @@ impl Session {
                 label_png(&LabelMap {
                     width,
                     height,
-                    labels,
+                    labels: labels.into_iter().map(Into::into).collect(),
                 })
             }
         }
@@ -92,13 +93,12 @@ impl Session {
     /// bounding box. Images measure their grey value (colour ones their luma), in pixels
     /// (spacing 1). The unit is "HU" for CT from DICOM (whose values are rescaled to HU), else
     /// empty.
-    pub fn measure(&self, labels: &[u16]) -> Result<(Vec<Measurement>, &'static str)> {
+    pub fn measure<L: LabelValue>(&self, labels: &[L]) -> Result<(Vec<Measurement>, &'static str)> {
         let study = self.study()?;
         match &study.volume {
             Some((volume, _)) => {
-                let values = grey_values(volume);
                 let grid = Grid {
-                    values: &values,
+                    values: Intensities::Volume(volume),
                     width: volume.width,
                     height: volume.height,
                     depth: volume.depth,
@@ -123,7 +123,7 @@ impl Session {
                     })
                     .collect();
                 let grid = Grid {
-                    values: &values,
+                    values: Intensities::Values(&values),
                     width: study.image.width,
                     height: study.image.height,
                     depth: 1,
@@ -204,13 +204,14 @@ impl Session {
                     study_size,
                     Some(&volume.affine),
                 )?;
-                renumber(name, labels.data.iter().map(|&v| v as f64), size)
+                let values = &labels.data;
+                renumber(name, (0..values.len()).map(|i| values.get(i) as f64), size)
             }
         }
     }
 
     /// [`Session::measure`] with its CSV, as one [`MeasureReport`].
-    pub fn measure_report(&self, labels: &[u16]) -> Result<MeasureReport> {
+    pub fn measure_report<L: LabelValue>(&self, labels: &[L]) -> Result<MeasureReport> {
         let (rows, unit) = self.measure(labels)?;
         Ok(MeasureReport {
             csv: measurements_csv(&rows, unit),
@@ -220,7 +221,7 @@ impl Session {
     }
 
     /// [`Session::measure`] as CSV ([`measurements_csv`]).
-    pub fn measurements_csv(&self, labels: &[u16]) -> Result<String> {
+    pub fn measurements_csv<L: LabelValue>(&self, labels: &[L]) -> Result<String> {
         let (rows, unit) = self.measure(labels)?;
         Ok(measurements_csv(&rows, unit))
     }

@@ -1,8 +1,9 @@
 //! Segmenting the open study: 2D prompts on the shown image, 3D propagation over the volume.
 
 use crate::error::Result;
+use crate::medical::window::WindowedVolume;
 use crate::prompt::{Box3d, BoxPrompt, ObjectPrompt};
-use crate::segment::{Clock, GreyVolume, Progress, Segmentation};
+use crate::segment::{Clock, GreyVolume, LabelValue, Progress, Segmentation};
 use crate::session::state::{no_study, no_volume, Session};
 
 impl Session {
@@ -42,11 +43,23 @@ impl Session {
         boxes: &[Box3d],
         progress: Progress,
     ) -> Result<Vec<u16>> {
+        self.segment_3d_labels(model_id, boxes, progress)
+    }
+
+    /// [`Session::segment_3d`] into labels of type `L`: u8 (a byte a voxel) for up to 255
+    /// boxes. Each slice is windowed as propagation reaches it.
+    pub fn segment_3d_labels<L: LabelValue>(
+        &mut self,
+        model_id: &str,
+        boxes: &[Box3d],
+        progress: Progress,
+    ) -> Result<Vec<L>> {
         let model = self.models.get(model_id)?;
         let study = self.study.as_ref().ok_or_else(no_study)?;
-        let (_, view) = study.volume.as_ref().ok_or_else(no_volume)?;
+        let (volume, view) = study.volume.as_ref().ok_or_else(no_volume)?;
+        let slices = WindowedVolume { volume, view };
         self.segmenter
-            .segment_3d(model, &view.grey, boxes, progress)
+            .segment_3d_labels(model, &slices, boxes, progress)
     }
 
     /// 3D propagation over a grey volume that is not the open study (voxels from elsewhere: a

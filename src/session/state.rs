@@ -145,10 +145,10 @@ mod tests {
         assert!(session.show_slice(0).is_err());
         let unloaded = session.encode("litemedsam").unwrap_err();
         assert_eq!(unloaded.kind(), "ModelError");
-        let png = session.export(vec![1; 15], "m.png", None).unwrap();
+        let png = session.export(vec![1u16; 15], "m.png", None).unwrap();
         assert!(png.starts_with(b"\x89PNG"));
-        assert!(session.export(vec![1; 14], "m.png", None).is_err());
-        assert!(session.export(vec![1; 15], "m.nii.gz", None).is_err());
+        assert!(session.export(vec![1u16; 14], "m.png", None).is_err());
+        assert!(session.export(vec![1u16; 15], "m.nii.gz", None).is_err());
     }
 
     #[test]

@@ -6,7 +6,8 @@ use serde::Serialize;
 use crate::error::{Error, Result};
 use crate::identify::unreadable;
 use crate::medical::window::{windowed, Window, Windowed};
-use crate::medical::{open_files, sniff};
+use crate::medical::{open_files_with, sniff};
+use crate::progress::{unobserved, Progress};
 use crate::prompt::Box3d;
 use crate::rgb::{is_image_file, read_image, RgbImage};
 use crate::router::{Route, RouteRequest};
@@ -77,6 +78,16 @@ impl Session {
     /// (DICOM, NIfTI, NRRD, challenge NPZ) or the DICOM files of one series. Volumes open
     /// through their modality's default window, on their middle slice.
     pub fn open(&mut self, files: Vec<(String, Vec<u8>)>) -> Result<StudyInfo> {
+        self.open_with_progress(files, &mut unobserved)
+    }
+
+    /// [`Session::open`], telling `progress(done, total)` how far a volume's reading has got;
+    /// `false` cancels (the study open before stays open).
+    pub fn open_with_progress(
+        &mut self,
+        files: Vec<(String, Vec<u8>)>,
+        progress: Progress,
+    ) -> Result<StudyInfo> {
         let name = files
             .first()
             .map(|(name, _)| name.clone())
@@ -90,9 +101,13 @@ impl Session {
             Study::new(name, None, image)
         } else {
             let single = files.len() == 1;
-            let volume =
-                open_files(&files).map_err(|e| if single { e.context(&name) } else { e })?;
-            drop(files);
+            let volume = open_files_with(files, progress).map_err(|e| {
+                if single {
+                    e.context(&name)
+                } else {
+                    e
+                }
+            })?;
             let view = windowed(&volume, &Window::default_for(&volume))?;
             // Volumes open on their middle slice (Study::new's choice).
             let image = view.slice_image(&volume, volume.depth / 2)?;

@@ -2,7 +2,7 @@
 // real images, and every kind of bad input from JavaScript giving an Error, never a panic.
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { ROOT, fixture, cases, pngLabels, iou } from './helpers.mjs';
 import { writeNpz } from '../../scripts/npz.mjs';
 
@@ -198,4 +198,23 @@ test('a modality model loads as its patch over the shared decoder, and the conte
   assert.equal(engine.encoderRuns(), 1, 'the modality model decodes from the general model\'s embedding');
   const area = labels.filter((v) => v === 1).length;
   assert.ok(area > 100 && area < 32 * 24, `nucleus mask of ${area} px`);
+});
+
+test('a volume reports its reading as it goes, and a cancelled open keeps the study open before', () => {
+  const engine = new Engine(manifestText);
+  const series = 'medical/ct_lung1_series';
+  const names = readdirSync(fixture(series)).sort();
+  const files = names.map((n) => new Uint8Array(readFileSync(fixture(`${series}/${n}`))));
+  const steps = [];
+  const info = engine.open(names, files, (done, total) => steps.push([done, total]));
+  assert.equal(info.depth, 6);
+  // Files parsed, then slices decoded: 2 x 6 steps, in order, each of the same total.
+  assert.deepEqual(steps, Array.from({ length: 12 }, (_, i) => [i, 12]));
+  const nifti = new Uint8Array(readFileSync(fixture('medical/standard.nii.gz')));
+  const read = [];
+  const small = engine.open(['standard.nii.gz'], [nifti], (done, total) => read.push([done, total]));
+  assert.ok(read.length > 0 && read.at(-1)[0] === read.at(-1)[1], JSON.stringify(read.at(-1)));
+  assert.throws(() => engine.open(names, files, () => false), { name: 'Cancelled' });
+  // The shown image is still the NIfTI's, not a 512x512 CT slice.
+  assert.equal(engine.imageRgba().length, small.width * small.height * 4, 'the study open before stays open');
 });

@@ -6,6 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use daftseg::error::{Error, Result};
+use daftseg::label_value::LabelValue;
 use daftseg::medical::window::Window;
 use daftseg::native::{ensure_loaded, read};
 use daftseg::prompt::{parse_box, parse_box3d, parse_click, Box3d, BoxPrompt, Click, ObjectPrompt};
@@ -323,14 +324,35 @@ fn segment_volume(
         daftseg::export::VolumeExport::from_file_name(&file_name(out), args.slice)?;
     }
     let (model_id, _) = load_routed(session, base, args.model.as_deref(), context, true)?;
-    let labels = session.segment_3d(&model_id, &args.boxes3d, &mut print_progress(true))?;
-    let voxels = labels.iter().filter(|&&l| l > 0).count();
+    // Up to 255 boxes the label volume takes a byte a voxel.
+    if args.boxes3d.len() <= u8::MAX as usize {
+        let labels: Vec<u8> =
+            session.segment_3d_labels(&model_id, &args.boxes3d, &mut print_progress(true))?;
+        write_3d(session, args, out, seg, &model_id, labels)
+    } else {
+        let labels: Vec<u16> =
+            session.segment_3d_labels(&model_id, &args.boxes3d, &mut print_progress(true))?;
+        write_3d(session, args, out, seg, &model_id, labels)
+    }
+}
+
+/// A 3D result to `out` (a DICOM SEG when `seg`), with `--stats`.
+fn write_3d<L: LabelValue>(
+    session: &Session,
+    args: &SegmentArgs,
+    out: &Path,
+    seg: bool,
+    model_id: &str,
+    labels: Vec<L>,
+) -> Result<()> {
+    let voxels = labels.iter().filter(|&&l| l.into() > 0).count();
     write_stats(session, args, &labels)?;
     let bytes = if seg {
         // Segments named after the modality, model output (AUTOMATIC), dated now (UTC).
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs() as i64);
+        let labels: Vec<u16> = labels.into_iter().map(Into::into).collect();
         session.export_seg(&labels, &[], &format!("daftseg {model_id}"), now)?
     } else {
         session.export(labels, &file_name(out), args.slice)?
@@ -341,7 +363,7 @@ fn segment_volume(
 }
 
 /// `--stats FILE.csv`: the measurements of `labels` over the open study.
-fn write_stats(session: &Session, args: &SegmentArgs, labels: &[u16]) -> Result<()> {
+fn write_stats<L: LabelValue>(session: &Session, args: &SegmentArgs, labels: &[L]) -> Result<()> {
     if let Some(path) = &args.stats {
         write(path, session.measurements_csv(labels)?.as_bytes())?;
         eprintln!("wrote {} (measurements)", path.display());

@@ -21,5 +21,5 @@ mod series;
 pub mod source;
 
 pub use seg::read_segmentation;
-pub use series::read_series;
+pub use series::{read_series, read_series_with};
 pub use source::{DicomSource, SourceImage};

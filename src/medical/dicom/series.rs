@@ -12,6 +12,8 @@ use super::pixeldata::pixels;
 use super::source::{DicomSource, SourceImage};
 use crate::error::{Error, Result};
 use crate::medical::volume::{Affine, MedicalVolume};
+use crate::medical::voxels::VoxelsBuilder;
+use crate::progress::{report, unobserved, Progress};
 
 /// One parsed file and the values a series needs.
 struct Slice {
@@ -47,20 +49,34 @@ fn without_pixels(obj: &Object) -> String {
 
 /// Reads one file or a series of files (name, bytes) into one volume in the source's voxel order.
 /// A folder holding several series gives its largest one (and says so in `notes`).
-pub fn read_series(files: &[(String, Vec<u8>)]) -> Result<MedicalVolume> {
+/// Each file's bytes are dropped once parsed, so a series is not held twice while it opens.
+pub fn read_series(files: Vec<(String, Vec<u8>)>) -> Result<MedicalVolume> {
+    read_series_with(files, &mut unobserved)
+}
+
+/// [`read_series`], telling `progress` (files parsed plus slices decoded, of twice the files) as
+/// it goes; `false` cancels.
+pub fn read_series_with(
+    files: Vec<(String, Vec<u8>)>,
+    progress: Progress,
+) -> Result<MedicalVolume> {
     if files.is_empty() {
         return Err(Error::invalid("no DICOM files were given"));
     }
+    let file_count = files.len();
     let mut slices = Vec::new();
     let mut skipped = Vec::new();
-    for (name, bytes) in files {
-        let object = match parse(name, bytes) {
+    for (done, (name, bytes)) in files.into_iter().enumerate() {
+        report(progress, done, 2 * file_count)?;
+        let parsed = parse(&name, &bytes);
+        drop(bytes);
+        let object = match parsed {
             Ok(mut o) => {
                 normalise(&mut o);
                 o
             }
             // In a folder, other files (DICOMDIR, notes) are skipped; a single file must parse.
-            Err(e) if files.len() > 1 => {
+            Err(e) if file_count > 1 => {
                 skipped.push(format!("{name} ({e})"));
                 continue;
             }
@@ -72,8 +88,8 @@ pub fn read_series(files: &[(String, Vec<u8>)]) -> Result<MedicalVolume> {
             .flatten()
             .is_none()
         {
-            if files.len() == 1 {
-                return Err(error(name, without_pixels(&object)));
+            if file_count == 1 {
+                return Err(error(&name, without_pixels(&object)));
             }
             skipped.push(format!("{name} (no image)"));
             continue;
@@ -82,7 +98,7 @@ pub fn read_series(files: &[(String, Vec<u8>)]) -> Result<MedicalVolume> {
             .filter(|p| p.len() == 3)
             .map(|p| [p[0], p[1], p[2]]);
         slices.push(Slice {
-            name: name.clone(),
+            name,
             series: text(&object, tags::SERIES_INSTANCE_UID).unwrap_or_default(),
             instance: int(&object, tags::INSTANCE_NUMBER).unwrap_or(0),
             position,
@@ -92,7 +108,7 @@ pub fn read_series(files: &[(String, Vec<u8>)]) -> Result<MedicalVolume> {
     if slices.is_empty() {
         return Err(Error::Decode(format!(
             "none of the {} files is a DICOM image: {}",
-            files.len(),
+            file_count,
             skipped.join("; ")
         )));
     }
@@ -124,7 +140,9 @@ pub fn read_series(files: &[(String, Vec<u8>)]) -> Result<MedicalVolume> {
         let s = slices.pop().unwrap();
         single_object(&s.name, &s.object)?
     } else {
-        series(slices)?
+        series(slices, &mut |done, _| {
+            progress(file_count + done, 2 * file_count)
+        })?
     };
     volume.notes.extend(notes);
     Ok(volume)
@@ -289,7 +307,7 @@ fn single_object(name: &str, obj: &Object) -> Result<MedicalVolume> {
     Ok(volume)
 }
 
-fn series(mut slices: Vec<Slice>) -> Result<MedicalVolume> {
+fn series(mut slices: Vec<Slice>, progress: Progress) -> Result<MedicalVolume> {
     let (row_dir, col_dir, spacing) = plane(&slices[0].object);
     let normal = cross(row_dir, col_dir);
     let sortable = slices.iter().all(|s| s.position.is_some());
@@ -300,12 +318,16 @@ fn series(mut slices: Vec<Slice>) -> Result<MedicalVolume> {
     } else {
         slices.sort_by_key(|s| s.instance);
     }
-    let mut data = Vec::new();
+    let mut data = None;
     let mut shape = None;
     let mut frames_total = 0;
     let mut images = Vec::new();
-    for s in &slices {
+    let count = slices.len();
+    for (done, s) in slices.iter_mut().enumerate() {
+        report(progress, done, count)?;
         let (columns, rows, frames, channels, pixels) = pixels(&s.name, &s.object)?;
+        // The decoded slice is in the volume now: its encoded copy goes.
+        let _ = s.object.take_element(tags::PIXEL_DATA);
         for k in 0..frames {
             let frame = (frames > 1).then_some(k as u32 + 1);
             let position = if frames == 1 { s.position } else { None };
@@ -325,8 +347,10 @@ fn series(mut slices: Vec<Slice>) -> Result<MedicalVolume> {
             Some(_) => {}
         }
         frames_total += frames;
-        data.extend(pixels);
+        data.get_or_insert_with(|| VoxelsBuilder::new(pixels.len() * count))
+            .push(&pixels.to_f32());
     }
+    let data = data.expect("at least one slice").finish();
     let (columns, rows, channels) = shape.expect("at least one slice");
     let step = match (
         slices.first().and_then(|s| s.position),

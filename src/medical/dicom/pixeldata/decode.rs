@@ -15,9 +15,28 @@ use super::support::{check_pixel_budget, check_supported};
 use crate::error::Result;
 use crate::medical::dicom::attributes::int;
 use crate::medical::dicom::object::{causes, error, Object};
+use crate::medical::voxels::{Voxels, VoxelsBuilder};
 
-/// Pixels of every frame as f32 (rescaled), interleaved RGB for colour images.
-pub(crate) fn pixels(name: &str, obj: &Object) -> Result<Pixels> {
+/// Pixels of every frame (rescaled), interleaved RGB for colour images: columns, rows, frames,
+/// channels and the voxels, in the narrowest type that holds their values exactly (a CT's HU
+/// as i16). Grey frames are decoded one at a time into that storage.
+pub(crate) fn pixels(name: &str, obj: &Object) -> Result<(usize, usize, usize, usize, Voxels)> {
+    let (columns, rows, frames, channels, data) = match pixels_f32(name, obj)? {
+        Decoded::Voxels(pixels) => return Ok(pixels),
+        Decoded::Values(pixels) => pixels,
+    };
+    let mut builder = VoxelsBuilder::new(data.len());
+    builder.push(&data);
+    Ok((columns, rows, frames, channels, builder.finish()))
+}
+
+/// What a decoder gives: narrowed voxels, or f32 values (the rarer layouts).
+enum Decoded {
+    Voxels((usize, usize, usize, usize, Voxels)),
+    Values(Pixels),
+}
+
+fn pixels_f32(name: &str, obj: &Object) -> Result<Decoded> {
     let syntax = obj
         .meta()
         .transfer_syntax()
@@ -33,13 +52,13 @@ pub(crate) fn pixels(name: &str, obj: &Object) -> Result<Pixels> {
     }
     if syntax == RLE_LOSSLESS && int(obj, tags::BITS_ALLOCATED) == Some(32) {
         // dicom-rs's RLE decoder stops at 16 bits.
-        return rle_32bit(name, obj);
+        return rle_32bit(name, obj).map(Decoded::Values);
     }
     if let Some(planar) = planar_rgb(name, obj) {
-        return planar;
+        return planar.map(Decoded::Values);
     }
     if let Some(ybr) = ybr_full_422(name, obj) {
-        return ybr;
+        return ybr.map(Decoded::Values);
     }
     if int(obj, tags::ROWS).is_none() || int(obj, tags::COLUMNS).is_none() {
         return Err(error(
@@ -69,7 +88,7 @@ pub(crate) fn pixels(name: &str, obj: &Object) -> Result<Pixels> {
     }
     let photometric = decoded.photometric_interpretation().as_str().to_string();
     if decoded.bits_allocated() == 32 {
-        return samples_32bit(name, obj, &decoded, &syntax);
+        return samples_32bit(name, obj, &decoded, &syntax).map(Decoded::Values);
     }
     let modality_lut = if samples == 1 {
         modality_lut(name, obj)?
@@ -82,6 +101,23 @@ pub(crate) fn pixels(name: &str, obj: &Object) -> Result<Pixels> {
         } else {
             ModalityLutOption::None
         });
+    if samples == 1 && modality_lut.is_none() && photometric != "PALETTE COLOR" {
+        // The common case (CT, MR, PET, X-ray): frame by frame into the narrow storage.
+        let mut builder = VoxelsBuilder::new(rows * columns * frames);
+        for frame in 0..frames {
+            let values: Vec<f32> = decoded
+                .to_vec_frame_with_options(frame as u32, &options)
+                .map_err(|e| error(name, format!("frame {}: {e}", frame + 1)))?;
+            builder.push(&values);
+        }
+        return Ok(Decoded::Voxels((
+            columns,
+            rows,
+            frames,
+            1,
+            builder.finish(),
+        )));
+    }
     let mut data = Vec::with_capacity(rows * columns * frames * samples);
     for frame in 0..frames {
         let values: Vec<f32> = decoded
@@ -125,7 +161,7 @@ pub(crate) fn pixels(name: &str, obj: &Object) -> Result<Pixels> {
             ))
         }
     };
-    Ok((columns, rows, frames, channels, data))
+    Ok(Decoded::Values((columns, rows, frames, channels, data)))
 }
 
 /// A Modality LUT Sequence (a table instead of rescale slope and intercept, as in some X-ray
