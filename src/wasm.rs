@@ -5,6 +5,7 @@
 //! input. Inputs from JavaScript are checked here or in the core, so none can make the module
 //! panic; a panic hook still logs any bug to the console instead of an opaque `unreachable`.
 
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::rc::Rc;
 
@@ -14,6 +15,7 @@ use wasm_bindgen::prelude::*;
 use crate::background::slice_ranges;
 use crate::error::Error;
 use crate::manifest::Manifest;
+use crate::medical::dicom::SeriesFiles;
 use crate::medical::window::Window;
 use crate::model::ModelBytes;
 use crate::prompt::{boxes_from_numbers, prompts_from_numbers};
@@ -44,6 +46,28 @@ fn to_js<T: Serialize>(value: &T) -> JsResult<JsValue> {
     value
         .serialize(&serializer)
         .map_err(|e| js_error(Error::invalid(e)))
+}
+
+/// The files the page gave `open`, in JS memory until the series reader asks for one.
+struct PageFiles {
+    names: Vec<String>,
+    files: js_sys::Array,
+}
+
+impl SeriesFiles for PageFiles {
+    fn count(&self) -> usize {
+        self.names.len()
+    }
+
+    fn name(&self, i: usize) -> String {
+        self.names[i].clone()
+    }
+
+    fn bytes(&mut self, i: usize, _last: bool) -> crate::Result<Cow<'_, [u8]>> {
+        Ok(Cow::Owned(
+            js_sys::Uint8Array::from(self.files.get(i as u32)).to_vec(),
+        ))
+    }
 }
 
 /// A label volume from the page, as small as its values allow.
@@ -210,19 +234,28 @@ impl Engine {
         if names.len() != files.length() as usize {
             return Err(Error::invalid("give one name per file").into());
         }
-        let mut inputs = Vec::with_capacity(names.len());
-        for (i, name) in names.into_iter().enumerate() {
-            let value = files.get(i as u32);
-            if !value.is_instance_of::<js_sys::Uint8Array>() {
+        for i in 0..files.length() {
+            if !files.get(i).is_instance_of::<js_sys::Uint8Array>() {
                 return Err(Error::invalid(format!("file {} is not a Uint8Array", i + 1)).into());
             }
-            inputs.push((name, js_sys::Uint8Array::from(value).to_vec()));
         }
-        to_js(
-            &self
-                .session
-                .open_with_progress(inputs, &mut js_progress(progress))?,
-        )
+        let mut progress = js_progress(progress);
+        if names.len() > 1 {
+            // A series: each file is copied in when the reader asks for it, never all at once.
+            let first = names[0].clone();
+            let mut series = PageFiles { names, files };
+            return to_js(
+                &self
+                    .session
+                    .open_series(first, &mut series, &mut progress)?,
+            );
+        }
+        let inputs = names
+            .into_iter()
+            .zip(files.iter())
+            .map(|(name, file)| (name, js_sys::Uint8Array::from(file).to_vec()))
+            .collect();
+        to_js(&self.session.open_with_progress(inputs, &mut progress)?)
     }
 
     /// Raw 8-bit RGB pixels (`width * height * 3`, row-major) as the study: for arrays that are

@@ -73,12 +73,15 @@ pub fn open_files(files: Vec<(String, Vec<u8>)>) -> Result<MedicalVolume> {
 
 /// [`open_files`], telling `progress(done, total)` how far the reading has got (bytes of
 /// voxels, or files and slices of a DICOM series); `false` cancels with [`Error::Cancelled`].
-pub fn open_files_with(files: Vec<(String, Vec<u8>)>, progress: Progress) -> Result<MedicalVolume> {
+pub fn open_files_with(
+    mut files: Vec<(String, Vec<u8>)>,
+    progress: Progress,
+) -> Result<MedicalVolume> {
     match &files[..] {
         [] => Err(Error::invalid("no file to open")),
         // A DICOM file given away is dropped once parsed, not copied.
         [(name, bytes)] if sniff(name, bytes) == Some(VolumeFormat::Dicom) => {
-            Ok(dicom::read_series_with(files, progress)?.reoriented())
+            Ok(dicom::read_series_with(&mut files, progress)?.reoriented())
         }
         [(name, bytes)] => read_volume_with(name, bytes, progress),
         _ => {
@@ -92,9 +95,18 @@ pub fn open_files_with(files: Vec<(String, Vec<u8>)>, progress: Progress) -> Res
                     "{name}: several files open as one DICOM series; open NIfTI, NRRD and NPZ files one at a time"
                 )));
             }
-            Ok(dicom::read_series_with(files, progress)?.reoriented())
+            Ok(dicom::read_series_with(&mut files, progress)?.reoriented())
         }
     }
+}
+
+/// The DICOM files of one series from a source that gives them one at a time (a folder on
+/// disk, the files a page holds), in the display orientation: never the whole series in memory.
+pub fn open_series_with(
+    files: &mut dyn dicom::SeriesFiles,
+    progress: Progress,
+) -> Result<MedicalVolume> {
+    Ok(dicom::read_series_with(files, progress)?.reoriented())
 }
 
 /// Reads one file (a DICOM series is several: see [`open_files`]) into a displayed volume.
@@ -106,7 +118,7 @@ pub fn read_volume(name: &str, bytes: &[u8]) -> Result<MedicalVolume> {
 pub fn read_volume_with(name: &str, bytes: &[u8], progress: Progress) -> Result<MedicalVolume> {
     let volume = match sniff(name, bytes) {
         Some(VolumeFormat::Dicom) => {
-            dicom::read_series_with(vec![(name.to_string(), bytes.to_vec())], progress)?
+            dicom::read_series_with(&mut vec![(name.to_string(), bytes.to_vec())], progress)?
         }
         Some(VolumeFormat::Nifti) => nifti::read_with(bytes, progress)?,
         Some(VolumeFormat::Nrrd) => nrrd::read_with(bytes, progress)?,
@@ -117,7 +129,7 @@ pub fn read_volume_with(name: &str, bytes: &[u8], progress: Progress) -> Result<
                 crate::limits::MAX_DECODED_BYTES,
                 name,
             )?;
-            dicom::read_series_with(vec![(name.to_string(), inflated)], progress)?
+            dicom::read_series_with(&mut vec![(name.to_string(), inflated)], progress)?
         }
         None => return Err(crate::identify::unreadable(name, bytes)),
     };

@@ -24,7 +24,10 @@ pub mod volume;
 pub mod voxels;
 pub mod window;
 
-pub use format::{open_files, open_files_with, read_volume, read_volume_with, sniff, VolumeFormat};
+pub use format::{
+    open_files, open_files_with, open_series_with, read_volume, read_volume_with, sniff,
+    VolumeFormat,
+};
 pub(crate) use samples::SampleType;
 pub use volume::{
     diagonal_affine, spacing_of, Affine, MedicalVolume, Reorientation, Samples, Voxels, MAX_VOXELS,

@@ -5,8 +5,10 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::identify::unreadable;
+use crate::medical::dicom::SeriesFiles;
 use crate::medical::window::{windowed, Window, Windowed};
-use crate::medical::{open_files_with, sniff};
+use crate::medical::MedicalVolume;
+use crate::medical::{open_files_with, open_series_with, sniff};
 use crate::progress::{unobserved, Progress};
 use crate::prompt::Box3d;
 use crate::rgb::{is_image_file, read_image, RgbImage};
@@ -73,6 +75,14 @@ impl WindowInfo {
     }
 }
 
+/// A volume as the open study, through its modality's default window, on its middle slice
+/// (Study::new's choice).
+fn volume_study(name: String, volume: MedicalVolume) -> Result<Study> {
+    let view = windowed(&volume, &Window::default_for(&volume))?;
+    let image = view.slice_image(&volume, volume.depth / 2)?;
+    Ok(Study::new(name, Some((volume, view)), image))
+}
+
 impl Session {
     /// Open `(name, bytes)` files as the study: one image (PNG, JPEG, BMP, TIFF), one volume file
     /// (DICOM, NIfTI, NRRD, challenge NPZ) or the DICOM files of one series. Volumes open
@@ -108,12 +118,23 @@ impl Session {
                     e
                 }
             })?;
-            let view = windowed(&volume, &Window::default_for(&volume))?;
-            // Volumes open on their middle slice (Study::new's choice).
-            let image = view.slice_image(&volume, volume.depth / 2)?;
-            Study::new(name, Some((volume, view)), image)
+            volume_study(name, volume)?
         };
         self.study = Some(study);
+        self.info()
+    }
+
+    /// Open the DICOM files of one series from `files`, which gives them one at a time (a folder
+    /// on disk, the files a page holds), so the series is never in memory twice; `progress` as
+    /// in [`Session::open_with_progress`].
+    pub fn open_series(
+        &mut self,
+        name: String,
+        files: &mut dyn SeriesFiles,
+        progress: Progress,
+    ) -> Result<StudyInfo> {
+        let volume = open_series_with(files, progress)?;
+        self.study = Some(volume_study(name, volume)?);
         self.info()
     }
 

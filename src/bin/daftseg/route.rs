@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use daftseg::error::Result;
 use daftseg::router::RouteRequest;
 
-use crate::segment::{read_input, route_study};
+use crate::segment::{open_input, route_study};
 use crate::{file_name, Context};
 
 #[derive(clap::Args)]
@@ -25,7 +25,7 @@ pub(crate) struct RouteArgs {
 pub(crate) fn run(args: RouteArgs, context: &Context) -> Result<()> {
     let (mut session, base) = context.session()?;
     let chosen = if args.file.exists() && args.modality.is_none() {
-        session.open(read_input(&args.file)?)?;
+        open_input(&mut session, &args.file)?;
         route_study(&mut session, &base, args.model.as_deref())?
     } else {
         session.models().route(&RouteRequest {

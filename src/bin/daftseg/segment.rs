@@ -3,10 +3,12 @@
 //! The session opens, routes and segments; this file reads paths, checks what the user combined
 //! and prints.
 
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 
 use daftseg::error::{Error, Result};
 use daftseg::label_value::LabelValue;
+use daftseg::medical::dicom::SeriesFiles;
 use daftseg::medical::window::Window;
 use daftseg::native::{ensure_loaded, read};
 use daftseg::prompt::{parse_box, parse_box3d, parse_click, Box3d, BoxPrompt, Click, ObjectPrompt};
@@ -76,7 +78,7 @@ pub(crate) fn run(args: SegmentArgs, context: &Context) -> Result<()> {
             "--shard splits a folder of NPZ cases; give such a folder",
         ));
     }
-    let info = session.open(read_input(input)?).map_err(|e| {
+    let info = open_input(&mut session, input).map_err(|e| {
         if input.is_dir() {
             e.context(input.display())
         } else {
@@ -127,11 +129,43 @@ fn case_output(args: &SegmentArgs) -> Result<&Path> {
         .ok_or_else(|| Error::invalid("give --out"))
 }
 
-/// A file's `(name, bytes)`, or every file of a folder (a DICOM series) in name order.
-pub(crate) fn read_input(input: &Path) -> Result<Vec<(String, Vec<u8>)>> {
+/// Opens a file, or a folder's files as one DICOM series, read from disk one at a time (the
+/// series is never in memory twice).
+pub(crate) fn open_input(session: &mut Session, input: &Path) -> Result<StudyInfo> {
     if !input.is_dir() {
-        return Ok(vec![(file_name(input), read(input)?)]);
+        return session.open(vec![(file_name(input), read(input)?)]);
     }
+    let paths = folder_files(input)?;
+    if let [path] = &paths[..] {
+        // One file in a folder is opened as that file (a NIfTI, an image).
+        return session.open(vec![(file_name(path), read(path)?)]);
+    }
+    session.open_series(
+        file_name(&paths[0]),
+        &mut FolderFiles(paths),
+        &mut daftseg::progress::unobserved,
+    )
+}
+
+/// A folder's files, read when the series reader asks for them.
+struct FolderFiles(Vec<PathBuf>);
+
+impl SeriesFiles for FolderFiles {
+    fn count(&self) -> usize {
+        self.0.len()
+    }
+
+    fn name(&self, i: usize) -> String {
+        file_name(&self.0[i])
+    }
+
+    fn bytes(&mut self, i: usize, _last: bool) -> Result<Cow<'_, [u8]>> {
+        read(&self.0[i]).map(Cow::Owned)
+    }
+}
+
+/// The files of a folder, in name order.
+fn folder_files(input: &Path) -> Result<Vec<PathBuf>> {
     let mut paths: Vec<PathBuf> = std::fs::read_dir(input)
         .map_err(|e| Error::io(input.display(), e))?
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -144,10 +178,7 @@ pub(crate) fn read_input(input: &Path) -> Result<Vec<(String, Vec<u8>)>> {
             input.display()
         )));
     }
-    paths
-        .iter()
-        .map(|path| Ok((file_name(path), read(path)?)))
-        .collect()
+    Ok(paths)
 }
 
 /// The open study's route; when it waits for the image content, the general model is loaded

@@ -12,6 +12,7 @@
 //! `series` assembles files into a volume. [`seg`] writes and reads DICOM SEG over it.
 
 mod attributes;
+mod files;
 mod geometry;
 mod lengths;
 mod object;
@@ -21,5 +22,5 @@ mod series;
 pub mod source;
 
 pub use seg::read_segmentation;
-pub use series::{read_series, read_series_with};
+pub use series::{read_series, read_series_with, SeriesFiles};
 pub use source::{DicomSource, SourceImage};

@@ -6,6 +6,7 @@ use dicom_dictionary_std::tags;
 use dicom_object::InMemDicomObject;
 
 use super::attributes::{floats, floats_in, int, text, PER_FRAME, SHARED};
+pub use super::files::SeriesFiles;
 use super::geometry::{affine_lps_to_ras, cross, dot, plane, position_from_affine};
 use super::object::{error, normalise, parse, Object};
 use super::pixeldata::pixels;
@@ -15,9 +16,13 @@ use crate::medical::volume::{Affine, MedicalVolume};
 use crate::medical::voxels::VoxelsBuilder;
 use crate::progress::{report, unobserved, Progress};
 
-/// One parsed file and the values a series needs.
+/// One parsed file and the values a series needs. Its pixels are read again (the second
+/// pass) when it is decoded into the volume.
 struct Slice {
     name: String,
+    /// Which file.
+    index: usize,
+    /// The header, without the pixels (a single file's keeps them).
     object: Object,
     series: String,
     position: Option<[f64; 3]>,
@@ -49,27 +54,28 @@ fn without_pixels(obj: &Object) -> String {
 
 /// Reads one file or a series of files (name, bytes) into one volume in the source's voxel order.
 /// A folder holding several series gives its largest one (and says so in `notes`).
-/// Each file's bytes are dropped once parsed, so a series is not held twice while it opens.
-pub fn read_series(files: Vec<(String, Vec<u8>)>) -> Result<MedicalVolume> {
-    read_series_with(files, &mut unobserved)
+/// Each file's bytes are let go once decoded, so a series is not held twice while it opens.
+pub fn read_series(mut files: Vec<(String, Vec<u8>)>) -> Result<MedicalVolume> {
+    read_series_with(&mut files, &mut unobserved)
 }
 
 /// [`read_series`], telling `progress` (files parsed plus slices decoded, of twice the files) as
 /// it goes; `false` cancels.
-pub fn read_series_with(
-    files: Vec<(String, Vec<u8>)>,
-    progress: Progress,
-) -> Result<MedicalVolume> {
-    if files.is_empty() {
+///
+/// Two passes: every file's header (its pixels dropped at once), then, in the series' order, each
+/// file again, decoded straight into the volume's storage.
+pub fn read_series_with(files: &mut dyn SeriesFiles, progress: Progress) -> Result<MedicalVolume> {
+    let file_count = files.count();
+    if file_count == 0 {
         return Err(Error::invalid("no DICOM files were given"));
     }
-    let file_count = files.len();
     let mut slices = Vec::new();
     let mut skipped = Vec::new();
-    for (done, (name, bytes)) in files.into_iter().enumerate() {
-        report(progress, done, 2 * file_count)?;
-        let parsed = parse(&name, &bytes);
-        drop(bytes);
+    for index in 0..file_count {
+        report(progress, index, 2 * file_count)?;
+        let name = files.name(index);
+        let single = file_count == 1;
+        let parsed = parse(&name, &files.bytes(index, single)?);
         let object = match parsed {
             Ok(mut o) => {
                 normalise(&mut o);
@@ -97,8 +103,14 @@ pub fn read_series_with(
         let position = floats(&object, tags::IMAGE_POSITION_PATIENT)
             .filter(|p| p.len() == 3)
             .map(|p| [p[0], p[1], p[2]]);
+        let mut object = object;
+        if !single {
+            // Read again when its turn comes.
+            let _ = object.take_element(tags::PIXEL_DATA);
+        }
         slices.push(Slice {
             name,
+            index,
             series: text(&object, tags::SERIES_INSTANCE_UID).unwrap_or_default(),
             instance: int(&object, tags::INSTANCE_NUMBER).unwrap_or(0),
             position,
@@ -138,11 +150,14 @@ pub fn read_series_with(
     }
     let mut volume = if slices.len() == 1 {
         let s = slices.pop().unwrap();
-        single_object(&s.name, &s.object)?
+        if file_count == 1 {
+            single_object(&s.name, &s.object)?
+        } else {
+            single_object(&s.name, &full_object(files, &s)?)?
+        }
     } else {
-        series(slices, &mut |done, _| {
-            progress(file_count + done, 2 * file_count)
-        })?
+        let mut step = |done, _| progress(file_count + done, 2 * file_count);
+        series(slices, files, &mut step)?
     };
     volume.notes.extend(notes);
     Ok(volume)
@@ -307,7 +322,18 @@ fn single_object(name: &str, obj: &Object) -> Result<MedicalVolume> {
     Ok(volume)
 }
 
-fn series(mut slices: Vec<Slice>, progress: Progress) -> Result<MedicalVolume> {
+/// Slice `s`'s file parsed again with its pixels (the last time it is asked for).
+fn full_object(files: &mut dyn SeriesFiles, s: &Slice) -> Result<Object> {
+    let mut object = parse(&s.name, &files.bytes(s.index, true)?)?;
+    normalise(&mut object);
+    Ok(object)
+}
+
+fn series(
+    mut slices: Vec<Slice>,
+    files: &mut dyn SeriesFiles,
+    progress: Progress,
+) -> Result<MedicalVolume> {
     let (row_dir, col_dir, spacing) = plane(&slices[0].object);
     let normal = cross(row_dir, col_dir);
     let sortable = slices.iter().all(|s| s.position.is_some());
@@ -325,9 +351,7 @@ fn series(mut slices: Vec<Slice>, progress: Progress) -> Result<MedicalVolume> {
     let count = slices.len();
     for (done, s) in slices.iter_mut().enumerate() {
         report(progress, done, count)?;
-        let (columns, rows, frames, channels, pixels) = pixels(&s.name, &s.object)?;
-        // The decoded slice is in the volume now: its encoded copy goes.
-        let _ = s.object.take_element(tags::PIXEL_DATA);
+        let (columns, rows, frames, channels, pixels) = pixels(&s.name, &full_object(files, s)?)?;
         for k in 0..frames {
             let frame = (frames > 1).then_some(k as u32 + 1);
             let position = if frames == 1 { s.position } else { None };
